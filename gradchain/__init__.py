@@ -1,0 +1,53 @@
+"""gradchain: optimizers for JAX built by chaining small, pure gradient transformations.
+
+The public API, by concept (each name's home module is its only import path):
+
+- protocol and combinators: ``GradientTransformation``, ``identity``, ``chain``, ``branch``,
+  ``divide_by_sqrt``, ``apply_updates``;
+- moments (where momentum lives): ``scale_by_momentum``, ``ema``, ``bias_correction``,
+  ``square``, ``accumulate``, ``max_v``, ``scale_by_delta_rms``;
+- preconditioners: ``scale_by_rss``, ``scale_by_rms``, ``scale_by_stddev``, ``scale_by_adam``,
+  ``scale_by_amsgrad``, ``scale_by_adadelta``, ``first_moment``, ``second_moment``;
+- step sizes: ``scale``, ``scale_by_learning_rate``;
+- regularization: ``add_decayed_weights``;
+- optimizers (aliases): ``sgd``, ``adagrad``, ``rmsprop``, ``adadelta``, ``adam``, ``adamw``,
+  ``amsgrad``.
+"""
+
+from gradchain.combinators.branch import BranchState, branch, divide_by_sqrt
+from gradchain.combinators.chain import chain
+from gradchain.core.transformation import EmptyState, GradientTransformation, identity
+from gradchain.core.updates import apply_updates
+from gradchain.moments.accumulate import AccumulateState, accumulate
+from gradchain.moments.bias_correction import BiasCorrectionState, bias_correction
+from gradchain.moments.delta_rms import DeltaRmsState, scale_by_delta_rms
+from gradchain.moments.ema import EmaState, ema
+from gradchain.moments.max_v import MaxVState, max_v
+from gradchain.moments.momentum import MomentumState, scale_by_momentum
+from gradchain.moments.square import square
+from gradchain.optimizers.adadelta import adadelta
+from gradchain.optimizers.adagrad import adagrad
+from gradchain.optimizers.adam import adam, adamw, amsgrad
+from gradchain.optimizers.rmsprop import rmsprop
+from gradchain.optimizers.sgd import sgd
+from gradchain.preconditioners.adadelta import scale_by_adadelta
+from gradchain.preconditioners.adam import (first_moment, scale_by_adam, scale_by_amsgrad,
+                                            second_moment)
+from gradchain.preconditioners.rms import scale_by_rms, scale_by_stddev
+from gradchain.preconditioners.rss import scale_by_rss
+from gradchain.regularization.weight_decay import (WeightDecayState, add_decayed_weights,
+                                                   maybe_add_decayed_weights)
+from gradchain.step_size.scale import ScaleState, scale, scale_by_learning_rate
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AccumulateState", "BiasCorrectionState", "BranchState", "DeltaRmsState", "EmaState",
+    "EmptyState", "GradientTransformation", "MaxVState", "MomentumState", "ScaleState",
+    "WeightDecayState", "accumulate", "adadelta", "adagrad", "adam", "adamw",
+    "add_decayed_weights", "amsgrad", "apply_updates", "bias_correction", "branch", "chain",
+    "divide_by_sqrt", "ema", "first_moment", "identity", "max_v", "maybe_add_decayed_weights",
+    "rmsprop", "scale", "scale_by_adadelta", "scale_by_adam", "scale_by_amsgrad",
+    "scale_by_delta_rms", "scale_by_learning_rate", "scale_by_momentum", "scale_by_rms",
+    "scale_by_rss", "scale_by_stddev", "second_moment", "sgd", "square",
+]

@@ -1,0 +1,1 @@
+"""Combinators: sequential (chain) and parallel (branch) composition."""

@@ -1,0 +1,79 @@
+"""Parallel composition: several statistics of the same input, combined leaf by leaf.
+
+Adam's step ``m̂ / (√v̂ + ε)`` needs two statistics of the same raw gradient: a first-moment
+chain and a second-moment chain. ``branch`` feeds the same updates to each sub-chain and combines
+their outputs; ``divide_by_sqrt`` is the branch every adaptive method uses. A user inserts,
+removes or swaps a piece of either sub-chain (``max_v`` for AMSGrad, a centred second moment for
+RMSProp) without touching the rest.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradchain.core.hyperparams import Hyperparams, next_count, zero_count
+from gradchain.core.transformation import GradientTransformation, call_update
+from gradchain.core.validation import check_range
+
+
+class BranchState(NamedTuple):
+    count: jax.Array
+    branches: tuple
+    hyperparams: dict
+
+
+def branch(*transformations, combine: Callable, name: str = "branch",
+           **hyperparams) -> GradientTransformation:
+    """Apply each transformation to the same updates and combine their outputs per leaf.
+
+    ``out = combine(t_1(u), ..., t_n(u), **hyperparams)``, leaf by leaf; the result has the
+    dtype of the incoming updates. Numeric ``hyperparams`` (numbers, arrays or schedules) live in
+    the state like every other hyperparameter.
+    """
+    hyper = Hyperparams(**hyperparams)
+
+    def init(params):
+        return BranchState(zero_count(), tuple(tx.init(params) for tx in transformations),
+                           hyper.init())
+
+    def update(updates, state, params=None, **extra):
+        outputs, states = [], []
+        for tx, s in zip(transformations, state.branches):
+            out, s = call_update(tx, updates, s, params, extra)
+            outputs.append(out)
+            states.append(s)
+        values, stored = hyper.read(state.hyperparams, state.count)
+        combined = jax.tree.map(
+            lambda u, *outs: jnp.asarray(combine(*outs, **values)).astype(u.dtype),
+            updates, *outputs)
+        return combined, BranchState(next_count(state.count), tuple(states), stored)
+
+    return GradientTransformation(init, update, name=name, hyperparams=hyper.specs,
+                                  children=transformations)
+
+
+def _divide(numerator, denominator, *, eps, eps_root):
+    return numerator / (jnp.sqrt(denominator + eps_root) + eps)
+
+
+def divide_by_sqrt(numerator, denominator, *, eps=0.0, eps_root=0.0) -> GradientTransformation:
+    """``out = N(u) / (√(D(u) + eps_root) + eps)`` for two sub-chains ``N`` and ``D``.
+
+    The preconditioner of Adagrad, RMSProp, Adam and their kin. ``eps`` outside the root is the
+    torch/Adam convention; ``eps_root`` inside it is Optax's ``eps_in_sqrt`` convention (and keeps
+    the gradient of the root finite at ``D = 0``).
+
+    Args:
+      numerator: transformation giving the numerator (``identity()`` for the raw gradient,
+        a bias-corrected EMA for Adam).
+      denominator: transformation giving the second-moment statistic under the root.
+      eps: added after the square root, ``>= 0``.
+      eps_root: added inside the square root, ``>= 0``.
+    """
+    check_range("divide_by_sqrt", "eps", eps, 0)
+    check_range("divide_by_sqrt", "eps_root", eps_root, 0)
+    return branch(numerator, denominator, combine=_divide, name="divide_by_sqrt",
+                  eps=eps, eps_root=eps_root)

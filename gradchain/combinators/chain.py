@@ -1,0 +1,33 @@
+"""Sequential composition: ``chain(a, b, c)`` applies ``a``, then ``b``, then ``c``."""
+
+from __future__ import annotations
+
+from gradchain.core.transformation import GradientTransformation, call_update
+
+
+def chain(*transformations) -> GradientTransformation:
+    """Compose transformations in order: ``u -> t_n(...t_2(t_1(u)))``.
+
+    The state is the tuple of the parts' states. Keyword extras given to ``update`` (for example
+    ``value=loss``) reach every part that accepts ``**extra``; Optax transformations without
+    extra-argument support receive only ``(updates, state, params)``.
+    """
+    for i, tx in enumerate(transformations):
+        if not (hasattr(tx, "init") and hasattr(tx, "update")):
+            raise TypeError(f"chain: argument {i} is {tx!r}, not a gradient transformation "
+                            "(an object with init and update)")
+
+    def init(params):
+        return tuple(tx.init(params) for tx in transformations)
+
+    def update(updates, state, params=None, **extra):
+        if len(state) != len(transformations):
+            raise ValueError(f"chain: state has {len(state)} parts, the chain has "
+                             f"{len(transformations)} transformations")
+        new_state = []
+        for tx, s in zip(transformations, state):
+            updates, s = call_update(tx, updates, s, params, extra)
+            new_state.append(s)
+        return updates, tuple(new_state)
+
+    return GradientTransformation(init, update, name="chain", children=transformations)

@@ -1,0 +1,1 @@
+"""The protocol, hyperparameter storage and validation."""

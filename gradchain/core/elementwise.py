@@ -1,0 +1,94 @@
+"""The one builder behind every per-leaf primitive.
+
+Most primitives map each leaf independently: ``out, stat' = f(g, stat, p; hyperparameters)``. The
+builder gives all of them the same contract: floating-point leaves only, updates checked against
+the state's tree (the first mismatching path is named), hyperparameters read from the state
+(schedules evaluated at the step count), a saturating step count, and explicit dtypes:
+
+- a statistic (``stat``) is kept in ``dtype`` if given, else in the dtype of the params;
+- the arithmetic runs in the promoted dtype of the operands, hyperparameters included, so
+  bfloat16 leaves are updated in float32 and rounded once;
+- the output is cast to the statistic's dtype (``output="stat"``, for moment estimates that feed
+  other statistics) or to the incoming updates' dtype (``output="input"``).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import jax
+import jax.numpy as jnp
+
+from gradchain.core.hyperparams import Hyperparams, next_count, zero_count
+from gradchain.core.transformation import GradientTransformation
+from gradchain.core.validation import check_floating, check_same_structure
+
+
+def elementwise_transformation(
+    name: str,
+    state_cls: type,
+    leaf_update: Callable,
+    hyperparams: Optional[Hyperparams] = None,
+    *,
+    stat_init: Optional[Callable] = None,
+    dtype=None,
+    output: str = "input",
+    needs_params: bool = False,
+    display: Optional[dict] = None,
+) -> GradientTransformation:
+    """Build a transformation from ``leaf_update(g, stat, p, count, **hp) -> (out, stat')``.
+
+    Args:
+      name: shown in errors and in ``repr``.
+      state_cls: NamedTuple ``(count, stat, hyperparams)``, or ``(count, hyperparams)`` when
+        ``stat_init`` is None.
+      leaf_update: per-leaf rule; ``count`` is the number of earlier updates (0 at the first).
+        ``stat`` and ``p`` are None when the primitive keeps no statistic or needs no params.
+      hyperparams: the numeric hyperparameters.
+      stat_init: ``(param_leaf, dtype) -> initial statistic leaf``, or None for no statistic.
+      dtype: dtype of the statistic (None: the params' dtype).
+      output: ``"input"`` or ``"stat"``: which dtype the outputs are cast to.
+      needs_params: raise a clear error when ``update`` is called without params.
+      display: hyperparameters to show in ``repr`` (default: those in ``hyperparams``).
+    """
+    hyper = hyperparams or Hyperparams()
+    dtype = None if dtype is None else jnp.dtype(dtype)
+
+    def init(params):
+        check_floating(name, params)
+        if stat_init is None:
+            return state_cls(zero_count(), hyper.init())
+        stat = jax.tree.map(lambda p: stat_init(p, dtype or jnp.result_type(p)), params)
+        return state_cls(zero_count(), stat, hyper.init())
+
+    def update(updates, state, params=None, **extra):
+        del extra
+        check_floating(name, updates, "updates")
+        stat = state[1] if stat_init is not None else None
+        if stat is not None:
+            check_same_structure(name, updates, stat)
+        if needs_params:
+            if params is None:
+                raise ValueError(f"{name}: update needs params (call update(updates, state, "
+                                 "params))")
+            check_same_structure(name, updates, params, "params")
+        values, stored = hyper.read(state.hyperparams, state.count)
+
+        def leaf(g, s, p):
+            out, new_s = leaf_update(g, s, p, state.count, **values)
+            target = s.dtype if (output == "stat" and s is not None) else g.dtype
+            new_s = None if s is None else jnp.asarray(new_s).astype(s.dtype)
+            return jnp.asarray(out).astype(target), new_s
+
+        leaves, treedef = jax.tree.flatten(updates)
+        stats = treedef.flatten_up_to(stat) if stat is not None else [None] * len(leaves)
+        ps = treedef.flatten_up_to(params) if needs_params else [None] * len(leaves)
+        pairs = [leaf(g, s, p) for g, s, p in zip(leaves, stats, ps)]
+        new_updates = treedef.unflatten([o for o, _ in pairs])
+        if stat_init is None:
+            return new_updates, state_cls(next_count(state.count), stored)
+        new_stat = treedef.unflatten([s for _, s in pairs])
+        return new_updates, state_cls(next_count(state.count), new_stat, stored)
+
+    shown = hyper.specs if display is None else display
+    return GradientTransformation(init, update, name=name, hyperparams=shown)

@@ -1,0 +1,81 @@
+"""Where a hyperparameter's value lives: in the optimizer state.
+
+Every numeric hyperparameter of a transformation (a learning rate, a decay, an epsilon) is stored
+as a scalar array in the ``hyperparams`` dict of that transformation's state, never as a constant
+baked into the compiled step. Hence:
+
+- a new value is a new array of the same shape and dtype, so changing it between steps does not
+  recompile;
+- it checkpoints and restores with the rest of the state;
+- it can be traced (``jax.grad`` with respect to a learning rate, ``vmap`` over a batch of
+  learning rates).
+
+A hyperparameter given as a schedule (a function ``step -> value``) is evaluated at the
+transformation's own step count (0 at the first update); the value used at the latest step is
+kept in the dict, so it can be read for logging.
+
+Values are stored in JAX's default float dtype (float64 under ``jax_enable_x64``, else float32),
+never in the params' dtype: ``b2 = 0.999`` in bfloat16 would be 1.0.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from gradchain.core.validation import is_concrete_number
+
+COUNT_DTYPE = jnp.int32
+
+
+def as_hyperparam_array(value) -> jax.Array:
+    """A scalar (or array) hyperparameter as a floating array, not in the params' dtype."""
+    array = jnp.asarray(value)
+    if not jnp.issubdtype(array.dtype, jnp.floating):
+        array = array.astype(jnp.result_type(float))
+    return array
+
+
+def zero_count() -> jax.Array:
+    return jnp.zeros([], COUNT_DTYPE)
+
+
+def next_count(count: jax.Array) -> jax.Array:
+    """``count + 1``, saturating at the dtype's maximum instead of wrapping around."""
+    limit = jnp.iinfo(count.dtype).max
+    return jnp.where(count < limit, count + 1, count)
+
+
+class Hyperparams:
+    """The numeric hyperparameters of one transformation, as given at construction.
+
+    ``specs`` maps each state key to a number, array, tracer or schedule.
+    """
+
+    def __init__(self, **specs: Any):
+        self.specs = specs
+
+    def scheduled(self) -> bool:
+        return any(callable(v) for v in self.specs.values())
+
+    def init(self) -> dict[str, jax.Array]:
+        count = zero_count()
+        return {k: as_hyperparam_array(v(count) if callable(v) else v)
+                for k, v in self.specs.items()}
+
+    def read(self, stored: dict, count: jax.Array) -> tuple[dict, dict]:
+        """The values in force at step ``count``, and the dict to store back.
+
+        Schedules are evaluated at ``count`` (their value is stored for logging); constants are
+        read from ``stored``, so a value changed there takes effect without recompiling.
+        """
+        values = {k: as_hyperparam_array(v(count)).astype(stored[k].dtype) if callable(v)
+                  else stored[k] for k, v in self.specs.items()}
+        return values, {**stored, **values}
+
+
+def statically_zero(value) -> bool:
+    """True only for a concrete number equal to zero: the stage it drives can be left out."""
+    return is_concrete_number(value) and not jnp.ndim(value) and float(value) == 0.0

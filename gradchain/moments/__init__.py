@@ -1,0 +1,1 @@
+"""Moment estimates and other per-leaf statistics: momentum, EMAs, sums, maxima."""

@@ -1,0 +1,31 @@
+"""Running sum: Adagrad's accumulated sum of squared gradients."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradchain.core.elementwise import elementwise_transformation
+from gradchain.core.validation import check_range
+
+
+class AccumulateState(NamedTuple):
+    count: jax.Array
+    total: object
+    hyperparams: dict
+
+
+def accumulate(*, initial_value=0.0, dtype=None):
+    """Running sum ``s_t = s_{t-1} + x_t`` with ``s_0 = initial_value``; outputs ``s_t``.
+
+    After ``square()`` it is Adagrad's sum of squares. torch starts it at 0
+    (``initial_accumulator_value``), Optax at 0.1.
+    """
+    check_range("accumulate", "initial_value", initial_value, 0)
+    return elementwise_transformation(
+        "accumulate", AccumulateState,
+        lambda g, s, p, count: (s + g, s + g),
+        stat_init=lambda p, dt: jnp.full(jnp.shape(p), initial_value, dt),
+        dtype=dtype, output="stat", display={"initial_value": initial_value})

@@ -1,0 +1,28 @@
+"""Bias correction of a zero-initialised moving average."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+
+from gradchain.core.elementwise import elementwise_transformation
+from gradchain.core.hyperparams import Hyperparams
+from gradchain.core.validation import check_range
+
+
+class BiasCorrectionState(NamedTuple):
+    count: jax.Array
+    hyperparams: dict
+
+
+def bias_correction(decay, *, hyperparam_name: str = "decay"):
+    """``x̂_t = x_t / (1 - decay^t)``, ``t`` counted from 1 at the first update (Adam's m̂, v̂).
+
+    Give it the same ``decay`` (and ``hyperparam_name``) as the ``ema`` it corrects.
+    """
+    check_range("bias_correction", hyperparam_name, decay, 0, 1, high_open=True)
+    return elementwise_transformation(
+        "bias_correction", BiasCorrectionState,
+        lambda x, s, p, count, **hp: (x / (1 - hp[hyperparam_name] ** (count + 1)), None),
+        Hyperparams(**{hyperparam_name: decay}))

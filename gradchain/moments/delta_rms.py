@@ -1,0 +1,38 @@
+"""Adadelta's running average of squared updates."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradchain.core.elementwise import elementwise_transformation
+from gradchain.core.hyperparams import Hyperparams
+from gradchain.core.validation import check_range
+
+
+class DeltaRmsState(NamedTuple):
+    count: jax.Array
+    delta_sq: object
+    hyperparams: dict
+
+
+def scale_by_delta_rms(rho=0.9, eps=1e-6, *, dtype=None):
+    """Multiply by the RMS of past outputs (Zeiler 2012, Adadelta's numerator).
+
+    ``Δ_t = √(u_{t-1} + ε) · x_t``; ``u_t = ρ · u_{t-1} + (1 - ρ) · Δ_t²``, ``u_0 = 0``; outputs
+    ``Δ_t``. Its input is ``x_t = g_t / √(v_t + ε)``, so Adadelta's step is
+    ``chain(divide_by_sqrt(identity(), chain(square(), ema(ρ)), eps_root=ε),
+    scale_by_delta_rms(ρ, ε))``.
+    """
+    check_range("scale_by_delta_rms", "rho", rho, 0, 1)
+    check_range("scale_by_delta_rms", "eps", eps, 0)
+
+    def leaf(x, u, p, count, rho, eps):
+        delta = jnp.sqrt(u + eps) * x
+        return delta, rho * u + (1 - rho) * delta * delta
+
+    return elementwise_transformation(
+        "scale_by_delta_rms", DeltaRmsState, leaf, Hyperparams(rho=rho, eps=eps),
+        stat_init=lambda p, dt: jnp.zeros(jnp.shape(p), dt), dtype=dtype)

@@ -1,0 +1,46 @@
+"""Exponential moving average: the first and second moments of Adam, RMSProp and Adadelta."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradchain.core.elementwise import elementwise_transformation
+from gradchain.core.hyperparams import Hyperparams
+from gradchain.core.validation import check_range
+
+
+class EmaState(NamedTuple):
+    count: jax.Array
+    ema: object
+    hyperparams: dict
+
+
+def ema(decay, *, initial_value=0.0, dtype=None, hyperparam_name: str = "decay"):
+    """Exponential moving average of the incoming updates.
+
+    ``m_t = decay · m_{t-1} + (1 - decay) · x_t``, ``m_0 = initial_value``; outputs ``m_t`` (in
+    the statistic's dtype). Not bias-corrected: follow it with ``bias_correction(decay)``.
+    With ``square()`` in front it is the second moment ``v_t``.
+
+    Args:
+      decay: in ``[0, 1]``; a number, array or schedule.
+      initial_value: ``m_0`` (Optax's ``initial_scale`` for RMSProp).
+      dtype: dtype of ``m`` (default: the params' dtype).
+      hyperparam_name: key of ``decay`` in the state's ``hyperparams`` (``"b1"`` in Adam): two
+        primitives given the same name are read and set together.
+    """
+    check_range("ema", hyperparam_name, decay, 0, 1)
+    return elementwise_transformation(
+        "ema", EmaState,
+        lambda g, m, p, count, **hp: _ema_step(g, m, hp[hyperparam_name]),
+        Hyperparams(**{hyperparam_name: decay}),
+        stat_init=lambda p, dt: jnp.full(jnp.shape(p), initial_value, dt),
+        dtype=dtype, output="stat")
+
+
+def _ema_step(g, m, decay):
+    new = (1 - decay) * g + decay * m
+    return new, new

@@ -1,0 +1,30 @@
+"""AMSGrad's running maximum of the second moment."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradchain.core.elementwise import elementwise_transformation
+
+
+class MaxVState(NamedTuple):
+    count: jax.Array
+    max: object
+    hyperparams: dict
+
+
+def max_v(*, dtype=None):
+    """Running elementwise maximum ``v_max,t = max(v_max,t-1, v_t)``, ``v_max,0 = 0``.
+
+    Where it sits in the second-moment chain is the convention (Reddi et al. 2018, AMSGrad):
+    after ``bias_correction`` it is Optax's ``amsgrad`` (max of v̂); before it, torch's
+    ``Adam(amsgrad=True)`` (max of raw v, divided by the current ``1 - β2^t``).
+    """
+    return elementwise_transformation(
+        "max_v", MaxVState,
+        lambda v, m, p, count: (jnp.maximum(m, v), jnp.maximum(m, v)),
+        stat_init=lambda p, dt: jnp.zeros(jnp.shape(p), dt),
+        dtype=dtype, output="stat")

@@ -1,0 +1,51 @@
+"""Heavy-ball momentum, with Nesterov and PyTorch's dampening as options."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradchain.core.elementwise import elementwise_transformation
+from gradchain.core.hyperparams import Hyperparams
+from gradchain.core.validation import check_range
+
+
+class MomentumState(NamedTuple):
+    count: jax.Array
+    buffer: object
+    hyperparams: dict
+
+
+def scale_by_momentum(momentum=0.9, *, dampening=0.0, nesterov: bool = False,
+                      accumulator_dtype=None):
+    """Momentum buffer ``b`` as in ``torch.optim.SGD`` (Polyak 1964; Sutskever et al. 2013).
+
+    ``b_1 = g_1``; ``b_t = μ · b_{t-1} + (1 - τ) · g_t`` for ``t > 1`` (τ = dampening, never
+    applied at the first step). Outputs ``g_t + μ · b_t`` with ``nesterov=True``, else ``b_t``.
+    With ``τ = 0`` this is Optax's ``trace``. The learning rate is applied outside the buffer;
+    put ``scale_by_learning_rate`` before this instead (as Optax's ``rmsprop`` does) for the
+    notes' form ``v = μv + γg``, which differs only when the learning rate changes.
+
+    Args:
+      momentum: μ in ``[0, 1]``; a number, array or schedule.
+      dampening: τ in ``[0, 1]``; PyTorch's convention. Must be 0 with Nesterov (as in torch).
+      nesterov: use the Nesterov look-ahead form.
+      accumulator_dtype: dtype of ``b`` (default: the params' dtype).
+    """
+    check_range("scale_by_momentum", "momentum", momentum, 0, 1)
+    check_range("scale_by_momentum", "dampening", dampening, 0, 1)
+    if nesterov and not (isinstance(dampening, (int, float)) and dampening == 0):
+        raise ValueError(f"scale_by_momentum: nesterov=True needs dampening=0, got "
+                         f"dampening={dampening!r} (as in torch.optim.SGD)")
+
+    def leaf(g, b, p, count, momentum, dampening):
+        new_b = jnp.where(count == 0, g, momentum * b + (1 - dampening) * g)
+        return (g + momentum * new_b if nesterov else new_b), new_b
+
+    return elementwise_transformation(
+        "scale_by_momentum", MomentumState, leaf,
+        Hyperparams(momentum=momentum, dampening=dampening),
+        stat_init=lambda p, dt: jnp.zeros(jnp.shape(p), dt), dtype=accumulator_dtype,
+        display={"momentum": momentum, "dampening": dampening, "nesterov": nesterov})

@@ -1,0 +1,27 @@
+"""Elementwise square: the input of every second-moment statistic."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from gradchain.core.transformation import EmptyState, GradientTransformation
+from gradchain.core.validation import check_floating
+
+
+def square(*, dtype=None) -> GradientTransformation:
+    """``x -> x²``, computed in ``dtype`` if given (use float32 for float16 gradients, whose
+    squares underflow), else in the updates' dtype."""
+    dtype = None if dtype is None else jnp.dtype(dtype)
+
+    def init(params):
+        del params
+        return EmptyState()
+
+    def update(updates, state, params=None, **extra):
+        del params, extra
+        check_floating("square", updates, "updates")
+        return jax.tree.map(lambda g: jnp.square(g.astype(dtype or g.dtype)), updates), state
+
+    return GradientTransformation(init, update, name="square",
+                                  hyperparams={} if dtype is None else {"dtype": dtype})

@@ -1,0 +1,1 @@
+"""Named optimizers (aliases), each a short chain of public primitives."""

@@ -1,0 +1,23 @@
+"""Adagrad."""
+
+from __future__ import annotations
+
+from gradchain.combinators.chain import chain
+from gradchain.preconditioners.rss import scale_by_rss
+from gradchain.regularization.weight_decay import maybe_add_decayed_weights
+from gradchain.step_size.scale import scale_by_learning_rate
+
+
+def adagrad(learning_rate, initial_accumulator_value=0.1, eps=1e-7, *,
+            eps_in_sqrt: bool = True, weight_decay=0.0, accumulator_dtype=None):
+    """Adagrad (Duchi et al. 2011): ``s += g²; θ -= γ · g / √(s + ε)``.
+
+    Defaults are Optax's (``s_0 = 0.1``, ε inside the root). ``torch.optim.Adagrad`` is
+    ``adagrad(lr, initial_accumulator_value=0.0, eps=1e-10, eps_in_sqrt=False)``, with its
+    ``lr_decay`` as the schedule ``lambda t: lr / (1 + t · lr_decay)`` and ``weight_decay`` as L2.
+    """
+    return chain(
+        maybe_add_decayed_weights(weight_decay),
+        scale_by_rss(initial_accumulator_value, eps, eps_in_sqrt=eps_in_sqrt,
+                     accumulator_dtype=accumulator_dtype),
+        scale_by_learning_rate(learning_rate))

@@ -1,0 +1,59 @@
+"""Adam, AdamW and AMSGrad."""
+
+from __future__ import annotations
+
+from gradchain.combinators.chain import chain
+from gradchain.preconditioners.adam import scale_by_adam, scale_by_amsgrad
+from gradchain.regularization.weight_decay import add_decayed_weights, maybe_add_decayed_weights
+from gradchain.step_size.scale import scale_by_learning_rate
+
+
+def adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None, *,
+         nu_dtype=None, weight_decay=0.0):
+    """Adam (Kingma & Ba 2015): ``θ -= γ · m̂ / (√v̂ + ε)``.
+
+    ``chain(add_decayed_weights(λ), scale_by_adam(β1, β2, ε, eps_root),
+    scale_by_learning_rate(γ))``. Arguments and defaults are Optax's; ``weight_decay`` is L2
+    (added to the gradient first), as ``torch.optim.Adam(weight_decay=λ)``.
+    """
+    return chain(
+        maybe_add_decayed_weights(weight_decay),
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
+        scale_by_learning_rate(learning_rate))
+
+
+def adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None,
+          weight_decay=1e-4, *, nu_dtype=None, multiplier=None):
+    """AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay.
+
+    Default (``multiplier=None``), as torch and Optax: the decay is scaled by the full learning
+    rate, ``θ -= γ_t · (m̂/(√v̂ + ε) + λθ)``:
+    ``chain(scale_by_adam(...), add_decayed_weights(λ), scale_by_learning_rate(γ))``.
+
+    The paper's form: give the schedule multiplier ``η_t`` as ``multiplier`` (a number or
+    schedule) and the constant base rate α as ``learning_rate``; then
+    ``θ -= η_t · (α · m̂/(√v̂ + ε) + λθ)``: the decay is scaled by ``η_t`` only
+    (``λ_torch = λ_paper / α``).
+    """
+    preconditioner = scale_by_adam(b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
+    if multiplier is None:
+        return chain(preconditioner, add_decayed_weights(weight_decay),
+                     scale_by_learning_rate(learning_rate))
+    return chain(preconditioner, scale_by_learning_rate(learning_rate, flip_sign=False),
+                 add_decayed_weights(weight_decay),
+                 scale_by_learning_rate(multiplier, hyperparam_name="multiplier"))
+
+
+def amsgrad(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None, *,
+            max_on_raw: bool = False, nu_dtype=None, weight_decay=0.0):
+    """AMSGrad (Reddi et al. 2018): Adam with ``v_max = max(v_max, ·)`` in the denominator.
+
+    ``max_on_raw=False`` is Optax's ``amsgrad`` (max of the bias-corrected v̂);
+    ``max_on_raw=True`` is ``torch.optim.Adam(amsgrad=True)`` (max of the raw v, then divided by
+    the current ``1 - β2^t``). ``weight_decay`` is L2, as in torch.
+    """
+    return chain(
+        maybe_add_decayed_weights(weight_decay),
+        scale_by_amsgrad(b1, b2, eps, eps_root, max_on_raw=max_on_raw, mu_dtype=mu_dtype,
+                         nu_dtype=nu_dtype),
+        scale_by_learning_rate(learning_rate))

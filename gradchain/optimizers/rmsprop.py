@@ -1,0 +1,30 @@
+"""RMSProp, plain or centred, with optional momentum."""
+
+from __future__ import annotations
+
+from gradchain.combinators.chain import chain
+from gradchain.core.transformation import identity
+from gradchain.moments.momentum import scale_by_momentum
+from gradchain.preconditioners.rms import scale_by_rms, scale_by_stddev
+from gradchain.regularization.weight_decay import maybe_add_decayed_weights
+from gradchain.step_size.scale import scale_by_learning_rate
+
+
+def rmsprop(learning_rate, decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt: bool = True,
+            centered: bool = False, momentum=None, nesterov: bool = False,
+            bias_correction: bool = False, *, weight_decay=0.0, accumulator_dtype=None):
+    """RMSProp: ``θ -= γ · g / √(v + ε)``, ``v = EMA_decay(g²)`` (centred: ``v - EMA(g)²``).
+
+    Arguments and defaults are Optax's; with momentum μ the step is ``b = μ b + γ g/√(…)``,
+    ``θ -= b`` (lr inside the buffer, as Optax; torch puts it outside, equal at constant lr).
+    ``torch.optim.RMSprop`` is ``rmsprop(lr, decay=0.99, eps=1e-8, eps_in_sqrt=False)`` with
+    its ``weight_decay`` as L2.
+    """
+    precondition = scale_by_stddev if centered else scale_by_rms
+    return chain(
+        maybe_add_decayed_weights(weight_decay),
+        precondition(decay, eps, initial_scale, eps_in_sqrt, bias_correction,
+                     accumulator_dtype=accumulator_dtype),
+        scale_by_learning_rate(learning_rate),
+        identity() if momentum is None else scale_by_momentum(
+            momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype))

@@ -1,0 +1,25 @@
+"""Stochastic gradient descent, with momentum, Nesterov and L2 weight decay."""
+
+from __future__ import annotations
+
+from gradchain.combinators.chain import chain
+from gradchain.core.transformation import identity
+from gradchain.moments.momentum import scale_by_momentum
+from gradchain.regularization.weight_decay import maybe_add_decayed_weights
+from gradchain.step_size.scale import scale_by_learning_rate
+
+
+def sgd(learning_rate, momentum=None, nesterov: bool = False, *, dampening=0.0,
+        weight_decay=0.0, accumulator_dtype=None):
+    """SGD: ``θ -= γ · b_t`` with ``b`` the momentum buffer of ``scale_by_momentum``.
+
+    ``chain(add_decayed_weights(λ), scale_by_momentum(μ, dampening, nesterov),
+    scale_by_learning_rate(γ))``: exactly ``torch.optim.SGD`` (L2 decay first, lr outside the
+    buffer) and, with defaults, Optax's ``sgd``. ``momentum=None`` builds no buffer.
+    """
+    return chain(
+        maybe_add_decayed_weights(weight_decay),
+        identity() if momentum is None else scale_by_momentum(
+            momentum, dampening=dampening, nesterov=nesterov,
+            accumulator_dtype=accumulator_dtype),
+        scale_by_learning_rate(learning_rate))

@@ -1,0 +1,1 @@
+"""Preconditioners composed from moments: Adagrad, RMSProp, Adam, AMSGrad, Adadelta."""

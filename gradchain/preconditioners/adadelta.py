@@ -1,0 +1,21 @@
+"""Adadelta's preconditioner: a ratio of two running RMS values."""
+
+from __future__ import annotations
+
+from gradchain.combinators.branch import divide_by_sqrt
+from gradchain.combinators.chain import chain
+from gradchain.core.transformation import identity
+from gradchain.moments.delta_rms import scale_by_delta_rms
+from gradchain.moments.ema import ema
+from gradchain.moments.square import square
+
+
+def scale_by_adadelta(rho=0.9, eps=1e-6, *, accumulator_dtype=None):
+    """``Δ_t = √(u_{t-1} + ε) / √(v_t + ε) · g_t`` with ``v = EMA_ρ(g²)``, ``u = EMA_ρ(Δ²)``
+    (Zeiler 2012; ε inside both roots, as torch and Optax)."""
+    return chain(
+        divide_by_sqrt(identity(),
+                       chain(square(dtype=accumulator_dtype),
+                             ema(rho, dtype=accumulator_dtype, hyperparam_name="rho")),
+                       eps_root=eps),
+        scale_by_delta_rms(rho, eps, dtype=accumulator_dtype))

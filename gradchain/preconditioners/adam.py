@@ -1,0 +1,49 @@
+"""Adam's and AMSGrad's preconditioners, composed from moment primitives."""
+
+from __future__ import annotations
+
+from gradchain.combinators.branch import divide_by_sqrt
+from gradchain.combinators.chain import chain
+from gradchain.moments.bias_correction import bias_correction
+from gradchain.moments.ema import ema
+from gradchain.moments.max_v import max_v
+from gradchain.moments.square import square
+
+
+def first_moment(b1=0.9, *, dtype=None):
+    """Bias-corrected EMA of the gradient: ``m̂_t = m_t / (1 - β1^t)``."""
+    return chain(ema(b1, dtype=dtype, hyperparam_name="b1"),
+                 bias_correction(b1, hyperparam_name="b1"))
+
+
+def second_moment(b2=0.999, *, dtype=None):
+    """Bias-corrected EMA of the squared gradient: ``v̂_t = v_t / (1 - β2^t)``."""
+    return chain(square(dtype=dtype), ema(b2, dtype=dtype, hyperparam_name="b2"),
+                 bias_correction(b2, hyperparam_name="b2"))
+
+
+def scale_by_adam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, *, mu_dtype=None, nu_dtype=None):
+    """``out = m̂_t / (√(v̂_t + eps_root) + eps)`` (Kingma & Ba 2015).
+
+    ``m_t = β1 m + (1-β1) g``, ``v_t = β2 v + (1-β2) g²``, both bias-corrected. ε sits after the
+    root of the corrected ``v̂`` (torch and Optax agree); ``eps_root`` is Optax's extra term
+    inside it. ``mu_dtype``/``nu_dtype`` set the moments' dtypes (default: the params').
+    """
+    return divide_by_sqrt(first_moment(b1, dtype=mu_dtype), second_moment(b2, dtype=nu_dtype),
+                          eps=eps, eps_root=eps_root)
+
+
+def scale_by_amsgrad(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, *, max_on_raw: bool = False,
+                     mu_dtype=None, nu_dtype=None):
+    """AMSGrad (Reddi et al. 2018): Adam with a running maximum of the second moment.
+
+    ``max_on_raw=False`` (Optax): ``v_max = max(v_max, v̂_t)``, out ``m̂ / (√v_max + ε)``.
+    ``max_on_raw=True`` (torch ``Adam(amsgrad=True)``): ``v_max = max(v_max, v_t)`` over the
+    raw ``v``, then divided by the current ``1 - β2^t``. They differ from the second step.
+    The same primitives in a different order: ``max_v`` after or before ``bias_correction``.
+    """
+    stages = [square(dtype=nu_dtype), ema(b2, dtype=nu_dtype, hyperparam_name="b2"),
+              bias_correction(b2, hyperparam_name="b2")]
+    stages.insert(2 if max_on_raw else 3, max_v(dtype=nu_dtype))
+    return divide_by_sqrt(first_moment(b1, dtype=mu_dtype), chain(*stages),
+                          eps=eps, eps_root=eps_root)

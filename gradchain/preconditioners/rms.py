@@ -1,0 +1,55 @@
+"""RMSProp's preconditioners: divide by the root of an EMA of squares, plain or centred."""
+
+from __future__ import annotations
+
+from gradchain.combinators.branch import branch, divide_by_sqrt
+from gradchain.combinators.chain import chain
+from gradchain.core.transformation import identity
+from gradchain.moments.bias_correction import bias_correction as _bias_correction
+from gradchain.moments.ema import ema
+from gradchain.moments.square import square
+
+
+def _moment(decay, corrected, **ema_kwargs):
+    stages = [ema(decay, **ema_kwargs)]
+    if corrected:
+        stages.append(_bias_correction(decay))
+    return chain(*stages)
+
+
+def _eps_kwargs(eps, eps_in_sqrt):
+    return {"eps_root": eps} if eps_in_sqrt else {"eps": eps}
+
+
+def scale_by_rms(decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt: bool = True,
+                 bias_correction: bool = False, *, accumulator_dtype=None):
+    """``v_t = ρ v_{t-1} + (1-ρ) g_t²`` (``v_0 = initial_scale``);
+    ``out = g_t / √(v_t + ε)`` (``eps_in_sqrt``, Optax's default) or ``g_t / (√v_t + ε)`` (torch).
+
+    Hinton's RMSProp (Tieleman & Hinton 2012). ``bias_correction`` divides ``v_t`` by
+    ``1 - ρ^t`` (Optax's option). ``torch.optim.RMSprop`` is
+    ``scale_by_rms(0.99, 1e-8, eps_in_sqrt=False)``.
+    """
+    second = chain(square(dtype=accumulator_dtype),
+                   _moment(decay, bias_correction, initial_value=initial_scale,
+                           dtype=accumulator_dtype))
+    return divide_by_sqrt(identity(), second, **_eps_kwargs(eps, eps_in_sqrt))
+
+
+def _variance(second, first):
+    return second - first * first
+
+
+def scale_by_stddev(decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt: bool = True,
+                    bias_correction: bool = False, *, accumulator_dtype=None):
+    """Centred RMSProp (Graves 2013): divide by the root of ``v_t - ḡ_t²``, ``ḡ = EMA(g)``.
+
+    ``out = g_t / √(v_t - ḡ_t² + ε)`` or ``g_t / (√(v_t - ḡ_t²) + ε)``; same options as
+    ``scale_by_rms``. torch's ``RMSprop(centered=True)`` uses eps outside the root.
+    """
+    second = chain(square(dtype=accumulator_dtype),
+                   _moment(decay, bias_correction, initial_value=initial_scale,
+                           dtype=accumulator_dtype))
+    first = _moment(decay, bias_correction, dtype=accumulator_dtype)
+    variance = branch(second, first, combine=_variance, name="centered_second_moment")
+    return divide_by_sqrt(identity(), variance, **_eps_kwargs(eps, eps_in_sqrt))

@@ -1,0 +1,24 @@
+"""Adagrad's preconditioner: divide by the root of the summed squares."""
+
+from __future__ import annotations
+
+from gradchain.combinators.branch import divide_by_sqrt
+from gradchain.combinators.chain import chain
+from gradchain.core.transformation import identity
+from gradchain.moments.accumulate import accumulate
+from gradchain.moments.square import square
+
+
+def scale_by_rss(initial_accumulator_value=0.1, eps=1e-7, *, eps_in_sqrt: bool = True,
+                 accumulator_dtype=None):
+    """``s_t = s_{t-1} + g_t²``, ``s_0 = initial_accumulator_value``; ``out = g_t / √(s_t + ε)``
+    (``eps_in_sqrt=True``, Optax) or ``g_t / (√s_t + ε)`` (``eps_in_sqrt=False``, torch).
+
+    Duchi et al. 2011. Defaults are Optax's; ``torch.optim.Adagrad`` is
+    ``scale_by_rss(0.0, 1e-10, eps_in_sqrt=False)``.
+    """
+    return divide_by_sqrt(
+        identity(),
+        chain(square(dtype=accumulator_dtype),
+              accumulate(initial_value=initial_accumulator_value, dtype=accumulator_dtype)),
+        **({"eps_root": eps} if eps_in_sqrt else {"eps": eps}))

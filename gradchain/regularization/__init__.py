@@ -1,0 +1,1 @@
+"""Regularization: weight decay."""

@@ -1,0 +1,45 @@
+"""Weight decay. Its position in a chain decides which kind it is."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+
+from gradchain.core.elementwise import elementwise_transformation
+from gradchain.core.hyperparams import Hyperparams, statically_zero
+from gradchain.core.transformation import identity
+from gradchain.core.validation import check_range
+
+
+class WeightDecayState(NamedTuple):
+    count: jax.Array
+    hyperparams: dict
+
+
+def add_decayed_weights(weight_decay=0.0):
+    """``u -> u + λ · θ``.
+
+    Placed before a preconditioner it is L2 regularisation (``g += λθ``, as
+    ``torch.optim.Adam(weight_decay=λ)`` and ``SGD``); placed after it and before
+    ``scale_by_learning_rate`` it is decoupled weight decay (Loshchilov & Hutter 2019, AdamW),
+    scaled by the learning rate as in torch and Optax.
+
+    ``weight_decay`` λ is ``>= 0``: a number, array or schedule. Needs ``params``.
+    """
+    check_range("add_decayed_weights", "weight_decay", weight_decay, 0)
+    return elementwise_transformation(
+        "add_decayed_weights", WeightDecayState,
+        lambda g, s, p, count, weight_decay: (g + weight_decay * p, None),
+        Hyperparams(weight_decay=weight_decay), needs_params=True)
+
+
+def maybe_add_decayed_weights(weight_decay=0.0):
+    """``add_decayed_weights(weight_decay)``, or ``identity()`` when it is a plain 0.
+
+    Aliases use it so that a zero decay costs nothing (no read of the params). Pass the decay as
+    an array, even ``jnp.asarray(0.0)``, to keep an adjustable stage.
+    """
+    if statically_zero(weight_decay):
+        return identity()
+    return add_decayed_weights(weight_decay)

@@ -1,0 +1,1 @@
+"""Step sizes: constant factors and the learning rate."""

@@ -1,0 +1,44 @@
+"""Step sizes: a constant factor, and the (negative) learning rate.
+
+Every step size here is a number, an array, a tracer or a schedule ``step -> value`` (see
+``gradchain.core.hyperparams`` for where the value lives and how it changes at run time).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+
+from gradchain.core.elementwise import elementwise_transformation
+from gradchain.core.hyperparams import Hyperparams
+from gradchain.core.validation import check_range
+
+
+class ScaleState(NamedTuple):
+    count: jax.Array
+    hyperparams: dict
+
+
+def scale(step_size, *, hyperparam_name: str = "step_size"):
+    """``u -> step_size · u``. Any sign; a number, array or schedule."""
+    return elementwise_transformation(
+        "scale", ScaleState,
+        lambda g, s, p, count, **hp: (g * hp[hyperparam_name], None),
+        Hyperparams(**{hyperparam_name: step_size}))
+
+
+def scale_by_learning_rate(learning_rate, *, flip_sign: bool = True,
+                           hyperparam_name: str = "learning_rate"):
+    """``u -> -γ_t · u`` (``+γ_t · u`` with ``flip_sign=False``): the last stage of a descent step.
+
+    ``learning_rate`` γ is ``>= 0``: a number, an array, or a schedule evaluated at this
+    stage's own step count (0 at the first update).
+    """
+    check_range("scale_by_learning_rate", hyperparam_name, learning_rate, 0)
+    sign = -1 if flip_sign else 1
+    return elementwise_transformation(
+        "scale_by_learning_rate", ScaleState,
+        lambda g, s, p, count, **hp: (g * (sign * hp[hyperparam_name]), None),
+        Hyperparams(**{hyperparam_name: learning_rate}),
+        display={hyperparam_name: learning_rate, "flip_sign": flip_sign})
