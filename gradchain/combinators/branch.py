@@ -14,7 +14,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradchain.core.hyperparams import Hyperparams, next_count, zero_count
+from gradchain.core.hyperparams import Hyperparams, cast, next_count, zero_count
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import check_range
 
@@ -47,7 +47,7 @@ def branch(*transformations, combine: Callable, name: str = "branch",
             states.append(s)
         values, stored = hyper.read(state.hyperparams, state.count)
         combined = jax.tree.map(
-            lambda u, *outs: jnp.asarray(combine(*outs, **values)).astype(u.dtype),
+            lambda u, *outs: cast(combine(*outs, **values), u.dtype),
             updates, *outputs)
         return combined, BranchState(next_count(state.count), tuple(states), stored)
 

@@ -19,7 +19,7 @@ from typing import Callable, Optional
 import jax
 import jax.numpy as jnp
 
-from gradchain.core.hyperparams import Hyperparams, next_count, zero_count
+from gradchain.core.hyperparams import Hyperparams, cast, next_count, zero_count
 from gradchain.core.transformation import GradientTransformation
 from gradchain.core.validation import check_floating, check_same_structure
 
@@ -34,21 +34,25 @@ def elementwise_transformation(
     dtype=None,
     output: str = "input",
     needs_params: bool = False,
+    prepare: Optional[Callable] = None,
     display: Optional[dict] = None,
 ) -> GradientTransformation:
-    """Build a transformation from ``leaf_update(g, stat, p, count, **hp) -> (out, stat')``.
+    """Build a transformation from ``leaf_update(g, stat, p, **scalars) -> (out, stat')``.
 
     Args:
       name: shown in errors and in ``repr``.
       state_cls: NamedTuple ``(count, stat, hyperparams)``, or ``(count, hyperparams)`` when
         ``stat_init`` is None.
-      leaf_update: per-leaf rule; ``count`` is the number of earlier updates (0 at the first).
-        ``stat`` and ``p`` are None when the primitive keeps no statistic or needs no params.
+      leaf_update: per-leaf rule. ``stat`` and ``p`` are None when the primitive keeps no
+        statistic or needs no params.
       hyperparams: the numeric hyperparameters.
       stat_init: ``(param_leaf, dtype) -> initial statistic leaf``, or None for no statistic.
       dtype: dtype of the statistic (None: the params' dtype).
       output: ``"input"`` or ``"stat"``: which dtype the outputs are cast to.
       needs_params: raise a clear error when ``update`` is called without params.
+      prepare: ``(count, **hp) -> scalars``, run once per update (not once per leaf, which
+        would grow the compiled program with the number of leaves); ``count`` is the number of
+        earlier updates. Default: the hyperparameter values themselves.
       display: hyperparameters to show in ``repr`` (default: those in ``hyperparams``).
     """
     hyper = hyperparams or Hyperparams()
@@ -73,12 +77,12 @@ def elementwise_transformation(
                                  "params))")
             check_same_structure(name, updates, params, "params")
         values, stored = hyper.read(state.hyperparams, state.count)
+        scalars = values if prepare is None else prepare(state.count, **values)
 
         def leaf(g, s, p):
-            out, new_s = leaf_update(g, s, p, state.count, **values)
+            out, new_s = leaf_update(g, s, p, **scalars)
             target = s.dtype if (output == "stat" and s is not None) else g.dtype
-            new_s = None if s is None else jnp.asarray(new_s).astype(s.dtype)
-            return jnp.asarray(out).astype(target), new_s
+            return cast(out, target), (None if s is None else cast(new_s, s.dtype))
 
         leaves, treedef = jax.tree.flatten(updates)
         stats = treedef.flatten_up_to(stat) if stat is not None else [None] * len(leaves)

@@ -38,6 +38,12 @@ def as_hyperparam_array(value) -> jax.Array:
     return array
 
 
+def cast(x, dtype) -> jax.Array:
+    """``x`` in ``dtype``, emitting no conversion when it already is."""
+    x = jnp.asarray(x)
+    return x if x.dtype == dtype else x.astype(dtype)
+
+
 def zero_count() -> jax.Array:
     return jnp.zeros([], COUNT_DTYPE)
 

@@ -26,6 +26,6 @@ def accumulate(*, initial_value=0.0, dtype=None):
     check_range("accumulate", "initial_value", initial_value, 0)
     return elementwise_transformation(
         "accumulate", AccumulateState,
-        lambda g, s, p, count: (s + g, s + g),
+        lambda g, s, p: (s + g, s + g),
         stat_init=lambda p, dt: jnp.full(jnp.shape(p), initial_value, dt),
         dtype=dtype, output="stat", display={"initial_value": initial_value})

@@ -24,5 +24,6 @@ def bias_correction(decay, *, hyperparam_name: str = "decay"):
     check_range("bias_correction", hyperparam_name, decay, 0, 1, high_open=True)
     return elementwise_transformation(
         "bias_correction", BiasCorrectionState,
-        lambda x, s, p, count, **hp: (x / (1 - hp[hyperparam_name] ** (count + 1)), None),
-        Hyperparams(**{hyperparam_name: decay}))
+        lambda x, s, p, correction: (x / correction, None),
+        Hyperparams(**{hyperparam_name: decay}),
+        prepare=lambda count, **hp: {"correction": 1 - hp[hyperparam_name] ** (count + 1)})

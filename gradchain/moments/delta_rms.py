@@ -29,10 +29,11 @@ def scale_by_delta_rms(rho=0.9, eps=1e-6, *, dtype=None):
     check_range("scale_by_delta_rms", "rho", rho, 0, 1)
     check_range("scale_by_delta_rms", "eps", eps, 0)
 
-    def leaf(x, u, p, count, rho, eps):
+    def leaf(x, u, p, rho, weight, eps):
         delta = jnp.sqrt(u + eps) * x
-        return delta, rho * u + (1 - rho) * delta * delta
+        return delta, rho * u + weight * delta * delta
 
     return elementwise_transformation(
         "scale_by_delta_rms", DeltaRmsState, leaf, Hyperparams(rho=rho, eps=eps),
-        stat_init=lambda p, dt: jnp.zeros(jnp.shape(p), dt), dtype=dtype)
+        stat_init=lambda p, dt: jnp.zeros(jnp.shape(p), dt), dtype=dtype,
+        prepare=lambda count, rho, eps: {"rho": rho, "weight": 1 - rho, "eps": eps})

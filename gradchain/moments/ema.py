@@ -35,12 +35,13 @@ def ema(decay, *, initial_value=0.0, dtype=None, hyperparam_name: str = "decay")
     check_range("ema", hyperparam_name, decay, 0, 1)
     return elementwise_transformation(
         "ema", EmaState,
-        lambda g, m, p, count, **hp: _ema_step(g, m, hp[hyperparam_name]),
-        Hyperparams(**{hyperparam_name: decay}),
+        _ema_step, Hyperparams(**{hyperparam_name: decay}),
         stat_init=lambda p, dt: jnp.full(jnp.shape(p), initial_value, dt),
-        dtype=dtype, output="stat")
+        dtype=dtype, output="stat",
+        prepare=lambda count, **hp: {"decay": hp[hyperparam_name],
+                                     "weight": 1 - hp[hyperparam_name]})
 
 
-def _ema_step(g, m, decay):
-    new = (1 - decay) * g + decay * m
+def _ema_step(g, m, p, decay, weight):
+    new = weight * g + decay * m
     return new, new

@@ -25,6 +25,6 @@ def max_v(*, dtype=None):
     """
     return elementwise_transformation(
         "max_v", MaxVState,
-        lambda v, m, p, count: (jnp.maximum(m, v), jnp.maximum(m, v)),
+        lambda v, m, p: (jnp.maximum(m, v), jnp.maximum(m, v)),
         stat_init=lambda p, dt: jnp.zeros(jnp.shape(p), dt),
         dtype=dtype, output="stat")

@@ -40,12 +40,14 @@ def scale_by_momentum(momentum=0.9, *, dampening=0.0, nesterov: bool = False,
         raise ValueError(f"scale_by_momentum: nesterov=True needs dampening=0, got "
                          f"dampening={dampening!r} (as in torch.optim.SGD)")
 
-    def leaf(g, b, p, count, momentum, dampening):
-        new_b = jnp.where(count == 0, g, momentum * b + (1 - dampening) * g)
+    def leaf(g, b, p, first, momentum, weight):
+        new_b = jnp.where(first, g, momentum * b + weight * g)
         return (g + momentum * new_b if nesterov else new_b), new_b
 
     return elementwise_transformation(
         "scale_by_momentum", MomentumState, leaf,
         Hyperparams(momentum=momentum, dampening=dampening),
         stat_init=lambda p, dt: jnp.zeros(jnp.shape(p), dt), dtype=accumulator_dtype,
+        prepare=lambda count, momentum, dampening: {"first": count == 0, "momentum": momentum,
+                                                    "weight": 1 - dampening},
         display={"momentum": momentum, "dampening": dampening, "nesterov": nesterov})

@@ -30,7 +30,7 @@ def add_decayed_weights(weight_decay=0.0):
     check_range("add_decayed_weights", "weight_decay", weight_decay, 0)
     return elementwise_transformation(
         "add_decayed_weights", WeightDecayState,
-        lambda g, s, p, count, weight_decay: (g + weight_decay * p, None),
+        lambda g, s, p, weight_decay: (g + weight_decay * p, None),
         Hyperparams(weight_decay=weight_decay), needs_params=True)
 
 

@@ -24,8 +24,9 @@ def scale(step_size, *, hyperparam_name: str = "step_size"):
     """``u -> step_size · u``. Any sign; a number, array or schedule."""
     return elementwise_transformation(
         "scale", ScaleState,
-        lambda g, s, p, count, **hp: (g * hp[hyperparam_name], None),
-        Hyperparams(**{hyperparam_name: step_size}))
+        lambda g, s, p, factor: (g * factor, None),
+        Hyperparams(**{hyperparam_name: step_size}),
+        prepare=lambda count, **hp: {"factor": hp[hyperparam_name]})
 
 
 def scale_by_learning_rate(learning_rate, *, flip_sign: bool = True,
@@ -39,6 +40,7 @@ def scale_by_learning_rate(learning_rate, *, flip_sign: bool = True,
     sign = -1 if flip_sign else 1
     return elementwise_transformation(
         "scale_by_learning_rate", ScaleState,
-        lambda g, s, p, count, **hp: (g * (sign * hp[hyperparam_name]), None),
+        lambda g, s, p, factor: (g * factor, None),
         Hyperparams(**{hyperparam_name: learning_rate}),
+        prepare=lambda count, **hp: {"factor": sign * hp[hyperparam_name]},
         display={hyperparam_name: learning_rate, "flip_sign": flip_sign})
