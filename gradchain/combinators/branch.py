@@ -14,7 +14,8 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradchain.core.hyperparams import Hyperparams, cast, next_count, zero_count
+from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
+                                        next_count, zero_count)
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import check_range
 
@@ -46,8 +47,9 @@ def branch(*transformations, combine: Callable, name: str = "branch",
             outputs.append(out)
             states.append(s)
         values, stored = hyper.read(state.hyperparams, state.count)
+        scalars = ScalarsByDtype(values)
         combined = jax.tree.map(
-            lambda u, *outs: cast(combine(*outs, **values), u.dtype),
+            lambda u, *outs: cast(combine(*outs, **scalars(compute_dtype(*outs))), u.dtype),
             updates, *outputs)
         return combined, BranchState(next_count(state.count), tuple(states), stored)
 

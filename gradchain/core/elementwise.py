@@ -6,8 +6,8 @@ the state's tree (the first mismatching path is named), hyperparameters read fro
 (schedules evaluated at the step count), a saturating step count, and explicit dtypes:
 
 - a statistic (``stat``) is kept in ``dtype`` if given, else in the dtype of the params;
-- the arithmetic runs in the promoted dtype of the operands, hyperparameters included, so
-  bfloat16 leaves are updated in float32 and rounded once;
+- the arithmetic runs in ``compute_dtype`` of the operands (at least float32; hyperparameters
+  are cast to it), so bfloat16 leaves are updated in float32 and rounded once;
 - the output is cast to the statistic's dtype (``output="stat"``, for moment estimates that feed
   other statistics) or to the incoming updates' dtype (``output="input"``).
 """
@@ -19,7 +19,8 @@ from typing import Callable, Optional
 import jax
 import jax.numpy as jnp
 
-from gradchain.core.hyperparams import Hyperparams, cast, next_count, zero_count
+from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
+                                        next_count, zero_count)
 from gradchain.core.transformation import GradientTransformation
 from gradchain.core.validation import check_floating, check_same_structure
 
@@ -77,10 +78,11 @@ def elementwise_transformation(
                                  "params))")
             check_same_structure(name, updates, params, "params")
         values, stored = hyper.read(state.hyperparams, state.count)
-        scalars = values if prepare is None else prepare(state.count, **values)
+        scalars = ScalarsByDtype(values if prepare is None else prepare(state.count, **values))
 
         def leaf(g, s, p):
-            out, new_s = leaf_update(g, s, p, **scalars)
+            dtypes = [x.dtype for x in (g, s, p) if x is not None]
+            out, new_s = leaf_update(g, s, p, **scalars(compute_dtype(*dtypes)))
             target = s.dtype if (output == "stat" and s is not None) else g.dtype
             return cast(out, target), (None if s is None else cast(new_s, s.dtype))
 

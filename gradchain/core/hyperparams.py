@@ -15,7 +15,10 @@ transformation's own step count (0 at the first update); the value used at the l
 kept in the dict, so it can be read for logging.
 
 Values are stored in JAX's default float dtype (float64 under ``jax_enable_x64``, else float32),
-never in the params' dtype: ``b2 = 0.999`` in bfloat16 would be 1.0.
+never in the params' dtype: ``b2 = 0.999`` in bfloat16 would be 1.0. Arithmetic on a leaf runs in
+``compute_dtype(leaf)``, at least float32: float64 leaves get float64 hyperparameters, float32
+leaves float32 ones (Optax's numbers exactly), bfloat16 and float16 leaves are updated in float32
+and rounded once.
 """
 
 from __future__ import annotations
@@ -42,6 +45,26 @@ def cast(x, dtype) -> jax.Array:
     """``x`` in ``dtype``, emitting no conversion when it already is."""
     x = jnp.asarray(x)
     return x if x.dtype == dtype else x.astype(dtype)
+
+
+def compute_dtype(*dtypes):
+    """The dtype a leaf's update is computed in: the operands' promoted dtype, at least float32."""
+    return jnp.promote_types(jnp.result_type(*dtypes), jnp.float32)
+
+
+class ScalarsByDtype:
+    """Per-update scalars, cast once per compute dtype (not once per leaf)."""
+
+    def __init__(self, scalars: dict):
+        self.scalars = scalars
+        self.cache = {}
+
+    def __call__(self, dtype) -> dict:
+        if dtype not in self.cache:
+            self.cache[dtype] = {k: cast(v, dtype) if jnp.issubdtype(jnp.result_type(v),
+                                                                     jnp.floating) else v
+                                 for k, v in self.scalars.items()}
+        return self.cache[dtype]
 
 
 def zero_count() -> jax.Array:
