@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
                                         next_count, zero_count)
 from gradchain.core.transformation import GradientTransformation, call_update
-from gradchain.core.validation import check_range
+from gradchain.core.validation import check_range, check_transformations
 
 
 class BranchState(NamedTuple):
@@ -34,6 +34,7 @@ def branch(*transformations, combine: Callable, name: str = "branch",
     dtype of the incoming updates. Numeric ``hyperparams`` (numbers, arrays or schedules) live in
     the state like every other hyperparameter.
     """
+    check_transformations(name, transformations)
     hyper = Hyperparams(**hyperparams)
 
     def init(params):

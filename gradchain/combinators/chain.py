@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gradchain.core.transformation import GradientTransformation, call_update
+from gradchain.core.validation import check_transformations
 
 
 def chain(*transformations) -> GradientTransformation:
@@ -12,10 +13,7 @@ def chain(*transformations) -> GradientTransformation:
     ``value=loss``) reach every part that accepts ``**extra``; Optax transformations without
     extra-argument support receive only ``(updates, state, params)``.
     """
-    for i, tx in enumerate(transformations):
-        if not (hasattr(tx, "init") and hasattr(tx, "update")):
-            raise TypeError(f"chain: argument {i} is {tx!r}, not a gradient transformation "
-                            "(an object with init and update)")
+    check_transformations("chain", transformations)
 
     def init(params):
         return tuple(tx.init(params) for tx in transformations)

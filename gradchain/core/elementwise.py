@@ -22,7 +22,8 @@ import jax.numpy as jnp
 from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
                                         next_count, zero_count)
 from gradchain.core.transformation import GradientTransformation
-from gradchain.core.validation import check_floating, check_same_structure
+from gradchain.core.validation import (check_floating, check_floating_dtype,
+                                       check_same_shapes, check_same_structure)
 
 
 def elementwise_transformation(
@@ -57,6 +58,7 @@ def elementwise_transformation(
       display: hyperparameters to show in ``repr`` (default: those in ``hyperparams``).
     """
     hyper = hyperparams or Hyperparams()
+    check_floating_dtype(name, "dtype", dtype)
     dtype = None if dtype is None else jnp.dtype(dtype)
 
     def init(params):
@@ -72,11 +74,13 @@ def elementwise_transformation(
         stat = state[1] if stat_init is not None else None
         if stat is not None:
             check_same_structure(name, updates, stat)
+            check_same_shapes(name, updates, stat)
         if needs_params:
             if params is None:
                 raise ValueError(f"{name}: update needs params (call update(updates, state, "
                                  "params))")
             check_same_structure(name, updates, params, "params")
+            check_same_shapes(name, updates, params, "params")
         values, stored = hyper.read(state.hyperparams, state.count)
         scalars = ScalarsByDtype(values if prepare is None else prepare(state.count, **values))
 

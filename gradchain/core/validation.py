@@ -31,10 +31,13 @@ def check_range(owner: str, name: str, value, low=None, high=None, *,
     if not is_concrete_number(value):
         return
     try:
-        array = np.asarray(value, dtype=np.float64)
+        dtype = np.asarray(value).dtype
     except (TypeError, ValueError):
+        dtype = np.dtype(object)
+    if not any(jnp.issubdtype(dtype, kind) for kind in (jnp.floating, jnp.integer, jnp.bool_)):
         raise TypeError(f"{owner}: {name} must be a number, an array or a schedule, "
-                        f"got {value!r}") from None
+                        f"got {value!r}")
+    array = np.asarray(value, dtype=np.float64)
     ok = ~np.isnan(array)
     if low is not None:
         ok &= (array > low) if low_open else (array >= low)
@@ -55,6 +58,28 @@ def _interval(low, high, low_open, high_open) -> str:
 
 def _fmt(x) -> str:
     return str(int(x)) if float(x).is_integer() and math.isfinite(x) else repr(x)
+
+
+def check_not_schedule(owner: str, name: str, value) -> None:
+    """Refuse a schedule where a value is used once (an initial value of the state)."""
+    if callable(value):
+        raise TypeError(f"{owner}: {name} is the state's starting value, used once at init; it "
+                        f"cannot be a schedule, got {value!r}")
+
+
+def check_floating_dtype(owner: str, name: str, dtype) -> None:
+    """Refuse a state or compute dtype option (``mu_dtype``, ``accumulator_dtype``...) that
+    is not floating point (``None`` passes: it means "the params' dtype")."""
+    if dtype is not None and not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"{owner}: {name}={jnp.dtype(dtype)} is not a floating-point dtype")
+
+
+def check_transformations(owner: str, transformations) -> None:
+    """Refuse an argument that is not a gradient transformation, naming its position."""
+    for i, tx in enumerate(transformations):
+        if not (hasattr(tx, "init") and hasattr(tx, "update")):
+            raise TypeError(f"{owner}: argument {i} is {tx!r}, not a gradient transformation "
+                            "(an object with init and update)")
 
 
 def check_floating(owner: str, tree, what: str = "params") -> None:
@@ -85,6 +110,20 @@ def check_same_structure(owner: str, updates, reference, what: str = "optimizer 
     raise ValueError(f"{owner}: the updates do not match the {what}: same paths, different "
                      f"containers ({jax.tree.structure(updates)} vs "
                      f"{jax.tree.structure(reference)})")
+
+
+def check_same_shapes(owner: str, updates, reference, what: str = "optimizer state") -> None:
+    """Raise ``ValueError`` naming the first leaf whose shape differs from the reference's
+    (trees already known to match; ``None`` leaves are skipped), instead of broadcasting it."""
+    for (path, u), r in zip(jax.tree_util.tree_flatten_with_path(updates, is_leaf=_is_none)[0],
+                            jax.tree.leaves(reference, is_leaf=_is_none)):
+        if u is not None and r is not None and jnp.shape(u) != jnp.shape(r):
+            raise ValueError(f"{owner}: updates leaf at {_path(path)} has shape {jnp.shape(u)}, "
+                             f"the {what} has {jnp.shape(r)}")
+
+
+def _is_none(x) -> bool:
+    return x is None
 
 
 def _path(path) -> str:

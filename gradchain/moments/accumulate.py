@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradchain.core.elementwise import elementwise_transformation
-from gradchain.core.validation import check_range
+from gradchain.core.validation import check_not_schedule, check_range
 
 
 class AccumulateState(NamedTuple):
@@ -24,6 +24,7 @@ def accumulate(*, initial_value=0.0, dtype=None):
     (``initial_accumulator_value``), Optax at 0.1.
     """
     check_range("accumulate", "initial_value", initial_value, 0)
+    check_not_schedule("accumulate", "initial_value", initial_value)
     return elementwise_transformation(
         "accumulate", AccumulateState,
         lambda g, s, p: (s + g, s + g),

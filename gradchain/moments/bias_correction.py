@@ -7,7 +7,7 @@ from typing import NamedTuple
 import jax
 
 from gradchain.core.elementwise import elementwise_transformation
-from gradchain.core.hyperparams import Hyperparams
+from gradchain.core.hyperparams import Hyperparams, next_count
 from gradchain.core.validation import check_range
 
 
@@ -19,6 +19,9 @@ class BiasCorrectionState(NamedTuple):
 def bias_correction(decay, *, hyperparam_name: str = "decay"):
     """``x̂_t = x_t / (1 - decay^t)``, ``t`` counted from 1 at the first update (Adam's m̂, v̂).
 
+    ``t`` saturates at the int32 maximum like the step count (Optax's ``safe_increment``), so
+    the correction stays 1 there instead of wrapping to a negative power.
+
     Give it the same ``decay`` (and ``hyperparam_name``) as the ``ema`` it corrects.
     """
     check_range("bias_correction", hyperparam_name, decay, 0, 1, high_open=True)
@@ -26,4 +29,4 @@ def bias_correction(decay, *, hyperparam_name: str = "decay"):
         "bias_correction", BiasCorrectionState,
         lambda x, s, p, correction: (x / correction, None),
         Hyperparams(**{hyperparam_name: decay}),
-        prepare=lambda count, **hp: {"correction": 1 - hp[hyperparam_name] ** (count + 1)})
+        prepare=lambda count, **hp: {"correction": 1 - hp[hyperparam_name] ** next_count(count)})

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams
-from gradchain.core.validation import check_range
+from gradchain.core.validation import check_not_schedule, check_range
 
 
 class EmaState(NamedTuple):
@@ -33,6 +33,7 @@ def ema(decay, *, initial_value=0.0, dtype=None, hyperparam_name: str = "decay")
         primitives given the same name are read and set together.
     """
     check_range("ema", hyperparam_name, decay, 0, 1)
+    check_not_schedule("ema", "initial_value", initial_value)
     return elementwise_transformation(
         "ema", EmaState,
         _ema_step, Hyperparams(**{hyperparam_name: decay}),

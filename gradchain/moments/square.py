@@ -6,12 +6,13 @@ import jax
 import jax.numpy as jnp
 
 from gradchain.core.transformation import EmptyState, GradientTransformation
-from gradchain.core.validation import check_floating
+from gradchain.core.validation import check_floating, check_floating_dtype
 
 
 def square(*, dtype=None) -> GradientTransformation:
     """``x -> x²``, computed in ``dtype`` if given (use float32 for float16 gradients, whose
     squares underflow), else in the updates' dtype."""
+    check_floating_dtype("square", "dtype", dtype)
     dtype = None if dtype is None else jnp.dtype(dtype)
 
     def init(params):

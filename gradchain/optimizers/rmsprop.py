@@ -18,8 +18,10 @@ def rmsprop(learning_rate, decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt: 
     Arguments and defaults are Optax's; with momentum μ the step is ``b = μ b + γ g/√(…)``,
     ``θ -= b`` (lr inside the buffer, as Optax; torch puts it outside, equal at constant lr).
     ``torch.optim.RMSprop`` is ``rmsprop(lr, decay=0.99, eps=1e-8, eps_in_sqrt=False)`` with
-    its ``weight_decay`` as L2.
+    its ``weight_decay`` as L2. ``nesterov=True`` needs a ``momentum``.
     """
+    if nesterov and momentum is None:
+        raise ValueError("rmsprop: nesterov=True needs a momentum, got momentum=None")
     precondition = scale_by_stddev if centered else scale_by_rms
     return chain(
         maybe_add_decayed_weights(weight_decay),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from gradchain.combinators.chain import chain
+from gradchain.core.hyperparams import statically_zero
 from gradchain.core.transformation import identity
+from gradchain.core.validation import is_concrete_number
 from gradchain.moments.momentum import scale_by_momentum
 from gradchain.regularization.weight_decay import maybe_add_decayed_weights
 from gradchain.step_size.scale import scale_by_learning_rate
@@ -15,8 +17,14 @@ def sgd(learning_rate, momentum=None, nesterov: bool = False, *, dampening=0.0,
 
     ``chain(add_decayed_weights(λ), scale_by_momentum(μ, dampening, nesterov),
     scale_by_learning_rate(γ))``: exactly ``torch.optim.SGD`` (L2 decay first, lr outside the
-    buffer) and, with defaults, Optax's ``sgd``. ``momentum=None`` builds no buffer.
+    buffer) and, with defaults, Optax's ``sgd``. ``momentum=None`` builds no buffer, and then
+    refuses ``nesterov=True`` or a non-zero ``dampening`` (which would have no effect).
     """
+    if momentum is None:
+        if nesterov:
+            raise ValueError("sgd: nesterov=True needs a momentum, got momentum=None")
+        if is_concrete_number(dampening) and not statically_zero(dampening):
+            raise ValueError(f"sgd: dampening={dampening!r} needs a momentum, got momentum=None")
     return chain(
         maybe_add_decayed_weights(weight_decay),
         identity() if momentum is None else scale_by_momentum(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from gradchain.combinators.branch import divide_by_sqrt
 from gradchain.combinators.chain import chain
 from gradchain.core.transformation import identity
+from gradchain.core.validation import check_range
 from gradchain.moments.delta_rms import scale_by_delta_rms
 from gradchain.moments.ema import ema
 from gradchain.moments.square import square
@@ -13,6 +14,7 @@ from gradchain.moments.square import square
 def scale_by_adadelta(rho=0.9, eps=1e-6, *, accumulator_dtype=None):
     """``Δ_t = √(u_{t-1} + ε) / √(v_t + ε) · g_t`` with ``v = EMA_ρ(g²)``, ``u = EMA_ρ(Δ²)``
     (Zeiler 2012; ε inside both roots, as torch and Optax)."""
+    check_range("scale_by_adadelta", "eps", eps, 0)
     return chain(
         divide_by_sqrt(identity(),
                        chain(square(dtype=accumulator_dtype),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gradchain.combinators.branch import divide_by_sqrt
 from gradchain.combinators.chain import chain
+from gradchain.core.validation import check_range
 from gradchain.moments.bias_correction import bias_correction
 from gradchain.moments.ema import ema
 from gradchain.moments.max_v import max_v
@@ -11,13 +12,16 @@ from gradchain.moments.square import square
 
 
 def first_moment(b1=0.9, *, dtype=None):
-    """Bias-corrected EMA of the gradient: ``m̂_t = m_t / (1 - β1^t)``."""
+    """Bias-corrected EMA of the gradient: ``m̂_t = m_t / (1 - β1^t)``, ``β1`` in ``[0, 1)``."""
+    check_range("first_moment", "b1", b1, 0, 1, high_open=True)
     return chain(ema(b1, dtype=dtype, hyperparam_name="b1"),
                  bias_correction(b1, hyperparam_name="b1"))
 
 
 def second_moment(b2=0.999, *, dtype=None):
-    """Bias-corrected EMA of the squared gradient: ``v̂_t = v_t / (1 - β2^t)``."""
+    """Bias-corrected EMA of the squared gradient: ``v̂_t = v_t / (1 - β2^t)``, ``β2`` in
+    ``[0, 1)``."""
+    check_range("second_moment", "b2", b2, 0, 1, high_open=True)
     return chain(square(dtype=dtype), ema(b2, dtype=dtype, hyperparam_name="b2"),
                  bias_correction(b2, hyperparam_name="b2"))
 
@@ -42,6 +46,7 @@ def scale_by_amsgrad(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, *, max_on_raw: bo
     raw ``v``, then divided by the current ``1 - β2^t``. They differ from the second step.
     The same primitives in a different order: ``max_v`` after or before ``bias_correction``.
     """
+    check_range("scale_by_amsgrad", "b2", b2, 0, 1, high_open=True)
     stages = [square(dtype=nu_dtype), ema(b2, dtype=nu_dtype, hyperparam_name="b2"),
               bias_correction(b2, hyperparam_name="b2")]
     stages.insert(2 if max_on_raw else 3, max_v(dtype=nu_dtype))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from gradchain.combinators.branch import branch, divide_by_sqrt
 from gradchain.combinators.chain import chain
 from gradchain.core.transformation import identity
+from gradchain.core.validation import check_not_schedule, check_range
 from gradchain.moments.bias_correction import bias_correction as _bias_correction
 from gradchain.moments.ema import ema
 from gradchain.moments.square import square
@@ -21,6 +22,13 @@ def _eps_kwargs(eps, eps_in_sqrt):
     return {"eps_root": eps} if eps_in_sqrt else {"eps": eps}
 
 
+def _check(owner, eps, initial_scale):
+    """Check under the user's names (``eps`` reaches ``divide_by_sqrt`` as ``eps_root`` too)."""
+    check_range(owner, "eps", eps, 0)
+    check_range(owner, "initial_scale", initial_scale, 0)
+    check_not_schedule(owner, "initial_scale", initial_scale)
+
+
 def scale_by_rms(decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt: bool = True,
                  bias_correction: bool = False, *, accumulator_dtype=None):
     """``v_t = ρ v_{t-1} + (1-ρ) g_t²`` (``v_0 = initial_scale``);
@@ -30,6 +38,7 @@ def scale_by_rms(decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt: bool = Tru
     ``1 - ρ^t`` (Optax's option). ``torch.optim.RMSprop`` is
     ``scale_by_rms(0.99, 1e-8, eps_in_sqrt=False)``.
     """
+    _check("scale_by_rms", eps, initial_scale)
     second = chain(square(dtype=accumulator_dtype),
                    _moment(decay, bias_correction, initial_value=initial_scale,
                            dtype=accumulator_dtype))
@@ -47,6 +56,7 @@ def scale_by_stddev(decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt: bool = 
     ``out = g_t / √(v_t - ḡ_t² + ε)`` or ``g_t / (√(v_t - ḡ_t²) + ε)``; same options as
     ``scale_by_rms``. torch's ``RMSprop(centered=True)`` uses eps outside the root.
     """
+    _check("scale_by_stddev", eps, initial_scale)
     second = chain(square(dtype=accumulator_dtype),
                    _moment(decay, bias_correction, initial_value=initial_scale,
                            dtype=accumulator_dtype))

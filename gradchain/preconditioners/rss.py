@@ -5,6 +5,7 @@ from __future__ import annotations
 from gradchain.combinators.branch import divide_by_sqrt
 from gradchain.combinators.chain import chain
 from gradchain.core.transformation import identity
+from gradchain.core.validation import check_not_schedule, check_range
 from gradchain.moments.accumulate import accumulate
 from gradchain.moments.square import square
 
@@ -17,6 +18,9 @@ def scale_by_rss(initial_accumulator_value=0.1, eps=1e-7, *, eps_in_sqrt: bool =
     Duchi et al. 2011. Defaults are Optax's; ``torch.optim.Adagrad`` is
     ``scale_by_rss(0.0, 1e-10, eps_in_sqrt=False)``.
     """
+    check_range("scale_by_rss", "initial_accumulator_value", initial_accumulator_value, 0)
+    check_range("scale_by_rss", "eps", eps, 0)
+    check_not_schedule("scale_by_rss", "initial_accumulator_value", initial_accumulator_value)
     return divide_by_sqrt(
         identity(),
         chain(square(dtype=accumulator_dtype),
