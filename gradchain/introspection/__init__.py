@@ -1,0 +1,1 @@
+"""Looking inside a built optimizer and its state: descriptions, named pieces of state, sizes."""

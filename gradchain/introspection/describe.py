@@ -1,0 +1,81 @@
+"""Readable descriptions of an optimizer (its tree of primitives) and of its state.
+
+``describe(tx)`` is what ``print(tx)`` shows: one line per primitive with its hyperparameters,
+indented under the combinator or wrapper that holds it. ``describe_state(state)`` shows the state
+the same way: each NamedTuple with its fields, scalars with their values, per-leaf statistics
+summarised by their leaves' shapes and bytes, so the names ``find_state`` looks for are in view.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from gradchain.core.transformation import describe_lines
+from gradchain.introspection.find import is_namedtuple
+from gradchain.wrappers.labels import flatten_leaves, format_path, unwrap
+
+
+def describe(tx) -> str:
+    """The tree of primitives of ``tx`` with their hyperparameters (``repr(tx)``)."""
+    return "\n".join(describe_lines(tx))
+
+
+def state_bytes(state) -> int:
+    """Bytes held by the arrays of ``state`` (also works on ``jax.eval_shape(tx.init, params)``)."""
+    return sum(int(np.prod(np.shape(x))) * np.dtype(x.dtype).itemsize
+               for x in jax.tree.leaves(state) if hasattr(x, "dtype"))
+
+
+def _holds_state(x) -> bool:
+    """Whether ``x`` holds a NamedTuple state (not counting ``MaskedNode`` placeholders)."""
+    return any(is_namedtuple(node) and node._fields for node in
+               jax.tree.leaves(x, is_leaf=lambda n: is_namedtuple(n) and n is not x))
+
+
+def _array_text(x) -> str:
+    x = unwrap(x)
+    text = f"{np.dtype(x.dtype).name}{list(np.shape(x))}"
+    if np.shape(x) == () and not isinstance(x, jax.core.Tracer) and hasattr(x, "item"):
+        value = x.item()
+        text += f" = {value:.6g}" if isinstance(value, float) else f" = {value!r}"
+    return text
+
+
+def _summary(tree) -> str:
+    if tree is None:
+        return "None"
+    paths, leaves, _ = flatten_leaves(tree)
+    if not leaves:
+        return "(no arrays)"
+    if paths == [()]:
+        return _array_text(leaves[0])
+    shown = ", ".join(f"{format_path(path)}: {_array_text(x)}"
+                      for path, x in zip(paths[:4], leaves))
+    more = f", … {len(leaves) - 4} more" if len(leaves) > 4 else ""
+    return f"{len(leaves)} arrays, {state_bytes(tree)} B {{{shown}{more}}}"
+
+
+def _state_lines(node, label: str, indent: int) -> list[str]:
+    pad = " " * indent
+    if is_namedtuple(node):
+        lines = [f"{pad}{label}{type(node).__name__}"]
+        for field, value in zip(node._fields, node):
+            if field == "hyperparams" and isinstance(value, dict):
+                values = ", ".join(f"{k}={_array_text(v)}" for k, v in value.items())
+                lines.append(f"{pad}  hyperparams: {{{values}}}")
+            else:
+                lines.extend(_state_lines(value, f"{field}: ", indent + 2))
+        return lines
+    if isinstance(node, (tuple, list, dict)) and _holds_state(node):
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        lines = [f"{pad}{label}{type(node).__name__}"]
+        for key, value in items:
+            lines.extend(_state_lines(value, f"[{key!r}] ", indent + 2))
+        return lines
+    return [f"{pad}{label}{_summary(node)}"]
+
+
+def describe_state(state) -> str:
+    """The state as an indented tree of NamedTuples and their fields."""
+    return "\n".join(_state_lines(state, "", 0))

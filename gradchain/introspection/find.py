@@ -1,0 +1,111 @@
+"""Fetching a named piece of an optimizer's state without knowing how it is nested.
+
+A state is a tree of NamedTuples (one per primitive or wrapper) inside tuples and dicts (chains,
+parameter groups). ``find_state(state, "ema", hyperparam="b2", path=("l1", "kernel"))`` finds the
+NamedTuple field called ``ema`` whose primitive has the hyperparameter ``b2`` (Adam's second
+moment) and returns its entry for the params leaf ``l1/kernel``; ``find_state(state,
+"notfinite_count")`` returns the skip counter of ``skip_non_finite``. ``describe_state`` lists
+the names there are.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Optional
+
+from gradchain.wrappers.labels import MaskedNode, children_by_key, format_path
+
+
+def is_namedtuple(x) -> bool:
+    return isinstance(x, tuple) and hasattr(x, "_fields")
+
+
+def state_fields(state, location: tuple = (), text: str = ""
+                 ) -> Iterator[tuple[tuple, str, Any, Any]]:
+    """Every NamedTuple field in ``state``: ``(location, text, value, owner)``.
+
+    ``location`` is the tuple of field names, indices and dict keys leading to the field,
+    ``text`` the same as Python would index it (``[1].inner_states['decay'].ema``) and ``owner``
+    the NamedTuple holding it. The ``hyperparams`` dicts are fields but are not searched inside.
+    """
+    if is_namedtuple(state):
+        for name, value in zip(state._fields, state):
+            here = (location + (name,), f"{text}.{name}")
+            yield here[0], here[1], value, state
+            if name != "hyperparams":
+                yield from state_fields(value, *here)
+    elif isinstance(state, dict):
+        for key, value in state.items():
+            yield from state_fields(value, location + (key,), f"{text}[{key!r}]")
+    elif isinstance(state, (tuple, list)):
+        for i, value in enumerate(state):
+            yield from state_fields(value, location + (i,), f"{text}[{i}]")
+
+
+def find_states(state, field: str, *, hyperparam: Optional[str] = None,
+                within: Any = None) -> list[tuple[str, Any]]:
+    """Every NamedTuple field called ``field`` in ``state``, as ``(where, value)`` pairs, with
+    ``where`` the Python indexing that reaches it from ``state``.
+
+    Optional filters: ``hyperparam`` keeps the fields of primitives that have that
+    hyperparameter (``"b2"`` picks Adam's second moment out of its two ``ema`` fields);
+    ``within`` keeps those whose location contains that key (a parameter group's label, a field
+    name such as ``"inner_state"``).
+    """
+    return [(text.lstrip("."), value) for location, text, value, owner in state_fields(state)
+            if location[-1] == field
+            and (hyperparam is None or hyperparam in (getattr(owner, "hyperparams", None) or {}))
+            and (within is None or within in location[:-1])]
+
+
+def _at_path(value, path):
+    if isinstance(path, str):
+        path = tuple(path.split("/"))
+    node = value
+    for depth, key in enumerate(path):
+        children = children_by_key(node)
+        if key not in children and isinstance(key, str) and key.isdigit():
+            key = int(key)
+        if key not in children:
+            raise KeyError(f"find_state: no params path {format_path(path[:depth + 1])} in this "
+                           f"state; the keys at {format_path(path[:depth])} are "
+                           f"{sorted(map(str, children))}")
+        node = children[key]
+    if isinstance(node, MaskedNode):
+        raise KeyError(f"find_state: the params leaf {format_path(path)} is not owned by this "
+                       "transformation (masked out, frozen or in another group)")
+    return node
+
+
+def find_state(state, field: str, *, path=None, hyperparam: Optional[str] = None,
+               within: Any = None):
+    """The one NamedTuple field called ``field`` in ``state`` (filters: see ``find_states``).
+
+    ``path`` (a tuple of params keys, or ``"a/b/kernel"``) then selects one params leaf or
+    subtree of a per-leaf statistic; fields that do not own that leaf (another parameter
+    group's) are passed over, so the second moment of one layer needs no group name.
+
+    Raises:
+      KeyError: no field matches (the message lists the field names there are), or ``path``
+        is not in it (listing the keys there) or names a leaf no matching field owns.
+      ValueError: several fields match; the message lists where they are.
+    """
+    found = find_states(state, field, hyperparam=hyperparam, within=within)
+    if not found:
+        names = sorted({str(location[-1]) for location, _, _, _ in state_fields(state)})
+        raise KeyError(f"find_state: no state field {field!r} matches; the fields are {names}")
+    if path is not None:
+        owned = []
+        for where, value in found:
+            try:
+                owned.append((where, _at_path(value, path)))
+            except KeyError:
+                if len(found) == 1:
+                    raise
+        if not owned:
+            _at_path(found[0][1], path)
+        found = owned
+    if len(found) > 1:
+        places = ", ".join(where for where, _ in found)
+        raise ValueError(f"find_state: {len(found)} state fields called {field!r} match "
+                         f"({places}); choose one with hyperparam= or within=")
+    return found[0][1]

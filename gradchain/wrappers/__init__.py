@@ -1,0 +1,2 @@
+"""Wrappers: transformations that hold another one and choose which leaves, which calls or which
+steps it acts on (parameter groups, masks, freezing, gradient accumulation, non-finite steps)."""

@@ -1,0 +1,124 @@
+"""Parameter groups: a different transformation for each labelled part of the params.
+
+``param_groups({"decay": adamw(...), "no_decay": adam(...)}, labels)`` gives every leaf one label
+and sends it through that label's transformation only; the outputs are put back together leaf by
+leaf. Each group's state holds arrays for the leaves the group owns and nothing for the others
+(they are ``MaskedNode()`` placeholders there), so its size is that of the group, and it keeps the
+params' paths (see ``gradchain.wrappers.labels``). This is torch's ``param_groups`` and Optax's
+``partition`` (formerly ``multi_transform``), with the same numbers as Optax's.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Hashable, Mapping, NamedTuple
+
+
+from gradchain.core.transformation import GradientTransformation, call_update
+from gradchain.core.validation import check_same_structure
+from gradchain.wrappers.labels import (Shown, check_known_labels, flatten_leaves, keep_only,
+                                       leaf_labels, mask_extras, owned_leaves)
+
+
+class PartitionState(NamedTuple):
+    inner_states: dict
+
+
+def _check_transformations(owner: str, transforms) -> dict:
+    if not isinstance(transforms, Mapping) or not transforms:
+        raise ValueError(f"{owner}: transforms must be a non-empty mapping from labels to "
+                         f"gradient transformations, got {transforms!r}")
+    for label, tx in transforms.items():
+        if not (hasattr(tx, "init") and hasattr(tx, "update")):
+            raise TypeError(f"{owner}: the value for label {label!r} is {tx!r}, not a gradient "
+                            "transformation (an object with init and update)")
+    return dict(transforms)
+
+
+def _labelled(label, tx) -> GradientTransformation:
+    """A display-only copy of ``tx`` whose description starts with its group's label."""
+    name = getattr(tx, "name", type(tx).__name__)
+    return GradientTransformation(tx.init, tx.update, name=f"[{label!r}] {name}",
+                                  hyperparams=getattr(tx, "hyperparams", {}),
+                                  children=getattr(tx, "children", ()))
+
+
+def partition_by_labels(owner: str, transforms: Mapping[Hashable, Any], labels, *,
+                        path_function: bool, mask_compatible_extra_args: bool = False
+                        ) -> GradientTransformation:
+    """The implementation shared by ``param_groups`` and Optax's ``partition``."""
+    transforms = _check_transformations(owner, transforms)
+
+    def split(tree, against):
+        paths, leaves, treedef, leaf_label = leaf_labels(owner, labels, tree, against=against,
+                                                         path_function=path_function)
+        check_known_labels(owner, leaf_label, paths, transforms)
+        return leaves, treedef, leaf_label
+
+    def init(params):
+        leaves, treedef, leaf_label = split(params, "params")
+        return PartitionState({
+            label: tx.init(keep_only(treedef, leaves, [x == label for x in leaf_label]))
+            for label, tx in transforms.items()})
+
+    def update(updates, state, params=None, **extra):
+        leaves, treedef, leaf_label = split(updates, "updates")
+        if set(state.inner_states) != set(transforms):
+            raise ValueError(f"{owner}: the state holds the groups "
+                             f"{', '.join(sorted(map(repr, state.inner_states)))}; the "
+                             f"transformation has {', '.join(sorted(map(repr, transforms)))}")
+        if params is not None:
+            check_same_structure(owner, updates, params, "params")
+            params_leaves = flatten_leaves(params)[1]
+        out, new_states = list(leaves), {}
+        for label, tx in transforms.items():
+            keep = [x == label for x in leaf_label]
+            sub_params = None if params is None else keep_only(treedef, params_leaves, keep)
+            new_updates, new_states[label] = call_update(
+                tx, keep_only(treedef, leaves, keep), state.inner_states[label], sub_params,
+                mask_extras(extra, treedef, keep, mask_compatible_extra_args))
+            positions = [i for i, k in enumerate(keep) if k]
+            for i, leaf in zip(positions, owned_leaves(owner, new_updates, len(positions))):
+                out[i] = leaf
+        return treedef.unflatten(out), PartitionState(new_states)
+
+    return GradientTransformation(
+        init, update, name=owner, hyperparams={"labels": Shown(labels)},
+        children=[_labelled(label, tx) for label, tx in transforms.items()])
+
+
+def param_groups(groups: Mapping[Hashable, Any], labels) -> GradientTransformation:
+    """Send each params leaf through the transformation of its group; leaves own state in their
+    group only.
+
+    ``out[leaf] = groups[label(leaf)](updates restricted to that group)[leaf]``.
+
+    Args:
+      groups: mapping from a label to a gradient transformation (gradchain's or Optax's).
+      labels: ``fn(path, leaf) -> label`` with ``path`` a tuple of plain keys, e.g.
+        ``lambda path, leaf: "no_decay" if path[-1] in ("bias", "scale") else "decay"``; or a
+        prefix tree of labels matched to the params by key (``{"backbone": "slow", "head":
+        "fast"}`` fits an ``nnx.State`` with those two sub-modules).
+
+    Raises:
+      ValueError: naming the path where a label tree does not match the params, or a label
+        (and a leaf that has it) with no transformation; raised by ``init`` and ``update``
+        before any state is computed.
+    """
+    return partition_by_labels("param_groups", groups, labels, path_function=True)
+
+
+def partition(transforms: Mapping[Hashable, Any], param_labels, *,
+              mask_compatible_extra_args: bool = False) -> GradientTransformation:
+    """Optax's ``partition`` (and ``multi_transform``): the same arguments and numbers.
+
+    ``param_labels`` is a prefix tree of labels or, as in Optax, a function of the whole params
+    tree returning one (``param_groups`` takes a function of each leaf's path instead). Unlike
+    Optax, the prefix tree is matched by key, so a plain dict fits an ``nnx.State``.
+    ``mask_compatible_extra_args`` restricts keyword extras that have the updates' structure to
+    each group, as in Optax.
+    """
+    return partition_by_labels("partition", transforms, param_labels, path_function=False,
+                               mask_compatible_extra_args=mask_compatible_extra_args)
+
+
+multi_transform = partition
