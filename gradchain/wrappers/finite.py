@@ -1,0 +1,109 @@
+"""Non-finite steps: skip an update whose gradients hold a NaN or an Inf.
+
+A skipped call returns zero updates and leaves the inner state exactly as it was (its step
+counts, moments and schedules do not advance), so a run that meets non-finite gradients at some
+steps ends where a run that never saw those steps ends. Optionally, after ``n`` non-finite
+gradients in a row the wrapper gives up and lets the next one through (a persistent NaN is then
+visible in the params instead of silently stalling training).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+
+from gradchain.core.hyperparams import COUNT_DTYPE, Hyperparams, next_count
+from gradchain.core.transformation import GradientTransformation, call_update
+from gradchain.core.validation import check_range
+from gradchain.wrappers.conditional import update_if
+
+
+class ApplyIfFiniteState(NamedTuple):
+    """``notfinite_count``: non-finite gradients skipped in a row (0 after a finite one and
+    after giving up); ``last_finite``: whether the latest gradients were finite;
+    ``total_notfinite``: non-finite gradients seen since ``init`` (never reset)."""
+
+    notfinite_count: jax.Array
+    last_finite: jax.Array
+    total_notfinite: jax.Array
+    inner_state: Any
+    hyperparams: dict
+
+
+def _all_finite(tree) -> jax.Array:
+    leaves = jax.tree.leaves(tree)
+    if not leaves:
+        return jnp.asarray(True)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def skip_non_finite(inner, *, give_up_after: Optional[int] = None) -> GradientTransformation:
+    """Run ``inner`` on finite gradients only; return zeros and keep its state otherwise.
+
+    With ``c`` the number of non-finite gradients in a row (this one included): the update is
+    applied when the gradients are finite or ``c > give_up_after``; when it is applied after
+    non-finite gradients (giving up), ``c`` restarts at 0, so the next ``give_up_after``
+    non-finite gradients are skipped again. Optax's ``apply_if_finite`` keeps counting instead,
+    and so lets every later non-finite gradient through until a finite one comes.
+
+    Args:
+      inner: the transformation to protect.
+      give_up_after: skip at most this many non-finite gradients in a row (an integer
+        ``>= 0``); None (default) never gives up. Kept in the state's ``hyperparams`` as
+        ``max_consecutive_errors`` (infinity for None), so it can be changed at run time.
+
+    Counters (``ApplyIfFiniteState``): ``notfinite_count`` (consecutive skips),
+    ``total_notfinite`` (all non-finite gradients seen; the total of skips when the wrapper
+    never gives up), ``last_finite``.
+    """
+    if callable(give_up_after):
+        raise TypeError("skip_non_finite: give_up_after must be an integer or None, not a "
+                        "schedule")
+    if give_up_after is not None:
+        check_range("skip_non_finite", "give_up_after", give_up_after, 0)
+    return _apply_if_finite("skip_non_finite", inner,
+                            math.inf if give_up_after is None else give_up_after,
+                            {"give_up_after": give_up_after})
+
+
+def _apply_if_finite(owner: str, inner, limit, display: dict) -> GradientTransformation:
+    if not (hasattr(inner, "init") and hasattr(inner, "update")):
+        raise TypeError(f"{owner}: {inner!r} is not a gradient transformation "
+                        "(an object with init and update)")
+    hyper = Hyperparams(max_consecutive_errors=limit)
+
+    def init(params):
+        zero = jnp.zeros([], COUNT_DTYPE)
+        return ApplyIfFiniteState(zero, jnp.asarray(True), zero, inner.init(params),
+                                  hyper.init())
+
+    def update(updates, state, params=None, **extra):
+        finite = _all_finite(updates)
+        streak = jnp.where(finite, jnp.zeros_like(state.notfinite_count),
+                           next_count(state.notfinite_count))
+        give_up = jnp.logical_and(~finite,
+                                  streak > state.hyperparams["max_consecutive_errors"])
+
+        new_updates, inner_state = update_if(
+            jnp.logical_or(finite, give_up),
+            lambda: call_update(inner, updates, state.inner_state, params, extra),
+            state.inner_state)
+        return new_updates, ApplyIfFiniteState(
+            jnp.where(give_up, jnp.zeros_like(streak), streak), finite,
+            jnp.where(finite, state.total_notfinite, next_count(state.total_notfinite)),
+            inner_state, state.hyperparams)
+
+    return GradientTransformation(init, update, name=owner, hyperparams=display,
+                                  children=[inner])
+
+
+def apply_if_finite(inner, max_consecutive_errors: int) -> GradientTransformation:
+    """Optax's ``apply_if_finite``: the same arguments, state fields and numbers, except that the
+    consecutive counter restarts after giving up (see ``skip_non_finite``; Optax's counter keeps
+    growing, a behaviour its pull request #1746 proposes to fix)."""
+    check_range("apply_if_finite", "max_consecutive_errors", max_consecutive_errors, 0)
+    return _apply_if_finite("apply_if_finite", inner, max_consecutive_errors,
+                            {"max_consecutive_errors": max_consecutive_errors})
