@@ -1,0 +1,1 @@
+"""Gradient clipping: by value, by global norm, per block (leaf), and adaptive (unit-wise)."""

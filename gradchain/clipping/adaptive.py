@@ -1,0 +1,77 @@
+"""Adaptive gradient clipping (Brock et al. 2021): clip each unit relative to its weights."""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional, Union
+
+import jax
+import jax.numpy as jnp
+
+from gradchain.core.elementwise import elementwise_transformation
+from gradchain.core.hyperparams import Hyperparams
+from gradchain.core.validation import check_range
+
+DIVISION_FLOOR = 1e-6
+"""Floor of ``‖G_i‖`` in the clipping factor, against division by zero (Optax's ``div_eps``)."""
+
+
+class AdaptiveGradClipState(NamedTuple):
+    count: jax.Array
+    hyperparams: dict
+
+
+def unitwise_norm(x, axis: Optional[Union[int, tuple]] = None) -> jax.Array:
+    """The L2 norm of each unit of ``x``, broadcast to ``x.shape``.
+
+    A unit is what a single output unit owns. With ``axis=None`` the reduction follows the
+    rank, for JAX's (input, …, output) layouts, as in Brock et al.'s code and Optax: a scalar or
+    vector (also after squeezing unit dimensions) is one unit; rank 2 (``in, out``) and 3
+    (multi-head ``in, heads, out``) reduce axis 0; rank 4 (conv ``HWIO``) axes 0-2; rank 5
+    (conv 3-D ``DHWIO``) axes 0-3. Other ranks need ``axis``.
+    """
+    x = jnp.asarray(x)
+    if axis is not None:
+        reduce = axis
+    elif jnp.squeeze(x).ndim <= 1:
+        reduce = None
+    elif x.ndim in (2, 3):
+        reduce = 0
+    elif x.ndim in (4, 5):
+        reduce = tuple(range(x.ndim - 1))
+    else:
+        raise ValueError(f"unitwise_norm: no default unit for an array of shape {x.shape}; "
+                         "give axis (the axes a unit spans)")
+    return jnp.broadcast_to(jnp.sqrt(jnp.sum(jnp.square(x), axis=reduce, keepdims=True)),
+                            x.shape)
+
+
+def adaptive_grad_clip(clipping, eps=1e-3, axis: Optional[Union[int, tuple]] = None):
+    """Adaptive gradient clipping, unit by unit (Brock et al. 2021, NFNets).
+
+    With ``G_i``, ``W_i`` the gradient and weights of unit ``i`` (``unitwise_norm``) and
+    ``M_i = clipping · max(‖W_i‖, eps)``: ``G_i -> G_i`` if ``‖G_i‖ < M_i``, else
+    ``G_i · M_i / max(‖G_i‖, 1e-6)``. ``eps`` keeps zero-initialised weights (biases) from
+    freezing. Optax's ``adaptive_grad_clip`` (same arguments and numbers). Needs ``params``.
+
+    Args:
+      clipping: ``λ > 0``, the largest allowed ratio ``‖G_i‖ / ‖W_i‖`` (the paper uses 0.01 to
+        0.16, smaller for larger batches).
+      eps: ``>= 0``, the floor of the weight norm.
+      axis: the axes a unit's norm spans (default: by rank, see ``unitwise_norm``).
+    """
+    check_range("adaptive_grad_clip", "clipping", clipping, 0, low_open=True)
+    check_range("adaptive_grad_clip", "eps", eps, 0)
+
+    def leaf(g, s, p, clipping, eps):
+        g, p = g.astype(clipping.dtype), p.astype(clipping.dtype)
+        g_norm = unitwise_norm(g, axis)
+        max_norm = clipping * jnp.maximum(unitwise_norm(p, axis), eps)
+        clipped = g * (max_norm / jnp.maximum(g_norm, DIVISION_FLOOR))
+        return jnp.where(g_norm < max_norm, g, clipped), None
+
+    shown = {"clipping": clipping, "eps": eps}
+    if axis is not None:
+        shown["axis"] = axis
+    return elementwise_transformation(
+        "adaptive_grad_clip", AdaptiveGradClipState, leaf,
+        Hyperparams(clipping=clipping, eps=eps), needs_params=True, display=shown)

@@ -1,0 +1,29 @@
+"""Clipping by value."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradchain.core.elementwise import elementwise_transformation
+from gradchain.core.hyperparams import Hyperparams
+from gradchain.core.validation import check_range
+
+
+class ClipState(NamedTuple):
+    count: jax.Array
+    hyperparams: dict
+
+
+def clip(max_delta):
+    """``u -> min(max(u, -max_delta), max_delta)`` elementwise. Optax's ``clip``.
+
+    ``max_delta >= 0``: a number, array or schedule.
+    """
+    check_range("clip", "max_delta", max_delta, 0)
+    return elementwise_transformation(
+        "clip", ClipState,
+        lambda g, s, p, max_delta: (jnp.clip(g, -max_delta, max_delta), None),
+        Hyperparams(max_delta=max_delta))
