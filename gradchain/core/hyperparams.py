@@ -28,8 +28,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from gradchain.core.validation import is_concrete_number
-
 COUNT_DTYPE = jnp.int32
 
 
@@ -106,5 +104,9 @@ class Hyperparams:
 
 
 def statically_zero(value) -> bool:
-    """True only for a concrete number equal to zero: the stage it drives can be left out."""
-    return is_concrete_number(value) and not jnp.ndim(value) and float(value) == 0.0
+    """True only for a plain Python number equal to zero: the stage it drives can be left out.
+
+    An array, even ``jnp.asarray(0.0)``, keeps its stage, so its value can be changed in the
+    state at run time.
+    """
+    return type(value) in (int, float) and value == 0

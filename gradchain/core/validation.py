@@ -60,6 +60,12 @@ def _fmt(x) -> str:
     return str(int(x)) if float(x).is_integer() and math.isfinite(x) else repr(x)
 
 
+def concrete_nonzero(value) -> bool:
+    """True for a number or array known now to have a non-zero entry (a tracer or a schedule
+    is not known: False)."""
+    return is_concrete_number(value) and bool(np.any(np.asarray(value) != 0))
+
+
 def check_not_schedule(owner: str, name: str, value) -> None:
     """Refuse a schedule where a value is used once (an initial value of the state)."""
     if callable(value):

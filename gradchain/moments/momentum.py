@@ -8,8 +8,8 @@ import jax
 import jax.numpy as jnp
 
 from gradchain.core.elementwise import elementwise_transformation
-from gradchain.core.hyperparams import Hyperparams, statically_zero
-from gradchain.core.validation import check_range, is_concrete_number
+from gradchain.core.hyperparams import Hyperparams
+from gradchain.core.validation import check_range, concrete_nonzero
 
 
 class MomentumState(NamedTuple):
@@ -36,7 +36,7 @@ def scale_by_momentum(momentum=0.9, *, dampening=0.0, nesterov: bool = False,
     """
     check_range("scale_by_momentum", "momentum", momentum, 0, 1)
     check_range("scale_by_momentum", "dampening", dampening, 0, 1)
-    if nesterov and is_concrete_number(dampening) and not statically_zero(dampening):
+    if nesterov and concrete_nonzero(dampening):
         raise ValueError(f"scale_by_momentum: nesterov=True needs dampening=0, got "
                          f"dampening={dampening!r} (as in torch.optim.SGD)")
 

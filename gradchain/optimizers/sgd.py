@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from gradchain.combinators.chain import chain
-from gradchain.core.hyperparams import statically_zero
 from gradchain.core.transformation import identity
-from gradchain.core.validation import is_concrete_number
+from gradchain.core.validation import concrete_nonzero
 from gradchain.moments.momentum import scale_by_momentum
 from gradchain.regularization.weight_decay import maybe_add_decayed_weights
 from gradchain.step_size.scale import scale_by_learning_rate
@@ -23,7 +22,7 @@ def sgd(learning_rate, momentum=None, nesterov: bool = False, *, dampening=0.0,
     if momentum is None:
         if nesterov:
             raise ValueError("sgd: nesterov=True needs a momentum, got momentum=None")
-        if is_concrete_number(dampening) and not statically_zero(dampening):
+        if concrete_nonzero(dampening):
             raise ValueError(f"sgd: dampening={dampening!r} needs a momentum, got momentum=None")
     return chain(
         maybe_add_decayed_weights(weight_decay),
