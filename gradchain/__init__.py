@@ -11,13 +11,27 @@ The public API, by concept (each name's home module is its only import path):
 - step sizes: ``scale``, ``scale_by_learning_rate``;
 - regularization: ``add_decayed_weights``;
 - optimizers (aliases): ``sgd``, ``adagrad``, ``rmsprop``, ``adadelta``, ``adam``, ``adamw``,
-  ``amsgrad``.
+  ``amsgrad``;
+- clipping: ``clip``, ``clip_by_global_norm``, ``global_norm``, ``clip_by_block_rms``,
+  ``adaptive_grad_clip``, ``unitwise_norm``;
+- wrappers: ``param_groups``, ``partition``/``multi_transform``, ``apply_where``, ``masked``,
+  ``freeze_where``, ``freeze``, ``selective_transform``, ``set_to_zero``,
+  ``accumulate_gradients``, ``MultiSteps``, ``skip_non_finite``, ``apply_if_finite``,
+  ``MaskedNode``;
+- introspection: ``describe``, ``describe_state``, ``find_state``, ``find_states``,
+  ``state_bytes``.
 """
 
+from gradchain.clipping.adaptive import AdaptiveGradClipState, adaptive_grad_clip, unitwise_norm
+from gradchain.clipping.block_rms import ClipByBlockRmsState, clip_by_block_rms
+from gradchain.clipping.global_norm import ClipByGlobalNormState, clip_by_global_norm, global_norm
+from gradchain.clipping.value import ClipState, clip
 from gradchain.combinators.branch import BranchState, branch, divide_by_sqrt
 from gradchain.combinators.chain import chain
 from gradchain.core.transformation import EmptyState, GradientTransformation, identity
 from gradchain.core.updates import apply_updates
+from gradchain.introspection.describe import describe, describe_state, state_bytes
+from gradchain.introspection.find import find_state, find_states
 from gradchain.moments.accumulate import AccumulateState, accumulate
 from gradchain.moments.bias_correction import BiasCorrectionState, bias_correction
 from gradchain.moments.delta_rms import DeltaRmsState, scale_by_delta_rms
@@ -38,6 +52,12 @@ from gradchain.preconditioners.rss import scale_by_rss
 from gradchain.regularization.weight_decay import (WeightDecayState, add_decayed_weights,
                                                    maybe_add_decayed_weights)
 from gradchain.step_size.scale import ScaleState, scale, scale_by_learning_rate
+from gradchain.wrappers.accumulate import MultiSteps, MultiStepsState, accumulate_gradients
+from gradchain.wrappers.finite import ApplyIfFiniteState, apply_if_finite, skip_non_finite
+from gradchain.wrappers.freeze import freeze, freeze_where, selective_transform, set_to_zero
+from gradchain.wrappers.labels import MaskedNode
+from gradchain.wrappers.masked import MaskedState, apply_where, masked
+from gradchain.wrappers.partition import PartitionState, multi_transform, param_groups, partition
 
 __version__ = "0.1.0"
 
@@ -50,4 +70,11 @@ __all__ = [
     "rmsprop", "scale", "scale_by_adadelta", "scale_by_adam", "scale_by_amsgrad",
     "scale_by_delta_rms", "scale_by_learning_rate", "scale_by_momentum", "scale_by_rms",
     "scale_by_rss", "scale_by_stddev", "second_moment", "sgd", "square",
+    "AdaptiveGradClipState", "ApplyIfFiniteState", "ClipByBlockRmsState",
+    "ClipByGlobalNormState", "ClipState", "MaskedNode", "MaskedState", "MultiSteps",
+    "MultiStepsState", "PartitionState", "adaptive_grad_clip", "apply_if_finite", "apply_where",
+    "accumulate_gradients", "clip", "clip_by_block_rms", "clip_by_global_norm", "describe",
+    "describe_state", "find_state", "find_states", "freeze", "freeze_where", "global_norm",
+    "masked", "multi_transform", "param_groups", "partition", "selective_transform",
+    "set_to_zero", "skip_non_finite", "state_bytes", "unitwise_norm",
 ]
