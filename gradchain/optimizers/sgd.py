@@ -10,8 +10,8 @@ from gradchain.regularization.weight_decay import maybe_add_decayed_weights
 from gradchain.step_size.scale import scale_by_learning_rate
 
 
-def sgd(learning_rate, momentum=None, nesterov: bool = False, *, dampening=0.0,
-        weight_decay=0.0, accumulator_dtype=None):
+def sgd(learning_rate, momentum=None, nesterov: bool = False, accumulator_dtype=None, *,
+        dampening=0.0, weight_decay=0.0):
     """SGD: ``θ -= γ · b_t`` with ``b`` the momentum buffer of ``scale_by_momentum``.
 
     ``chain(add_decayed_weights(λ), scale_by_momentum(μ, dampening, nesterov),

@@ -1,0 +1,143 @@
+"""The one registry of optimizer configurations that drives the contract tests.
+
+Each row (a ``Config``) names a configuration and builds it as a function of the learning rate:
+``make(learning_rate)`` gives the gradchain transformation and, where Optax has the same
+algorithm with the same convention, ``optax(learning_rate)`` gives Optax's. Building from the
+learning rate lets every contract test vary it the way it needs: a number, a schedule, a traced
+scalar under ``jax.grad`` or a batch under ``vmap``.
+
+Adding an optimizer is adding a row to ``CONFIGS``:
+
+- ``alias("adam", 1e-2)``: gradchain's and Optax's aliases of that name, given the same
+  arguments (a row with no keyword arguments is the drop-in check: the alias called with only a
+  learning rate must equal Optax's);
+- ``scheduled(row)``: the same row with ``make_schedule(row.learning_rate)`` (an Optax
+  schedule) as learning rate, given to both libraries;
+- ``variant(row)``: a row that only changes option values of primitives another row already
+  exercises (eps placement, an extra constant). It gets Optax parity and the cheap contract
+  tests; the costly ones (eager, vmap, grad: about a second of CPU per row) run on ``FAMILIES``,
+  the rows that are not variants. Scheduled rows are variants;
+- ``Config(name, make, optax=None, learning_rate=...)`` for anything else, e.g. an optimizer
+  Optax does not have (``optax=None``: it then gets every contract test except Optax parity).
+
+``learning_rate`` is the value the row is run with on ``tests/problems.py`` for ``STEPS`` steps.
+Choose it so that the run makes real progress but does not end in a limit cycle: adaptive methods
+near sign descent (RMSProp) that bounce around the optimum amplify 1-ulp differences chaotically,
+and the float64 closed-loop comparison then measures the chaos, not the optimizer (check the
+float64 open-loop error, ~1e-16, to tell the two apart).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Optional
+
+import optax
+
+import gradchain as gc
+
+STEPS = 200
+
+
+def make_schedule(peak):
+    """Warm-up then cosine decay over ``STEPS`` steps: the value changes at every step."""
+    return optax.warmup_cosine_decay_schedule(0.1 * peak, peak, STEPS // 10, STEPS,
+                                              end_value=0.05 * peak)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """One optimizer configuration.
+
+    Attributes:
+      name: the test id.
+      make: ``learning_rate -> gradchain transformation``.
+      optax: ``learning_rate -> Optax transformation`` with the same numbers, or None.
+      learning_rate: the number the row is run with.
+      schedule: run with ``make_schedule(learning_rate)`` instead of the constant.
+      defaults: every other argument is left at its default (the drop-in rows).
+      variant: exercises no primitive that a non-variant row does not (see ``variant``).
+    """
+
+    name: str
+    make: Callable[[Any], Any]
+    optax: Optional[Callable[[Any], Any]] = None
+    learning_rate: float = 1e-2
+    schedule: bool = False
+    defaults: bool = False
+    variant: bool = False
+
+    def rate(self):
+        """The learning rate the row is run with: the number, or its schedule."""
+        return make_schedule(self.learning_rate) if self.schedule else self.learning_rate
+
+    def gradchain(self, learning_rate=None):
+        return self.make(self.rate() if learning_rate is None else learning_rate)
+
+    def reference(self, learning_rate=None):
+        return self.optax(self.rate() if learning_rate is None else learning_rate)
+
+
+def alias(name: str, learning_rate: float, **kwargs) -> Config:
+    """The row for ``gc.<name>(lr, **kwargs)`` against ``optax.<name>(lr, **kwargs)``."""
+    shown = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+    return Config(
+        name=f"{name}({shown})",
+        make=lambda lr: getattr(gc, name)(lr, **kwargs),
+        optax=lambda lr: getattr(optax, name)(lr, **kwargs),
+        learning_rate=learning_rate,
+        defaults=not kwargs)
+
+
+def scheduled(config: Config) -> Config:
+    """``config`` run with a scheduled learning rate."""
+    return dataclasses.replace(config, name=f"{config.name}[schedule]", schedule=True,
+                               defaults=False, variant=True)
+
+
+def variant(config: Config) -> Config:
+    """``config`` marked as a variant: it gets parity and the cheap contract tests only."""
+    return dataclasses.replace(config, variant=True)
+
+
+SGD = alias("sgd", 0.02)
+SGD_MOMENTUM = alias("sgd", 0.02, momentum=0.9)
+ADAGRAD = alias("adagrad", 0.15)
+RMSPROP_MOMENTUM = alias("rmsprop", 3e-4, momentum=0.9)
+ADADELTA = alias("adadelta", 15.0)
+ADAM = alias("adam", 0.03)
+ADAMW = alias("adamw", 0.03, weight_decay=0.1)
+AMSGRAD = alias("amsgrad", 0.03)
+
+CONFIGS = [
+    SGD,
+    SGD_MOMENTUM,
+    variant(alias("sgd", 0.02, momentum=0.9, nesterov=True)),
+    ADAGRAD,
+    alias("rmsprop", 1e-3),
+    alias("rmsprop", 1e-3, centered=True),
+    RMSPROP_MOMENTUM,
+    variant(alias("rmsprop", 1e-3, eps_in_sqrt=False)),
+    variant(alias("rmsprop", 1e-3, bias_correction=True)),
+    ADADELTA,
+    ADAM,
+    variant(alias("adam", 0.03, eps_root=1e-8)),
+    variant(alias("adamw", 0.03)),
+    ADAMW,
+    AMSGRAD,
+    scheduled(SGD_MOMENTUM),
+    scheduled(ADAGRAD),
+    scheduled(RMSPROP_MOMENTUM),
+    scheduled(ADADELTA),
+    scheduled(ADAM),
+    scheduled(ADAMW),
+    scheduled(AMSGRAD),
+]
+
+WITH_OPTAX = [c for c in CONFIGS if c.optax is not None]
+CONSTANT = [c for c in CONFIGS if not c.schedule]
+FAMILIES = [c for c in CONFIGS if not c.variant]
+
+
+def ids(configs):
+    return [c.name for c in configs]
