@@ -1,6 +1,7 @@
 """Gradient accumulation: k micro-batches step like one concatenated batch; Optax's
 ``MultiSteps`` numbers (constant and scheduled k, skipped micro-batches); the buffer's dtype and
-bytes; bfloat16 params; ``k < 1`` refused; a failed call changes no state; Flax's TrainState."""
+bytes; bfloat16 params; ``k < 1`` refused; a failed call changes no state; k changed at run time;
+Flax's TrainState, and ``nnx.Optimizer`` with skipping, accumulation and clipping stacked."""
 
 import chex
 import jax
@@ -8,11 +9,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from flax import nnx
 from flax.training import train_state
 
 import gradchain as gc
+from gradchain.clipping.global_norm import clip_by_global_norm
 from gradchain.introspection.find import find_state
 from gradchain.wrappers.accumulate import MultiSteps, accumulate_gradients
+from gradchain.wrappers.finite import skip_non_finite
 
 RNG = np.random.default_rng(0)
 FEATURES = jnp.asarray(RNG.normal(size=(12, 3)))
@@ -138,3 +142,65 @@ def test_flax_train_state_steps_every_k_calls():
     chex.assert_trees_all_close(ts.params, jax.tree.map(lambda x: x - 0.5 * 2.0, START),
                                 rtol=1e-15)
     assert repr(tx).splitlines()[0] == "accumulate_gradients(k=2, average=True)"
+
+
+def test_k_changed_in_the_state_takes_effect_without_recompiling():
+    tx = accumulate_gradients(gc.sgd(1.0), 2)
+    traces = []
+    step = jax.jit(lambda g, s: (traces.append(1), tx.update(g, s))[1])
+    grads = {"w": jnp.ones(2)}
+    state = tx.init(grads)
+    state = state._replace(hyperparams={"k": 2 * state.hyperparams["k"]})  # k = 4
+    emitted = []
+    for _ in range(8):
+        updates, state = step(grads, state)
+        emitted.append(bool(jnp.any(updates["w"] != 0)))
+    assert emitted == [False, False, False, True] * 2 and len(traces) == 1
+
+
+class Net(nnx.Module):
+    def __init__(self, rngs):
+        self.hidden = nnx.Linear(3, 4, rngs=rngs)
+        self.out = nnx.Linear(4, 1, rngs=rngs)
+
+    def __call__(self, x):
+        return self.out(jnp.tanh(self.hidden(x)))
+
+
+def stacked():
+    """Skip a non-finite micro-batch, accumulate 2, clip the mean, then Adam."""
+    return skip_non_finite(accumulate_gradients(
+        gc.chain(clip_by_global_norm(0.1), gc.adam(1e-2)), 2))
+
+
+@nnx.jit
+def nnx_step(model, optimizer, x, poison):
+    grads = nnx.grad(lambda m: jnp.mean((m(x) - 1.0) ** 2))(model)
+    grads = jax.tree.map(lambda g: jnp.where(poison, jnp.nan, g), grads)
+    optimizer.update(model, grads)
+
+
+def test_nnx_optimizer_with_skipping_accumulation_and_clipping():
+    model = Net(nnx.Rngs(0))
+    params = nnx.to_pure_dict(nnx.state(model, nnx.Param))
+    optimizer = nnx.Optimizer(model, stacked(), wrt=nnx.Param)
+    batches = [FEATURES[4 * i:4 * i + 4].astype(jnp.float32) for i in range(3)]
+    poisoned = [False, True, False, False, True, False]
+    for i, poison in enumerate(poisoned):
+        nnx_step(model, optimizer, batches[i % 3], jnp.asarray(poison))
+
+    def pure_loss(p, x):
+        hidden = jnp.tanh(x @ p["hidden"]["kernel"] + p["hidden"]["bias"])
+        return jnp.mean((hidden @ p["out"]["kernel"] + p["out"]["bias"] - 1.0) ** 2)
+
+    tx = stacked()
+    state, update = tx.init(params), jax.jit(tx.update)
+    for i, poison in enumerate(poisoned):
+        if not poison:
+            updates, state = update(jax.grad(pure_loss)(params, batches[i % 3]), state, params)
+            params = optax.apply_updates(params, updates)
+    chex.assert_trees_all_close(nnx.to_pure_dict(nnx.state(model, nnx.Param)), params,
+                                rtol=1e-6, atol=1e-7)
+    opt_state = nnx.as_pure(optimizer.opt_state)
+    assert int(find_state(opt_state, "total_notfinite")) == 2
+    assert int(find_state(opt_state, "gradient_step")) == 2
