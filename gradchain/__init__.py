@@ -19,7 +19,10 @@ The public API, by concept (each name's home module is its only import path):
   ``accumulate_gradients``, ``MultiSteps``, ``skip_non_finite``, ``apply_if_finite``,
   ``MaskedNode``;
 - introspection: ``describe``, ``describe_state``, ``find_state``, ``find_states``,
-  ``state_bytes``.
+  ``state_bytes``;
+- learning-rate policy: the ``schedules`` module (every PyTorch scheduler, Optax's schedule
+  names, batch-size scaling rules), ``reduce_on_plateau``; hyperparameters at run time:
+  ``get_hyperparams``, ``get_hyperparam``, ``set_hyperparams``.
 """
 
 from gradchain.clipping.adaptive import AdaptiveGradClipState, adaptive_grad_clip, unitwise_norm
@@ -30,6 +33,7 @@ from gradchain.combinators.branch import BranchState, branch, divide_by_sqrt
 from gradchain.combinators.chain import chain
 from gradchain.core.transformation import EmptyState, GradientTransformation, identity
 from gradchain.core.updates import apply_updates
+from gradchain.hyperparams_access import get_hyperparam, get_hyperparams, set_hyperparams
 from gradchain.introspection.describe import describe, describe_state, state_bytes
 from gradchain.introspection.find import find_state, find_states
 from gradchain.moments.accumulate import AccumulateState, accumulate
@@ -51,6 +55,8 @@ from gradchain.preconditioners.rms import scale_by_rms, scale_by_stddev
 from gradchain.preconditioners.rss import scale_by_rss
 from gradchain.regularization.weight_decay import (WeightDecayState, add_decayed_weights,
                                                    maybe_add_decayed_weights)
+from gradchain import schedules
+from gradchain.schedules.plateau import ReduceOnPlateauState, reduce_on_plateau
 from gradchain.step_size.scale import ScaleState, scale, scale_by_learning_rate
 from gradchain.wrappers.accumulate import MultiSteps, MultiStepsState, accumulate_gradients
 from gradchain.wrappers.finite import ApplyIfFiniteState, apply_if_finite, skip_non_finite
@@ -77,4 +83,6 @@ __all__ = [
     "describe_state", "find_state", "find_states", "freeze", "freeze_where", "global_norm",
     "masked", "multi_transform", "param_groups", "partition", "selective_transform",
     "set_to_zero", "skip_non_finite", "state_bytes", "unitwise_norm",
+    "ReduceOnPlateauState", "get_hyperparam", "get_hyperparams", "reduce_on_plateau", "schedules",
+    "set_hyperparams",
 ]

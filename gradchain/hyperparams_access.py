@@ -1,0 +1,267 @@
+"""Read and change the hyperparameters of a built optimizer between steps, without recompiling.
+
+Every primitive keeps its numeric hyperparameters in the ``hyperparams`` dict of its state
+(``gradchain.core.hyperparams``), so the optimizer state *is* the set of hyperparameters in
+force. These functions address them by path::
+
+    >>> tx = gc.adam(1e-3)
+    >>> state = tx.init(params)
+    >>> gc.get_hyperparams(state)
+    {'1/branches/0/0/b1': 0.9, '1/branches/0/1/b1': 0.9, '1/branches/1/1/b2': 0.999,
+     '1/branches/1/2/b2': 0.999, '1/eps': 1e-08, '1/eps_root': 0.0, '2/learning_rate': 0.001}
+    >>> state = gc.set_hyperparams(tx, state, learning_rate=1e-4, b1=0.95)
+    >>> gc.get_hyperparam(state, "learning_rate")
+    Array(0.0001, dtype=float64)
+
+A path lists the indices and state fields from the outer state inwards, then the name: part
+``1`` of the chain, its ``branches``, branch ``0``, part ``0``, ``b1``. An *address* is a name,
+or a name under a path prefix: ``"learning_rate"``, ``"1/b1"`` (every ``b1`` inside part 1),
+``"1/branches/0/0/b1"``. It selects every hyperparameter with that name under that prefix:
+
+- one match: that one;
+- several holding the same value: they are one tied hyperparameter (Adam's ``b1`` lives in
+  its EMA and in its bias correction; a composition ties them by giving them one name) and are
+  read and set together;
+- several holding different values: ``ValueError`` listing them (give a longer prefix);
+- none: ``KeyError`` listing the paths there are (as ``gradchain.find_state`` does).
+
+A new value is cast to the stored dtype, broadcast to the stored shape (a scalar fills a
+``pmap``-replicated entry) and placed like the old one, so the compiled step is reused: no
+recompilation. ``set_hyperparams`` takes the transformation too, to refuse a hyperparameter
+that follows a schedule (it is recomputed at every step, so a value set from outside would
+silently be overwritten). Both work inside ``jit`` as well (on traced states several matches
+cannot be compared and are set together).
+
+Compared with Optax's ``inject_hyperparams``, which exposes the arguments of one outer function
+and recompiles for a new array value, this reaches every hyperparameter of every primitive
+inside nested chains, branches and wrappers. Hyperparameters found inside an Optax
+``inject_hyperparams`` state are listed and can be set; whether they are scheduled there cannot
+be told.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Path = tuple[str, ...]
+
+_FIELD = "hyperparams"
+
+
+def get_hyperparams(state) -> dict[str, jax.Array]:
+    """Every hyperparameter in ``state``, as ``{path: value}`` in the state's order.
+
+    A scheduled hyperparameter shows the value used at the latest update (at ``init``: its
+    value at step 0), so this is what to log.
+    """
+    return {"/".join(path): value for path, value in _entries(state).items()}
+
+
+def get_hyperparam(state, address: str) -> jax.Array:
+    """The value of the hyperparameter at ``address`` (a name, or a name under a path prefix).
+
+    Raises ``KeyError`` if nothing matches, ``ValueError`` if several matches hold different
+    values.
+    """
+    entries = _entries(state)
+    matches = _resolve("get_hyperparam", entries, address)
+    return entries[matches[0]]
+
+
+def set_hyperparams(tx, state, values: Optional[Mapping[str, Any]] = None, /, **named):
+    """``state`` with new values for the given hyperparameters; the other entries unchanged.
+
+    Args:
+      tx: the transformation ``state`` belongs to (used to refuse scheduled targets).
+      state: its state.
+      values: ``{address: value}``, for addresses that are not Python names (``"1/b1"``).
+      **named: ``name=value``, e.g. ``learning_rate=1e-4``.
+
+    Returns:
+      The new state, with the structure, dtypes, shapes and placement of the old one.
+
+    Raises:
+      KeyError: an address matches nothing (the message lists the paths there are).
+      ValueError: an address matches several different hyperparameters, or a scheduled one; a
+        value whose shape cannot fill the stored one.
+      TypeError: a value that is a function (a schedule is fixed when the optimizer is built).
+    """
+    requests = {**(values or {}), **named}
+    entries = _entries(state)
+    scheduled = _scheduled(tx, state, ())
+    new_values: dict[Path, Any] = {}
+    for address, value in requests.items():
+        matches = _resolve("set_hyperparams", entries, address)
+        for path in matches:
+            if path in scheduled:
+                raise ValueError(
+                    f"set_hyperparams: {'/'.join(path)!r} follows a schedule "
+                    f"({scheduled[path]}), which sets it at every update; a value set from "
+                    "outside would be overwritten. Give the optimizer a number or an array "
+                    "for a hyperparameter you want to change at run time.")
+        if callable(value):
+            raise TypeError(f"set_hyperparams: {address}={value!r} is a function; a schedule "
+                            "is fixed when the optimizer is built, only values can be set")
+        for path in matches:
+            new_values[path] = _like(address, value, entries[path])
+
+    def replace(key_path, leaf):
+        return new_values.get(_components(key_path), leaf)
+
+    return jax.tree_util.tree_map_with_path(replace, state)
+
+
+def _components(key_path) -> Path:
+    """A JAX key path as strings, without the ``hyperparams`` field itself."""
+    parts = []
+    for key in key_path:
+        if isinstance(key, jax.tree_util.GetAttrKey):
+            if key.name != _FIELD:
+                parts.append(key.name)
+        elif isinstance(key, jax.tree_util.SequenceKey):
+            parts.append(str(key.idx))
+        elif isinstance(key, jax.tree_util.DictKey):
+            parts.append(str(key.key))
+        else:
+            parts.append(str(getattr(key, "key", key)))
+    return tuple(parts)
+
+
+def _is_entry(key_path) -> bool:
+    """Whether a leaf's key path ends in ``<...>.hyperparams[name]``."""
+    return (len(key_path) >= 2 and isinstance(key_path[-1], jax.tree_util.DictKey)
+            and isinstance(key_path[-2], jax.tree_util.GetAttrKey)
+            and key_path[-2].name == _FIELD)
+
+
+def _entries(tree, prefix: Path = ()) -> dict[Path, Any]:
+    flat = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return {prefix + _components(kp): leaf for kp, leaf in flat if _is_entry(kp)}
+
+
+def _resolve(owner: str, entries: dict[Path, Any], address: str) -> list[Path]:
+    if not isinstance(address, str) or not address:
+        raise ValueError(f"{owner}: an address is a non-empty string such as 'learning_rate' "
+                         f"or '1/b1', got {address!r}")
+    *prefix, name = address.split("/")
+    matches = [p for p in entries if p[-1] == name and list(p[:len(prefix)]) == prefix]
+    if not matches:
+        known = ", ".join(repr("/".join(p)) for p in entries) or "none"
+        raise KeyError(f"{owner}: no hyperparameter matches {address!r}; the state has: "
+                       f"{known}")
+    values = [entries[p] for p in matches]
+    if len(matches) > 1 and not any(isinstance(v, jax.core.Tracer) for v in values):
+        first = np.asarray(values[0])
+        if not all(np.shape(v) == first.shape and np.array_equal(np.asarray(v), first,
+                                                                 equal_nan=True)
+                   for v in values[1:]):
+            listed = ", ".join(f"{'/'.join(p)}={np.asarray(v).tolist()!r}"
+                               for p, v in zip(matches, values))
+            raise ValueError(f"{owner}: {address!r} is ambiguous: it matches {len(matches)} "
+                             f"hyperparameters holding different values ({listed}); give a "
+                             "path prefix that selects one, e.g. "
+                             f"{'/'.join(matches[0])!r}")
+    return matches
+
+
+def _like(address: str, value, old):
+    """``value`` with the dtype, shape and placement of ``old`` (so the step is reused)."""
+    new = jnp.asarray(value, dtype=old.dtype)
+    if (getattr(old, "weak_type", False) and not new.ndim
+            and old.dtype == jnp.result_type(float) and not isinstance(new, jax.core.Tracer)):
+        # A weakly typed scalar (as Optax's inject_hyperparams keeps them) stays weakly typed:
+        # jit tells the two apart.
+        new = jnp.asarray(float(new))
+    if new.shape != old.shape:
+        if new.ndim:
+            raise ValueError(f"set_hyperparams: {address} has shape {old.shape}; got a value "
+                             f"of shape {new.shape}")
+        new = jnp.broadcast_to(new, old.shape)
+    if isinstance(old, jax.Array) and not isinstance(old, jax.core.Tracer) and old.committed:
+        # A committed array (placed explicitly, or a pmap/sharded state) is a different
+        # argument to jit than an uncommitted one: mirror the old entry, or the step recompiles.
+        new = jax.device_put(new, old.sharding)
+    return new
+
+
+def _scheduled(tx, state, path: Path) -> dict[Path, str]:
+    """Entries of ``state`` that ``tx`` (or a part of it) fills from a schedule: path -> name.
+
+    ``tx``'s description (``hyperparams`` and ``children``) is walked alongside the state: a
+    chain's parts are the elements of its tuple state; a wrapper's or a branch's parts are in
+    the one field of its state that holds hyperparameters (one part, or a tuple of them). Where
+    the state's layout does not show which part is which, every entry below with a name that
+    is scheduled anywhere in ``tx`` counts as scheduled (never the reverse).
+    """
+    specs = getattr(tx, "hyperparams", None) or {}
+    children = tuple(getattr(tx, "children", ()) or ())
+    found: dict[Path, str] = {}
+    own = getattr(state, _FIELD, None) if _is_namedtuple(state) else None
+    if isinstance(own, dict):
+        for name in own:
+            if callable(specs.get(name)):
+                found[path + (str(name),)] = _schedule_name(specs[name])
+    if not children:
+        return found
+    located = _locate_children(state, children, path)
+    if located is not None:
+        for child, (child_path, child_state) in zip(children, located):
+            found.update(_scheduled(child, child_state, child_path))
+        return found
+    names = _scheduled_names(tx)
+    own_paths = {path + (str(name),) for name in (own or {})}
+    for entry in _entries(state, path):
+        if entry not in own_paths and entry[-1] in names:
+            found[entry] = names[entry[-1]]
+    return found
+
+
+def _locate_children(state, children, path: Path):
+    """``[(path, state)]`` of the parts' states inside ``state``, or None if unclear.
+
+    A dict of states (``param_groups``) is matched to parts whose description names their
+    group (``"['label'] ..."``).
+    """
+    n = len(children)
+    if isinstance(state, (tuple, list)) and not _is_namedtuple(state):
+        return ([(path + (str(i),), s) for i, s in enumerate(state)] if len(state) == n
+                else None)
+    if not _is_namedtuple(state):
+        return None
+    holders = [f for f in state._fields if f != _FIELD and _entries(getattr(state, f))]
+    if not holders:
+        return []
+    if len(holders) != 1:
+        return None
+    field = holders[0]
+    inner = getattr(state, field)
+    if n == 1:
+        return [(path + (field,), inner)]
+    if isinstance(inner, (tuple, list)) and not _is_namedtuple(inner) and len(inner) == n:
+        return [(path + (field, str(i)), s) for i, s in enumerate(inner)]
+    if isinstance(inner, dict) and len(inner) == n:
+        by_label = {f"[{key!r}]": key for key in inner}
+        keys = [by_label.get(str(getattr(c, "name", "")).split(" ")[0]) for c in children]
+        if None not in keys and len(set(keys)) == n:
+            return [(path + (field, str(k)), inner[k]) for k in keys]
+    return None
+
+
+def _scheduled_names(tx) -> dict[str, str]:
+    names = {k: _schedule_name(v) for k, v in (getattr(tx, "hyperparams", None) or {}).items()
+             if callable(v)}
+    for child in getattr(tx, "children", ()) or ():
+        names.update(_scheduled_names(child))
+    return names
+
+
+def _schedule_name(schedule) -> str:
+    return getattr(schedule, "__name__", type(schedule).__name__)
+
+
+def _is_namedtuple(x) -> bool:
+    return isinstance(x, tuple) and hasattr(x, "_fields")

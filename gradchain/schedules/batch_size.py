@@ -1,0 +1,67 @@
+"""The learning rate for a new batch size (notes 003): the linear and the square-root rule.
+
+Both start from a learning rate ``γ`` tuned at batch size ``B`` and give the one for batch size
+``B' = k·B``:
+
+- linear scaling (Goyal et al. 2017, "Accurate, Large Minibatch SGD"): ``γ' = k·γ``. One step
+  on ``k`` batches at once then moves the weights about as far as ``k`` steps on one batch each,
+  as long as the gradient changes little over those ``k`` steps. It changes fastest early in
+  training, so the paper raises the rate gradually: linearly from ``γ`` to ``k·γ`` over the
+  first 5 epochs ("gradual warm-up"), then follows the usual schedule from ``k·γ``.
+- square-root scaling (Hoffer et al. 2017, "Train longer, generalize better"): ``γ' = √k·γ``
+  keeps the covariance of the weight update (the gradient noise) the same.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Optional
+
+from gradchain.core.validation import check_range
+from gradchain.schedules.base import check_choice, check_steps
+from gradchain.schedules.constant import constant_schedule
+from gradchain.schedules.join import linear_warmup
+
+_RULES = ("linear", "sqrt")
+
+
+def scale_learning_rate(learning_rate, base_batch_size: int, batch_size: int, *,
+                        rule: str = "linear"):
+    """The learning rate for ``batch_size``: ``k·γ`` (``rule="linear"``) or ``√k·γ``
+    (``rule="sqrt"``), ``k = batch_size / base_batch_size``."""
+    owner = "scale_learning_rate"
+    check_range(owner, "learning_rate", learning_rate, 0)
+    base_batch_size = check_steps(owner, "base_batch_size", base_batch_size)
+    batch_size = check_steps(owner, "batch_size", batch_size)
+    check_choice(owner, "rule", rule, _RULES)
+    k = batch_size / base_batch_size
+    return learning_rate * (k if rule == "linear" else math.sqrt(k))
+
+
+def linear_scaling_rule(learning_rate, base_batch_size: int, batch_size: int):
+    """Goyal et al. 2017: ``γ' = γ · batch_size / base_batch_size``."""
+    return scale_learning_rate(learning_rate, base_batch_size, batch_size, rule="linear")
+
+
+def sqrt_scaling_rule(learning_rate, base_batch_size: int, batch_size: int):
+    """Hoffer et al. 2017: ``γ' = γ · √(batch_size / base_batch_size)``."""
+    return scale_learning_rate(learning_rate, base_batch_size, batch_size, rule="sqrt")
+
+
+def batch_size_warmup(learning_rate, base_batch_size: int, batch_size: int,
+                      warmup_steps: int, *, rule: str = "linear",
+                      then: Optional[Callable] = None):
+    """A ready schedule for the larger batch: Goyal et al.'s gradual warm-up to the scaled rate.
+
+    ``v_t = γ + (γ' - γ) · t / W`` for ``t < W = warmup_steps`` (the paper uses 5 epochs), then
+    ``γ'`` (``γ'`` from ``scale_learning_rate`` with ``rule``). ``then``, if given, builds what
+    follows the warm-up from the scaled rate: ``then(γ')`` is a schedule started at step
+    ``W``, e.g. ``then=lambda lr: multi_step_lr(lr, [30 * steps_per_epoch], 0.1)``.
+    """
+    peak = scale_learning_rate(learning_rate, base_batch_size, batch_size, rule=rule)
+    warmup_steps = check_steps("batch_size_warmup", "warmup_steps", warmup_steps, 0)
+    after = constant_schedule(peak) if then is None else then(peak)
+    if not callable(after):
+        raise TypeError(f"batch_size_warmup: then({peak!r}) returned {after!r}, not a schedule "
+                        "(a function step -> value)")
+    return linear_warmup(after, warmup_steps, learning_rate)

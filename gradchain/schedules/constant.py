@@ -1,0 +1,32 @@
+"""Constant schedules: a value held for ever, and PyTorch's ``ConstantLR``."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from gradchain.core.validation import check_range
+from gradchain.schedules.base import check_steps, float_step, named
+
+
+def constant_schedule(value):
+    """``v_t = value`` at every step (Optax's ``constant_schedule``).
+
+    The result has the step's shape, so evaluating it over ``jnp.arange(n)`` gives ``n`` values.
+    """
+    check_range("constant_schedule", "value", value)
+    return named("constant_schedule")(lambda step: jnp.zeros_like(float_step(step)) + value)
+
+
+def constant_lr(init_value, factor=1.0 / 3, total_iters: int = 5):
+    """``v_t = init_value · factor`` for ``t < total_iters``, then ``init_value``.
+
+    PyTorch's ``ConstantLR`` (same defaults; ``factor`` in ``[0, 1]``).
+    """
+    check_range("constant_lr", "factor", factor, 0, 1)
+    total_iters = check_steps("constant_lr", "total_iters", total_iters, 0)
+
+    @named("constant_lr")
+    def schedule(step):
+        return init_value * jnp.where(float_step(step) < total_iters, factor, 1.0)
+
+    return schedule

@@ -1,0 +1,100 @@
+"""Cosine annealing (Loshchilov & Hutter 2017, SGDR), with and without warm restarts.
+
+PyTorch's ``CosineAnnealingLR`` and ``CosineAnnealingWarmRestarts``, and Optax's
+``cosine_decay_schedule`` and ``warmup_cosine_decay_schedule``, all in closed form.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+from gradchain.core.validation import check_range, is_concrete_number
+from gradchain.schedules.base import check_steps, float_step, named
+from gradchain.schedules.join import linear_warmup
+
+_LAST_STEP = np.iinfo(np.int32).max  # optimizer step counts are int32 (and saturate there)
+
+
+def cosine_annealing_lr(init_value, T_max: int, eta_min=0.0):
+    """``v_t = η_min + (init_value - η_min) · (1 + cos(π · min(t, T_max) / T_max)) / 2``.
+
+    PyTorch's ``CosineAnnealingLR`` (notes 003): equal to it for ``t <= T_max``. After
+    ``T_max`` this schedule holds ``η_min``. PyTorch does not: its recursive update keeps
+    following the cosine, so its learning rate climbs back to ``init_value`` at ``2·T_max`` and
+    oscillates with period ``2·T_max`` for as long as it is stepped. Use
+    ``cosine_annealing_warm_restarts`` for deliberate restarts.
+    """
+    T_max = check_steps("cosine_annealing_lr", "T_max", T_max)
+
+    @named("cosine_annealing_lr")
+    def schedule(step):
+        t = jnp.minimum(float_step(step), T_max)
+        return eta_min + (init_value - eta_min) * (1 + jnp.cos(jnp.pi * t / T_max)) / 2
+
+    return schedule
+
+
+def cosine_annealing_warm_restarts(init_value, T_0: int, T_mult: int = 1, eta_min=0.0):
+    """SGDR: cosine annealing from ``init_value`` to ``η_min``, restarted at ``init_value``.
+
+    ``v_t = η_min + (init_value - η_min) · (1 + cos(π · T_cur / T_i)) / 2`` where cycle ``i``
+    (from 0) lasts ``T_i = T_0 · T_mult^i`` steps and ``T_cur`` counts the steps since it began;
+    restarts happen at ``T_0``, ``T_0 (1 + T_mult)``, ``T_0 (1 + T_mult + T_mult²)``, ...
+    PyTorch's ``CosineAnnealingWarmRestarts`` stepped once per update (``T_mult`` an integer
+    >= 1, as there). The last step of a cycle is just above ``η_min``; ``η_min`` itself is never
+    reached. Restart points are computed exactly in integers (PyTorch's ``step(epoch)`` path
+    uses a floating-point logarithm for them).
+    """
+    T_0 = check_steps("cosine_annealing_warm_restarts", "T_0", T_0)
+    T_mult = check_steps("cosine_annealing_warm_restarts", "T_mult", T_mult)
+    if T_mult > 1:
+        starts, lengths = [0], [T_0]
+        while starts[-1] + lengths[-1] <= _LAST_STEP:
+            starts.append(starts[-1] + lengths[-1])
+            lengths.append(lengths[-1] * T_mult)
+        starts = np.asarray(starts, np.int64)
+        lengths = np.asarray(lengths, np.float64)
+
+    @named("cosine_annealing_warm_restarts")
+    def schedule(step):
+        step = jnp.asarray(step)
+        if T_mult == 1:
+            t_cur, t_i = float_step(step % T_0), T_0
+        else:
+            cycle = jnp.sum(step[..., None] >= starts[1:], axis=-1)
+            t_cur = float_step(step - jnp.asarray(starts)[cycle])
+            t_i = jnp.asarray(lengths, t_cur.dtype)[cycle]
+        return eta_min + (init_value - eta_min) * (1 + jnp.cos(jnp.pi * t_cur / t_i)) / 2
+
+    return schedule
+
+
+def cosine_decay_schedule(init_value, decay_steps: int, alpha=0.0, exponent=1.0):
+    """Optax's ``cosine_decay_schedule``:
+    ``v_t = init_value · ((1 - α) · c_t^exponent + α)``, ``c_t = (1 + cos(π · min(t, T)/T)) / 2``,
+    ``T = decay_steps``; ``α · init_value`` after ``T``."""
+    decay_steps = check_steps("cosine_decay_schedule", "decay_steps", decay_steps)
+
+    @named("cosine_decay_schedule")
+    def schedule(step):
+        t = jnp.minimum(float_step(step), decay_steps)
+        cosine = 0.5 * (1 + jnp.cos(jnp.pi * t / decay_steps))
+        return init_value * ((1 - alpha) * jnp.power(cosine, exponent) + alpha)
+
+    return schedule
+
+
+def warmup_cosine_decay_schedule(init_value, peak_value, warmup_steps: int, decay_steps: int,
+                                 end_value=0.0, exponent=1.0):
+    """Optax's ``warmup_cosine_decay_schedule``: a linear warm-up from ``init_value`` to
+    ``peak_value`` over ``warmup_steps``, then cosine decay to ``end_value`` at ``decay_steps``
+    (which counts the warm-up), held after."""
+    warmup_steps = check_steps("warmup_cosine_decay_schedule", "warmup_steps", warmup_steps, 0)
+    decay_steps = check_steps("warmup_cosine_decay_schedule", "decay_steps", decay_steps,
+                              warmup_steps + 1)
+    peak_is_zero = is_concrete_number(peak_value) and np.all(np.asarray(peak_value) == 0)
+    alpha = 0.0 if peak_is_zero else end_value / peak_value
+    check_range("warmup_cosine_decay_schedule", "exponent", exponent, 0)
+    decay = cosine_decay_schedule(peak_value, decay_steps - warmup_steps, alpha, exponent)
+    return named("warmup_cosine_decay_schedule")(linear_warmup(decay, warmup_steps, init_value))

@@ -1,0 +1,88 @@
+"""Cyclical learning rates (Smith 2017) and the momentum cycle that mirrors them.
+
+PyTorch's ``CyclicLR``: the value climbs linearly from ``base_lr`` to ``max_lr`` over
+``step_size_up`` steps, falls back over ``step_size_down`` steps, and repeats; the amplitude is
+scaled per cycle (``triangular``: 1, ``triangular2``: halved each cycle) or per step
+(``exp_range``: ``γ^t``). In the symmetric case this is the formula of the notes:
+``cycle = ⌊1 + t/(2s)⌋``, ``x = |t/s - 2·cycle + 1|``,
+``v_t = base + (max - base) · max(0, 1 - x) · scale``. The cycle never ends.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import jax.numpy as jnp
+
+from gradchain.schedules.base import check_choice, check_steps, float_step, named
+
+_MODES = ("triangular", "triangular2", "exp_range")
+
+
+def _cycle(owner, step_size_up, step_size_down, mode, gamma, scale_fn, scale_mode):
+    """``step -> (position in the cycle in [0, 1], amplitude scale)``, as PyTorch computes them."""
+    up = check_steps(owner, "step_size_up", step_size_up)
+    down = up if step_size_down is None else check_steps(owner, "step_size_down",
+                                                         step_size_down)
+    total = float(up + down)
+    ratio = up / total
+    if scale_fn is None:
+        check_choice(owner, "mode", mode, _MODES)
+        scale_mode = "iterations" if mode == "exp_range" else "cycle"
+        scale_fn = {"triangular": lambda x: jnp.ones_like(x),
+                    "triangular2": lambda x: 1 / (2.0 ** (x - 1)),
+                    "exp_range": lambda x: gamma ** x}[mode]
+    else:
+        check_choice(owner, "scale_mode", scale_mode, ("cycle", "iterations"))
+
+    def position(step):
+        t = float_step(step)
+        cycle = jnp.floor(1 + t / total)
+        x = 1.0 + t / total - cycle
+        height = jnp.where(x <= ratio, x / ratio, (x - 1) / (ratio - 1))
+        return height, scale_fn(cycle if scale_mode == "cycle" else t)
+
+    return position
+
+
+def cyclic_lr(base_lr, max_lr, step_size_up: int = 2000, step_size_down: Optional[int] = None,
+              mode: str = "triangular", gamma=1.0, scale_fn: Optional[Callable] = None,
+              scale_mode: str = "cycle"):
+    """``v_t = base_lr + (max_lr - base_lr) · h_t · scale`` (PyTorch's ``CyclicLR``).
+
+    ``h_t`` rises linearly from 0 to 1 over ``step_size_up`` steps and falls back to 0 over
+    ``step_size_down`` (default: ``step_size_up``). ``scale`` is 1 (``mode="triangular"``),
+    ``1/2^(cycle-1)`` with ``cycle`` counted from 1 (``"triangular2"``) or ``γ^t``
+    (``"exp_range"``). A custom ``scale_fn`` (a ``jax.numpy`` function, values in [0, 1])
+    replaces ``mode`` and is given the cycle number or the step (``scale_mode``). Pair it with
+    ``cyclic_momentum`` for PyTorch's ``cycle_momentum=True``.
+    """
+    position = _cycle("cyclic_lr", step_size_up, step_size_down, mode, gamma, scale_fn,
+                      scale_mode)
+
+    @named("cyclic_lr")
+    def schedule(step):
+        height, scale = position(step)
+        return base_lr + (max_lr - base_lr) * height * scale
+
+    return schedule
+
+
+def cyclic_momentum(base_momentum=0.8, max_momentum=0.9, step_size_up: int = 2000,
+                    step_size_down: Optional[int] = None, mode: str = "triangular", gamma=1.0,
+                    scale_fn: Optional[Callable] = None, scale_mode: str = "cycle"):
+    """The inverse cycle: ``μ_t = max_momentum - (max_momentum - base_momentum) · h_t · scale``.
+
+    What PyTorch's ``CyclicLR(cycle_momentum=True)`` writes into ``momentum`` (or Adam's β1):
+    momentum is highest where the learning rate is lowest. Give it the same cycle arguments as
+    the ``cyclic_lr`` it mirrors, e.g. ``sgd(cyclic_lr(...), momentum=cyclic_momentum(...))``.
+    """
+    position = _cycle("cyclic_momentum", step_size_up, step_size_down, mode, gamma, scale_fn,
+                      scale_mode)
+
+    @named("cyclic_momentum")
+    def schedule(step):
+        height, scale = position(step)
+        return max_momentum - (max_momentum - base_momentum) * height * scale
+
+    return schedule

@@ -1,0 +1,221 @@
+"""Reading and changing hyperparameters of a built optimizer at run time.
+
+- ``get_hyperparams`` lists every hyperparameter by path; scheduled ones show the value in force.
+- ``set_hyperparams`` addresses by name, by path prefix or by full path; tied hyperparameters
+  (Adam's ``b1`` in its EMA and its bias correction) move together; unknown, ambiguous and
+  scheduled targets raise clear errors.
+- Changing values between steps from outside ``jit`` never recompiles (compilations counted),
+  and the new values take effect: the trajectory equals Optax's ``inject_hyperparams`` given the
+  same changes at the same steps.
+- It reaches primitives inside nested chains, branches and wrappers (parameter groups, masks,
+  non-finite skipping, gradient accumulation), works inside ``jit`` and on ``pmap``-replicated
+  states.
+"""
+
+import re
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import gradchain as gc
+from gradchain import schedules as S
+
+PARAMS = {"kernel": jnp.ones((3, 2)), "bias": jnp.zeros(2)}
+
+
+def loss(params):
+    return jnp.sum((params["kernel"] - 0.3) ** 4) + jnp.sum(jnp.cosh(params["bias"] - 1.0))
+
+
+def by_rank(path, leaf):
+    return "matrices" if leaf.ndim > 1 else "vectors"
+
+
+def test_get_lists_every_hyperparameter_by_path():
+    state = gc.adam(1e-3).init(PARAMS)
+    got = {k: float(v) for k, v in gc.get_hyperparams(state).items()}
+    assert got == {"1/branches/0/0/b1": 0.9, "1/branches/0/1/b1": 0.9,
+                   "1/branches/1/1/b2": 0.999, "1/branches/1/2/b2": 0.999, "1/eps": 1e-8,
+                   "1/eps_root": 0.0, "2/learning_rate": 1e-3}
+    assert float(gc.get_hyperparam(state, "learning_rate")) == 1e-3
+    assert float(gc.get_hyperparam(state, "b1")) == 0.9  # tied: one value
+
+
+def test_set_by_name_by_prefix_and_by_path():
+    tx = gc.adam(1e-3)
+    state = tx.init(PARAMS)
+    new = gc.set_hyperparams(tx, state, learning_rate=1e-4, b1=0.95)
+    got = gc.get_hyperparams(new)
+    assert float(got["2/learning_rate"]) == 1e-4
+    assert float(got["1/branches/0/0/b1"]) == float(got["1/branches/0/1/b1"]) == 0.95
+    new = gc.set_hyperparams(tx, state, {"1/b2": 0.99, "1/branches/1/1/b2": 0.98})
+    got = gc.get_hyperparams(new)
+    assert (float(got["1/branches/1/1/b2"]), float(got["1/branches/1/2/b2"])) == (0.98, 0.99)
+    # the other entries are the very same arrays
+    assert got["1/eps"] is gc.get_hyperparams(state)["1/eps"]
+    chex.assert_trees_all_equal_structs(new, state)
+
+
+def test_tied_values_move_together_and_diverged_ones_are_ambiguous():
+    tx = gc.adam(1e-3)
+    state = gc.set_hyperparams(tx, tx.init(PARAMS), {"1/branches/0/0/b1": 0.5})
+    message = ("'b1' is ambiguous: it matches 2 hyperparameters holding different values "
+               "(1/branches/0/0/b1=0.5, 1/branches/0/1/b1=0.9); give a path prefix that "
+               "selects one, e.g. '1/branches/0/0/b1'")
+    with pytest.raises(ValueError, match=re.escape("set_hyperparams: " + message)):
+        gc.set_hyperparams(tx, state, b1=0.8)
+    with pytest.raises(ValueError, match=re.escape("get_hyperparam: " + message)):
+        gc.get_hyperparam(state, "b1")
+
+
+def test_unknown_address_lists_the_paths_there_are():
+    tx = gc.sgd(0.1, momentum=0.9)
+    state = tx.init(PARAMS)
+    with pytest.raises(KeyError, match=re.escape(
+            "set_hyperparams: no hyperparameter matches 'lr'; the state has: '1/dampening', "
+            "'1/momentum', '2/learning_rate'")):
+        gc.set_hyperparams(tx, state, lr=0.01)
+    with pytest.raises(KeyError, match="no hyperparameter matches '2/momentum'"):
+        gc.set_hyperparams(tx, state, {"2/momentum": 0.5})
+    with pytest.raises(ValueError, match="an address is a non-empty string"):
+        gc.set_hyperparams(tx, state, {"": 0.5})
+
+
+def test_scheduled_targets_raise_and_constants_beside_them_can_be_set():
+    tx = gc.adam(S.cosine_annealing_lr(1e-3, 100), b1=S.one_cycle_momentum(100))
+    state = tx.init(PARAMS)
+    with pytest.raises(ValueError, match=re.escape(
+            "set_hyperparams: '2/learning_rate' follows a schedule (cosine_annealing_lr), "
+            "which sets it at every update; a value set from outside would be overwritten")):
+        gc.set_hyperparams(tx, state, learning_rate=1e-4)
+    with pytest.raises(ValueError, match=r"'1/branches/0/0/b1' follows a schedule "
+                                         r"\(one_cycle_momentum\)"):
+        gc.set_hyperparams(tx, state, b1=0.9)
+    assert float(gc.get_hyperparams(gc.set_hyperparams(tx, state, b2=0.99))
+                 ["1/branches/1/1/b2"]) == 0.99
+
+
+def test_values_are_checked():
+    tx = gc.sgd(0.1)
+    state = tx.init(PARAMS)
+    with pytest.raises(TypeError, match="a schedule is fixed when the optimizer is built"):
+        gc.set_hyperparams(tx, state, learning_rate=S.constant_schedule(0.1))
+    with pytest.raises(ValueError, match=r"learning_rate has shape \(\); got a value of shape "
+                                         r"\(2,\)"):
+        gc.set_hyperparams(tx, state, learning_rate=np.array([0.1, 0.2]))
+
+
+def test_changes_between_steps_do_not_recompile_and_take_effect():
+    """adamw's learning rate, b1 and weight decay changed from outside ``jit`` at steps 3 and 6:
+    one trace, one compiled executable, and the same trajectory as Optax's
+    ``inject_hyperparams(adamw)`` given the same changes."""
+    tx = gc.adamw(1e-2, weight_decay=1e-3)
+    reference = optax.inject_hyperparams(optax.adamw)(learning_rate=1e-2, weight_decay=1e-3)
+    traces = []
+
+    @jax.jit
+    def step(params, state):
+        traces.append(None)
+        updates, state = tx.update(jax.grad(loss)(params), state, params)
+        return gc.apply_updates(params, updates), state
+
+    @jax.jit
+    def reference_step(params, state):
+        updates, state = reference.update(jax.grad(loss)(params), state, params)
+        return optax.apply_updates(params, updates), state
+
+    changes = {3: {"learning_rate": 3e-2, "b1": 0.8}, 6: {"weight_decay": 0.1, "b1": 0.95}}
+    params, state = PARAMS, tx.init(PARAMS)
+    ref_params, ref_state = PARAMS, reference.init(PARAMS)
+    for t in range(10):
+        if t in changes:
+            state = gc.set_hyperparams(tx, state, **changes[t])
+            for name, value in changes[t].items():
+                ref_state.hyperparams[name] = jnp.asarray(value)
+        params, state = step(params, state)
+        ref_params, ref_state = reference_step(ref_params, ref_state)
+        chex.assert_trees_all_close(params, ref_params, rtol=1e-12, atol=1e-14)
+    assert len(traces) == 1 and step._cache_size() == 1
+    assert float(gc.get_hyperparam(state, "weight_decay")) == 0.1
+
+
+def test_reaches_nested_chains_branches_and_wrappers():
+    numerator = gc.chain(gc.ema(0.9, hyperparam_name="b1"), gc.scale(2.0))
+    denominator = gc.chain(gc.square(), gc.ema(0.99, hyperparam_name="b2"))
+    custom = gc.chain(gc.divide_by_sqrt(numerator, denominator, eps=1e-8),
+                      gc.scale_by_learning_rate(0.1))
+    groups = gc.param_groups({"matrices": custom, "vectors": gc.sgd(0.5, momentum=0.9)},
+                             by_rank)
+    tx = gc.accumulate_gradients(gc.skip_non_finite(groups, give_up_after=3), 2)
+    state = tx.init(PARAMS)
+    inner = "inner_opt_state/inner_state/inner_states"
+    new = gc.set_hyperparams(tx, state, {
+        f"{inner}/matrices/0/branches/0/1/step_size": 3.0,  # a scale inside a branch's chain
+        f"{inner}/vectors/learning_rate": 0.25,
+        "momentum": 0.5, "max_consecutive_errors": 7.0, "k": 4.0})
+    got = {k: float(v) for k, v in gc.get_hyperparams(new).items()}
+    assert got[f"{inner}/matrices/0/branches/0/1/step_size"] == 3.0
+    assert got[f"{inner}/vectors/2/learning_rate"] == 0.25
+    assert got[f"{inner}/matrices/1/learning_rate"] == 0.1
+    assert got[f"{inner}/vectors/1/momentum"] == 0.5
+    assert got["inner_opt_state/max_consecutive_errors"] == 7.0 and got["k"] == 4.0
+    with pytest.raises(ValueError, match="'learning_rate' is ambiguous"):
+        gc.set_hyperparams(tx, state, learning_rate=0.3)
+
+
+def test_scheduled_in_one_group_constant_in_another():
+    groups = gc.param_groups({"matrices": gc.adam(S.step_lr(0.1, 10)), "vectors": gc.adam(0.1)},
+                             by_rank)
+    tx = gc.masked(groups, {"kernel": True, "bias": True})
+    state = tx.init(PARAMS)
+    new = gc.set_hyperparams(tx, state, {"inner_state/inner_states/vectors/learning_rate": 0.2})
+    assert float(gc.get_hyperparam(new, "inner_state/inner_states/vectors/learning_rate")) == 0.2
+    with pytest.raises(ValueError, match="follows a schedule"):
+        gc.set_hyperparams(tx, state, {"inner_state/inner_states/matrices/learning_rate": 0.2})
+
+
+def test_set_inside_jit_with_a_traced_value():
+    tx = gc.sgd(1.0)
+
+    @jax.jit
+    def step(state, lr):
+        state = gc.set_hyperparams(tx, state, learning_rate=lr)
+        return tx.update({"kernel": jnp.ones((3, 2)), "bias": jnp.ones(2)}, state)
+
+    updates, state = step(tx.init(PARAMS), 0.25)
+    np.testing.assert_allclose(updates["bias"], -0.25)
+    assert float(gc.get_hyperparam(state, "learning_rate")) == 0.25
+
+
+def test_keeps_dtype_and_placement_of_a_replicated_state():
+    tx = gc.sgd(0.1, momentum=0.9)
+    devices = jax.local_devices()
+    state = jax.pmap(lambda _: tx.init(PARAMS))(jnp.arange(len(devices)))
+    traces = []
+
+    @jax.pmap
+    def step(state):
+        traces.append(None)
+        return tx.update({"kernel": jnp.ones((3, 2)), "bias": jnp.ones(2)}, state)
+
+    updates, state = step(state)
+    state = gc.set_hyperparams(tx, state, learning_rate=np.float32(0.5))
+    lr = gc.get_hyperparams(state)["2/learning_rate"]
+    assert lr.shape == (len(devices),) and lr.dtype == jnp.float64
+    assert lr.sharding == gc.get_hyperparams(state)["1/momentum"].sharding
+    updates, state = step(state)
+    np.testing.assert_allclose(updates["bias"], -0.5 * 1.9)  # b = 0.9·1 + 1
+    assert len(traces) == 1
+
+
+def test_optax_inject_hyperparams_states_are_read_and_set():
+    tx = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
+    state = tx.init(PARAMS)
+    assert set(gc.get_hyperparams(state)) == {"learning_rate"}
+    state = gc.set_hyperparams(tx, state, learning_rate=0.3)
+    updates, _ = tx.update(jax.tree.map(jnp.ones_like, PARAMS), state)
+    np.testing.assert_allclose(updates["bias"], -0.3)
