@@ -24,12 +24,9 @@ which keeps the params' paths in the inner state, so the state of a layer is fou
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
-
-
-LabelFunction = Callable[[tuple, Any], Any]
 
 
 class MaskedNode(NamedTuple):
@@ -73,6 +70,7 @@ def flatten_leaves(tree):
 
 
 def children_by_key(node) -> dict:
+    """The immediate children of a pytree node, keyed by plain key (dict key, attribute, index)."""
     flat, _ = jax.tree_util.tree_flatten_with_path(node, is_leaf=lambda x: x is not node)
     return {_plain_key(path[0]): child for path, child in flat}
 
@@ -88,7 +86,7 @@ def _static(owner: str, what: str, path: tuple, label):
     if hasattr(label, "shape") and hasattr(label, "dtype"):
         if label.shape != ():
             raise ValueError(f"{owner}: the {what} at {format_path(path)} is an array of shape "
-                             f"{label.shape}; each leaf needs one {what[:-1]}, not one per entry")
+                             f"{label.shape}; it needs one value per leaf, not one per entry")
         return label.item()
     return label
 
