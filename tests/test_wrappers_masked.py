@@ -93,9 +93,12 @@ def test_mask_of_the_wrong_structure_names_the_path_and_changes_no_state():
                                 tx.update(GRADS, snapshot, PARAMS))
 
 
-def test_traced_mask_is_refused():
+def test_traced_or_elementwise_mask_is_refused():
     with pytest.raises(ValueError, match=r"mask at <root> is a traced value"):
         jax.jit(lambda flag: apply_where(gc.scale(2.0), flag).init(jnp.ones(2)))(True)
+    with pytest.raises(ValueError, match=r"mask at conv/bias is an array of shape \(2,\); it "
+                                         r"needs one value per leaf"):
+        apply_where(gc.scale(2.0), lambda path, leaf: np.asarray(leaf) > 0).init(PARAMS)
 
 
 def _add_offset():
