@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any, Hashable, Mapping, NamedTuple
 
-
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import check_same_structure
 from gradchain.wrappers.labels import (Shown, check_known_labels, flatten_leaves, keep_only,
