@@ -83,3 +83,15 @@ def test_describe_state_names_every_field_and_sums_bytes():
     assert moments < state_bytes(state) == state_bytes(jax.eval_shape(grouped_adam().init,
                                                                         PARAMS)) < moments + 200
     assert state_bytes(state) == sum(np.asarray(x).nbytes for x in jax.tree.leaves(state))
+
+
+def test_nested_wrappers_are_described():
+    tx = gc.chain(gc.clip_by_global_norm(1.0), gc.MultiSteps(gc.skip_non_finite(
+        gc.freeze_where(gc.sgd(0.1), {"encoder": True, "head": False}), give_up_after=3), 2))
+    assert describe(tx).splitlines()[:5] == [
+        "chain()",
+        "  clip_by_global_norm(max_norm=1.0)",
+        "  MultiSteps(k=2, average=True, dtype=dtype('float32'))",
+        "    skip_non_finite(give_up_after=3)",
+        "      freeze_where(frozen={'encoder': True, 'head': False})",
+    ]

@@ -172,5 +172,10 @@ class MultiSteps:
     def gradient_transformation(self) -> GradientTransformation:
         return self._tx
 
+    # The description shown by ``repr`` and ``gradchain.describe``, also when nested.
+    name = property(lambda self: self._tx.name)
+    hyperparams = property(lambda self: self._tx.hyperparams)
+    children = property(lambda self: self._tx.children)
+
     def __repr__(self):
         return repr(self._tx)
