@@ -32,14 +32,17 @@ def branch(*transformations, combine: Callable, name: str = "branch",
 
     ``out = combine(t_1(u), ..., t_n(u), **hyperparams)``, leaf by leaf; the result has the
     dtype of the incoming updates. Numeric ``hyperparams`` (numbers, arrays or schedules) live in
-    the state like every other hyperparameter.
+    the state like every other hyperparameter. The state's ``count`` is None unless one of
+    them is a schedule.
     """
     check_transformations(name, transformations)
     hyper = Hyperparams(**hyperparams)
 
+    counting = hyper.scheduled()
+
     def init(params):
-        return BranchState(zero_count(), tuple(tx.init(params) for tx in transformations),
-                           hyper.init())
+        return BranchState(zero_count() if counting else None,
+                           tuple(tx.init(params) for tx in transformations), hyper.init())
 
     def update(updates, state, params=None, **extra):
         outputs, states = [], []
@@ -52,7 +55,8 @@ def branch(*transformations, combine: Callable, name: str = "branch",
         combined = jax.tree.map(
             lambda u, *outs: cast(combine(*outs, **scalars(compute_dtype(*outs))), u.dtype),
             updates, *outputs)
-        return combined, BranchState(next_count(state.count), tuple(states), stored)
+        count = next_count(state.count) if counting else None
+        return combined, BranchState(count, tuple(states), stored)
 
     return GradientTransformation(init, update, name=name, hyperparams=hyper.specs,
                                   children=transformations)

@@ -37,6 +37,7 @@ def elementwise_transformation(
     output: str = "input",
     needs_params: bool = False,
     prepare: Optional[Callable] = None,
+    uses_count: bool = False,
     display: Optional[dict] = None,
 ) -> GradientTransformation:
     """Build a transformation from ``leaf_update(g, stat, p, **scalars) -> (out, stat')``.
@@ -54,19 +55,25 @@ def elementwise_transformation(
       needs_params: raise a clear error when ``update`` is called without params.
       prepare: ``(count, **hp) -> scalars``, run once per update (not once per leaf, which
         would grow the compiled program with the number of leaves); ``count`` is the number of
-        earlier updates. Default: the hyperparameter values themselves.
+        earlier updates (None unless counted, see ``uses_count``). Default: the
+        hyperparameter values themselves.
+      uses_count: the rule depends on the step (bias correction, a first-step rule). The state
+        keeps a step count only then or when a hyperparameter is a schedule; otherwise its
+        ``count`` is None, which costs no buffer and no operation in the compiled step.
       display: hyperparameters to show in ``repr`` (default: those in ``hyperparams``).
     """
     hyper = hyperparams or Hyperparams()
+    counting = uses_count or hyper.scheduled()
     check_floating_dtype(name, "dtype", dtype)
     dtype = None if dtype is None else jnp.dtype(dtype)
 
     def init(params):
         check_floating(name, params)
+        count = zero_count() if counting else None
         if stat_init is None:
-            return state_cls(zero_count(), hyper.init())
+            return state_cls(count, hyper.init())
         stat = jax.tree.map(lambda p: stat_init(p, dtype or jnp.result_type(p)), params)
-        return state_cls(zero_count(), stat, hyper.init())
+        return state_cls(count, stat, hyper.init())
 
     def update(updates, state, params=None, **extra):
         del extra
@@ -95,10 +102,11 @@ def elementwise_transformation(
         ps = treedef.flatten_up_to(params) if needs_params else [None] * len(leaves)
         pairs = [leaf(g, s, p) for g, s, p in zip(leaves, stats, ps)]
         new_updates = treedef.unflatten([o for o, _ in pairs])
+        count = next_count(state.count) if counting else None
         if stat_init is None:
-            return new_updates, state_cls(next_count(state.count), stored)
+            return new_updates, state_cls(count, stored)
         new_stat = treedef.unflatten([s for _, s in pairs])
-        return new_updates, state_cls(next_count(state.count), new_stat, stored)
+        return new_updates, state_cls(count, new_stat, stored)
 
     shown = hyper.specs if display is None else display
     return GradientTransformation(init, update, name=name, hyperparams=shown)

@@ -32,11 +32,14 @@ COUNT_DTYPE = jnp.int32
 
 
 def as_hyperparam_array(value) -> jax.Array:
-    """A scalar (or array) hyperparameter as a floating array, not in the params' dtype."""
+    """A hyperparameter as a strongly typed floating array, never in the params' dtype.
+
+    Strong typing matters: a weakly typed value is a different abstract value to ``jit``, so a
+    checkpoint round trip or a value set from NumPy would otherwise recompile the step.
+    """
     array = jnp.asarray(value)
-    if not jnp.issubdtype(array.dtype, jnp.floating):
-        array = array.astype(jnp.result_type(float))
-    return array
+    dtype = array.dtype if jnp.issubdtype(array.dtype, jnp.floating) else jnp.result_type(float)
+    return jnp.asarray(array, dtype=dtype)
 
 
 def cast(x, dtype) -> jax.Array:

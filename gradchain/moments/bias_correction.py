@@ -29,4 +29,5 @@ def bias_correction(decay, *, hyperparam_name: str = "decay"):
         "bias_correction", BiasCorrectionState,
         lambda x, s, p, correction: (x / correction, None),
         Hyperparams(**{hyperparam_name: decay}),
-        prepare=lambda count, **hp: {"correction": 1 - hp[hyperparam_name] ** next_count(count)})
+        prepare=lambda count, **hp: {"correction": 1 - hp[hyperparam_name] ** next_count(count)},
+        uses_count=True)

@@ -50,4 +50,5 @@ def scale_by_momentum(momentum=0.9, *, dampening=0.0, nesterov: bool = False,
         stat_init=lambda p, dt: jnp.zeros(jnp.shape(p), dt), dtype=accumulator_dtype,
         prepare=lambda count, momentum, dampening: {"first": count == 0, "momentum": momentum,
                                                     "weight": 1 - dampening},
+        uses_count=True,
         display={"momentum": momentum, "dampening": dampening, "nesterov": nesterov})
