@@ -22,7 +22,8 @@ The public API, by concept (each name's home module is its only import path):
   ``state_bytes``;
 - learning-rate policy: the ``schedules`` module (every PyTorch scheduler, Optax's schedule
   names, batch-size scaling rules), ``reduce_on_plateau``; hyperparameters at run time:
-  ``get_hyperparams``, ``get_hyperparam``, ``set_hyperparams``.
+  ``get_hyperparams``, ``get_hyperparam``, ``set_hyperparams``; the LR range test
+  ``lr_finder``; pictures: ``plot_schedules``, ``plot_lr_finder`` (matplotlib, optional).
 """
 
 from gradchain.clipping.adaptive import AdaptiveGradClipState, adaptive_grad_clip, unitwise_norm
@@ -36,6 +37,7 @@ from gradchain.core.updates import apply_updates
 from gradchain.hyperparams_access import get_hyperparam, get_hyperparams, set_hyperparams
 from gradchain.introspection.describe import describe, describe_state, state_bytes
 from gradchain.introspection.find import find_state, find_states
+from gradchain.lr_finder import LRFinderResult, lr_finder
 from gradchain.moments.accumulate import AccumulateState, accumulate
 from gradchain.moments.bias_correction import BiasCorrectionState, bias_correction
 from gradchain.moments.delta_rms import DeltaRmsState, scale_by_delta_rms
@@ -53,6 +55,7 @@ from gradchain.preconditioners.adam import (first_moment, scale_by_adam, scale_b
                                             second_moment)
 from gradchain.preconditioners.rms import scale_by_rms, scale_by_stddev
 from gradchain.preconditioners.rss import scale_by_rss
+from gradchain.plotting import plot_lr_finder, plot_schedules
 from gradchain.regularization.weight_decay import (WeightDecayState, add_decayed_weights,
                                                    maybe_add_decayed_weights)
 from gradchain import schedules
@@ -83,6 +86,6 @@ __all__ = [
     "describe_state", "find_state", "find_states", "freeze", "freeze_where", "global_norm",
     "masked", "multi_transform", "param_groups", "partition", "selective_transform",
     "set_to_zero", "skip_non_finite", "state_bytes", "unitwise_norm",
-    "ReduceOnPlateauState", "get_hyperparam", "get_hyperparams", "reduce_on_plateau", "schedules",
-    "set_hyperparams",
+    "LRFinderResult", "ReduceOnPlateauState", "get_hyperparam", "get_hyperparams", "lr_finder",
+    "plot_lr_finder", "plot_schedules", "reduce_on_plateau", "schedules", "set_hyperparams",
 ]

@@ -18,7 +18,7 @@ import math
 from typing import Callable, Optional
 
 from gradchain.core.validation import check_range
-from gradchain.schedules.base import check_choice, check_steps
+from gradchain.schedules.base import check_choice, check_steps, named
 from gradchain.schedules.constant import constant_schedule
 from gradchain.schedules.join import linear_warmup
 
@@ -64,4 +64,6 @@ def batch_size_warmup(learning_rate, base_batch_size: int, batch_size: int,
     if not callable(after):
         raise TypeError(f"batch_size_warmup: then({peak!r}) returned {after!r}, not a schedule "
                         "(a function step -> value)")
-    return linear_warmup(after, warmup_steps, learning_rate)
+    if warmup_steps == 0:
+        return after
+    return named("batch_size_warmup")(linear_warmup(after, warmup_steps, learning_rate))

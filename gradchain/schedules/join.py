@@ -68,4 +68,6 @@ def warmup_constant_schedule(init_value, peak_value, warmup_steps: int):
     """Linear warm-up from ``init_value`` to ``peak_value`` over ``warmup_steps``, then
     ``peak_value`` (Optax's ``warmup_constant_schedule``; with ``warmup_steps = 0`` Optax holds
     ``init_value`` for ever, here the value is ``peak_value`` from the start)."""
-    return linear_warmup(constant_schedule(peak_value), warmup_steps, init_value)
+    # linear_warmup returns a new function (or the new constant schedule): safe to rename
+    return named("warmup_constant_schedule")(
+        linear_warmup(constant_schedule(peak_value), warmup_steps, init_value))
