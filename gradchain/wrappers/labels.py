@@ -17,8 +17,11 @@ Flax ``nnx.Variable`` objects (``nnx.Optimizer`` gives ``init`` a state of ``Par
 ``update`` plain arrays) count as leaves, so labels and paths are the same in both calls.
 
 A leaf a transformation does not own is replaced by ``MaskedNode()``, a pytree node with no
-children: the inner transformation neither sees it nor allocates state for it (Optax's approach,
-which keeps the params' paths in the inner state, so the state of a layer is found by its path).
+children: the inner transformation neither sees it nor allocates state for it (Optax's approach).
+Extracting the owned leaves into a flat list would keep the state as small, but lose the params'
+paths and containers in the inner state; with placeholders a layer's statistics are found by its
+path (``find_state(..., path=...)``), and ``nnx.Optimizer`` keeps each ``Param``'s metadata
+(sharding) on the matching state variables.
 """
 
 from __future__ import annotations
