@@ -19,9 +19,9 @@ Flax ``nnx.Variable`` objects (``nnx.Optimizer`` gives ``init`` a state of ``Par
 A leaf a transformation does not own is replaced by ``MaskedNode()``, a pytree node with no
 children: the inner transformation neither sees it nor allocates state for it (Optax's approach).
 Extracting the owned leaves into a flat list would keep the state as small, but lose the params'
-paths and containers in the inner state; with placeholders a layer's statistics are found by its
-path (``find_state(..., path=...)``), and ``nnx.Optimizer`` keeps each ``Param``'s metadata
-(sharding) on the matching state variables.
+paths and containers in the inner state; with placeholders each statistic mirrors the params'
+tree (an ``nnx.State`` stays an ``nnx.State``) and a layer's statistics are found by its path
+(``find_state(..., path=...)``).
 """
 
 from __future__ import annotations
