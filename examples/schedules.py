@@ -213,8 +213,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     figure = Figure(figsize=(7 * len(args.optimizers), 4.8), layout="constrained")
     axes = np.atleast_1d(figure.subplots(1, len(args.optimizers)))
     results = {}
-    print("\n| optimizer | demo's lr | suggested lr | stopped at | loss before | after 3 epochs at "
-          "demo's / suggested / 10 x stop lr |")
+    print("\n| optimizer | demo's lr | suggested lr | stopped at | loss before | after 3 epochs "
+          "at demo's / suggested / 10 x stop lr |")
     print("|---|---:|---:|---:|---:|---|")
     for ax, name in zip(axes, args.optimizers):
         result, rates, after, before = range_test(

@@ -24,7 +24,6 @@ from typing import Callable, Iterable, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm.auto import tqdm
 
 from gradchain.core.updates import apply_updates
 from gradchain.core.validation import check_range
@@ -109,7 +108,7 @@ def lr_finder(loss_fn: Callable, params, batches: Iterable, optimizer, *, start_
     state = set_hyperparams(optimizer, optimizer.init(params), {hyperparam: rates[0]})
     losses, smoothed = [], []
     average, best, diverged = 0.0, math.inf, False
-    bar = tqdm(total=num_steps, desc="lr range test", disable=not progress, leave=False)
+    bar = _progress_bar(num_steps, progress)
     for i, batch in zip(range(num_steps), batches):
         params, state, loss = step(params, state, rates[i], batch)
         loss = float(loss)
@@ -118,18 +117,32 @@ def lr_finder(loss_fn: Callable, params, batches: Iterable, optimizer, *, start_
         losses.append(loss)
         smoothed.append(current)
         best = min(best, current)
-        bar.set_postfix(lr=f"{rates[i]:.2e}", loss=f"{current:.4g}", refresh=False)
-        bar.update()
+        if bar is not None:
+            bar.set_postfix(lr=f"{rates[i]:.2e}", loss=f"{current:.4g}", refresh=False)
+            bar.update()
         if not math.isfinite(loss) or current > diverge_threshold * best:
             diverged = True
             break
-    bar.close()
+    if bar is not None:
+        bar.close()
     if not losses:
         raise ValueError(f"{owner}: batches gave no batch")
     n = len(losses)
     rates, smoothed = rates[:n], np.asarray(smoothed)
     return LRFinderResult(rates, np.asarray(losses), smoothed,
                           _suggestion(rates, smoothed, suggest), float(rates[-1]), diverged)
+
+
+def _progress_bar(total: int, show: bool):
+    """A tqdm bar, or None (tqdm is imported only to show one: gradchain does not need it)."""
+    if not show:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError as error:  # pragma: no cover - depends on the environment
+        raise ImportError("lr_finder(progress=True) shows a tqdm progress bar: pip install tqdm, "
+                          "or pass progress=False") from error
+    return tqdm(total=total, desc="lr range test", leave=False)
 
 
 def _suggestion(rates: np.ndarray, smoothed: np.ndarray, how: str) -> float:

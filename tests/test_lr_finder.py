@@ -177,3 +177,8 @@ def test_progress_bar_and_plot(tmp_path, capsys):
 def test_bad_arguments_raise(kwargs, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         gc.lr_finder(loss_fn, init_params(), batches(), OPTIMIZER, progress=False, **kwargs)
+
+
+def test_no_batches_raise():
+    with pytest.raises(ValueError, match="lr_finder: batches gave no batch"):
+        gc.lr_finder(loss_fn, init_params(), iter([]), OPTIMIZER, progress=False)

@@ -324,7 +324,7 @@ def run_quadratic(tx, steps):
     def step(carry, _):
         x, s = carry
         u, s = tx.update(jax.grad(quadratic_loss)(x), s, x)
-        x = gc.apply_updates(x, u)
+        x = optax.apply_updates(x, u)
         return (x, s), x
 
     x0 = jnp.zeros(len(QUADRATIC["a"]), jnp.float64)
@@ -347,6 +347,19 @@ def test_cycled_momentum_and_b1_follow_torch(name):
     expected = CYCLED[name]
     got = run_quadratic(cycled_optimizer(name), len(expected))
     assert np.max(np.abs(got - expected)) / np.max(np.abs(expected)) < 1e-12
+
+
+def test_a_growing_b2_equals_optax_inject_hyperparams():
+    """Adam's ``b2`` (tied in its EMA and bias correction) growing from 0.9 to 0.999, and a
+    decaying weight decay: the same numbers as Optax's ``inject_hyperparams``, which evaluates
+    the schedules at the same step count."""
+    b2 = S.linear_schedule(0.9, 0.999, 150)
+    decay = S.exponential_lr(0.1, 0.98)
+    ours = gc.adamw(0.05, b2=b2, weight_decay=decay)
+    theirs = optax.inject_hyperparams(optax.adamw)(learning_rate=0.05, b2=b2,
+                                                   weight_decay=decay)
+    expected = run_quadratic(theirs, 200)
+    assert np.max(np.abs(run_quadratic(ours, 200) - expected)) < 1e-12 * np.max(np.abs(expected))
 
 
 def test_scheduled_values_are_logged_in_the_state():
@@ -438,7 +451,8 @@ def test_schedule_names_show_in_the_optimizer_description():
 # ----- construction errors ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("build_it, message", [
-    (lambda: S.step_lr(0.1, 0), "step_lr: step_size=0 is out of range; expected step_size in [1, inf)"),
+    (lambda: S.step_lr(0.1, 0),
+     "step_lr: step_size=0 is out of range; expected step_size in [1, inf)"),
     (lambda: S.step_lr(0.1, 2.5), "step_lr: step_size=2.5 is not an integer"),
     (lambda: S.step_lr(0.1, 10, gamma=-0.5), "step_lr: gamma=-0.5 is out of range"),
     (lambda: S.multi_step_lr(0.1, [10, -1]), "multi_step_lr: milestones[1]=-1 is out of range"),
@@ -457,7 +471,8 @@ def test_schedule_names_show_in_the_optimizer_description():
     (lambda: S.one_cycle_lr(0.1), "one_cycle_lr: give total_steps, or epochs and steps_per_epoch"),
     (lambda: S.one_cycle_lr(0.1, 100, anneal_strategy="exp"),
      "one_cycle_lr: anneal_strategy='exp' is not one of 'cos', 'linear'"),
-    (lambda: S.one_cycle_lr(0.1, 100, pct_start=1.5), "one_cycle_lr: pct_start=1.5 is out of range"),
+    (lambda: S.one_cycle_lr(0.1, 100, pct_start=1.5),
+     "one_cycle_lr: pct_start=1.5 is out of range"),
     (lambda: S.one_cycle_lr(0.1, 3, pct_start=0.3), "one_cycle_lr: pct_start=0.3 with "
                                                      "total_steps=3 leaves a phase without steps"),
     (lambda: S.one_cycle_momentum(100, pct_start=0.6, three_phase=True),
