@@ -12,6 +12,11 @@ The public API, by concept (each name's home module is its only import path):
 - regularization: ``add_decayed_weights``;
 - optimizers (aliases): ``sgd``, ``adagrad``, ``rmsprop``, ``adadelta``, ``adam``, ``adamw``,
   ``amsgrad``;
+- optimizers from the notes' second half: ``adabound``, ``amsbound``, ``swats``, ``radam``,
+  ``nadam``, ``sgdw``, ``lars``, ``lamb``, ``noisy_sgd``, ``lookahead``; their primitives:
+  ``clip_lr``, ``per_parameter_step``, ``rectified_step_size``, ``scale_by_radam``,
+  ``nesterov_first_moment``, ``folded_bias_correction``, ``scale_by_trust_ratio``,
+  ``add_gradient_noise``, ``switch_to_sgd``;
 - clipping: ``clip``, ``clip_by_global_norm``, ``global_norm``, ``clip_by_block_rms``,
   ``adaptive_grad_clip``, ``unitwise_norm``;
 - wrappers: ``param_groups``, ``partition``/``multi_transform``, ``apply_where``, ``masked``,
@@ -42,31 +47,49 @@ from gradchain.moments.accumulate import AccumulateState, accumulate
 from gradchain.moments.bias_correction import BiasCorrectionState, bias_correction
 from gradchain.moments.delta_rms import DeltaRmsState, scale_by_delta_rms
 from gradchain.moments.ema import EmaState, ema
+from gradchain.moments.folded_bias_correction import (FoldedBiasCorrectionState,
+                                                   folded_bias_correction)
 from gradchain.moments.max_v import MaxVState, max_v
 from gradchain.moments.momentum import MomentumState, scale_by_momentum
+from gradchain.moments.nesterov import NesterovMomentState, nesterov_first_moment
 from gradchain.moments.square import square
+from gradchain.optimizers.adabound import adabound, amsbound
 from gradchain.optimizers.adadelta import adadelta
 from gradchain.optimizers.adagrad import adagrad
 from gradchain.optimizers.adam import adam, adamw, amsgrad
+from gradchain.optimizers.nadam import nadam
+from gradchain.optimizers.noisy_sgd import noisy_sgd
+from gradchain.optimizers.radam import radam
 from gradchain.optimizers.rmsprop import rmsprop
 from gradchain.optimizers.sgd import sgd
+from gradchain.optimizers.sgdw import sgdw
+from gradchain.optimizers.swats import swats
+from gradchain.optimizers.trust_ratio import lamb, lars
 from gradchain.preconditioners.adadelta import scale_by_adadelta
 from gradchain.preconditioners.adam import (first_moment, scale_by_adam, scale_by_amsgrad,
                                             second_moment)
+from gradchain.preconditioners.radam import (RectifiedStepSizeState, rectified_step_size,
+                                             scale_by_radam)
 from gradchain.preconditioners.rms import scale_by_rms, scale_by_stddev
 from gradchain.preconditioners.rss import scale_by_rss
+from gradchain.preconditioners.trust_ratio import TrustRatioState, scale_by_trust_ratio
 from gradchain.plotting import plot_lr_finder, plot_schedules
+from gradchain.regularization.gradient_noise import GradientNoiseState, add_gradient_noise
 from gradchain.regularization.weight_decay import (WeightDecayState, add_decayed_weights,
                                                    maybe_add_decayed_weights)
 from gradchain import schedules
 from gradchain.schedules.plateau import ReduceOnPlateauState, reduce_on_plateau
+from gradchain.step_size.clip_lr import ClipLrState, clip_lr
+from gradchain.step_size.per_parameter import per_parameter_step
 from gradchain.step_size.scale import ScaleState, scale, scale_by_learning_rate
 from gradchain.wrappers.accumulate import MultiSteps, MultiStepsState, accumulate_gradients
 from gradchain.wrappers.finite import ApplyIfFiniteState, apply_if_finite, skip_non_finite
 from gradchain.wrappers.freeze import freeze, freeze_where, selective_transform, set_to_zero
 from gradchain.wrappers.labels import MaskedNode
+from gradchain.wrappers.lookahead import LookaheadState, lookahead
 from gradchain.wrappers.masked import MaskedState, apply_where, masked
 from gradchain.wrappers.partition import PartitionState, multi_transform, param_groups, partition
+from gradchain.wrappers.switch_to_sgd import SwitchToSgdState, switch_to_sgd
 
 __version__ = "0.1.0"
 
@@ -86,6 +109,12 @@ __all__ = [
     "describe_state", "find_state", "find_states", "freeze", "freeze_where", "global_norm",
     "masked", "multi_transform", "param_groups", "partition", "selective_transform",
     "set_to_zero", "skip_non_finite", "state_bytes", "unitwise_norm",
+    "ClipLrState", "FoldedBiasCorrectionState", "GradientNoiseState", "LookaheadState",
+    "NesterovMomentState", "RectifiedStepSizeState", "SwitchToSgdState", "TrustRatioState",
+    "adabound", "add_gradient_noise", "amsbound", "clip_lr", "folded_bias_correction", "lamb",
+    "lars", "lookahead", "nadam", "nesterov_first_moment", "noisy_sgd", "per_parameter_step",
+    "radam", "rectified_step_size", "scale_by_radam", "scale_by_trust_ratio", "sgdw", "swats",
+    "switch_to_sgd",
     "LRFinderResult", "ReduceOnPlateauState", "get_hyperparam", "get_hyperparams", "lr_finder",
     "plot_lr_finder", "plot_schedules", "reduce_on_plateau", "schedules", "set_hyperparams",
 ]

@@ -108,6 +108,13 @@ ADADELTA = alias("adadelta", 15.0)
 ADAM = alias("adam", 0.03)
 ADAMW = alias("adamw", 0.03, weight_decay=0.1)
 AMSGRAD = alias("amsgrad", 0.03)
+# The notes' second half. AdaBound/AMSBound, Lookahead and noisy SGD have no rows: their updates
+# depend on the step count itself (bounds closing like 1/t, the sync phase, the annealed noise)
+# long after every β^t has underflowed, which the saturation contract assumes away. Their own
+# test files check them under jit, vmap and grad and against their references.
+RADAM = alias("radam", 0.03)
+NADAM = alias("nadam", 0.03)
+LAMB = alias("lamb", 0.03)
 
 CONFIGS = [
     SGD,
@@ -132,6 +139,26 @@ CONFIGS = [
     scheduled(ADAM),
     scheduled(ADAMW),
     scheduled(AMSGRAD),
+    RADAM,
+    variant(alias("radam", 0.03, nesterov=True)),
+    variant(alias("radam", 0.03, threshold=4.0)),
+    NADAM,
+    LAMB,
+    variant(alias("lamb", 0.03, weight_decay=0.1)),
+    variant(alias("lars", 0.5)),
+    variant(alias("lars", 0.5, weight_decay=0.1, nesterov=True)),
+    variant(Config("sgdw(momentum=0.9, weight_decay=0.1)",
+                   lambda lr: gc.sgdw(lr, 0.9, weight_decay=0.1),
+                   optax=lambda lr: optax.chain(optax.trace(0.9), optax.add_decayed_weights(0.1),
+                                                optax.scale_by_learning_rate(lr)),
+                   learning_rate=0.02)),
+    # SWATS' switch is a discontinuous decision: near its threshold, rounding decides it, so two
+    # correct runs in different dtypes can differ. A huge tolerance makes it switch after step 2
+    # whatever the rounding, and the contract tests exercise both phases.
+    Config("swats(tolerance=1e9)", lambda lr: gc.swats(lr, tolerance=1e9), learning_rate=0.03),
+    scheduled(RADAM),
+    scheduled(NADAM),
+    scheduled(LAMB),
 ]
 
 WITH_OPTAX = [c for c in CONFIGS if c.optax is not None]

@@ -1,0 +1,43 @@
+"""Adam's two bias corrections folded into one step-size factor."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradchain.core.elementwise import elementwise_transformation
+from gradchain.core.hyperparams import Hyperparams, next_count
+from gradchain.core.validation import check_range
+
+
+class FoldedBiasCorrectionState(NamedTuple):
+    count: jax.Array
+    hyperparams: dict
+
+
+def folded_bias_correction(b1=0.9, b2=0.999):
+    """``u -> √(1 - β2^t) / (1 - β1^t) · u``, ``t`` counted from 1 at the first update.
+
+    The form of Adam that Kingma & Ba (2015, end of §2) give for efficiency: both bias
+    corrections are folded into the step size, ``α_t = α · √(1 - β2^t) / (1 - β1^t)``, and ε is
+    added to the root of the *raw* second moment. Placed after
+    ``divide_by_sqrt(ema(β1), chain(square(), ema(β2)), eps=ε)`` it gives
+    ``√(1 - β2^t)/(1 - β1^t) · m_t / (√v_t + ε)``, the step of SWATS (Keskar & Socher 2017) and of
+    ``torch.optim.RAdam``; it differs from ``scale_by_adam``'s ``m̂ / (√v̂ + ε)`` only in where ε
+    acts (ε here equals ``ε / √(1 - β2^t)`` there).
+
+    Give it the same ``b1``, ``b2`` as the moments it corrects (same hyperparameter names).
+    """
+    check_range("folded_bias_correction", "b1", b1, 0, 1, high_open=True)
+    check_range("folded_bias_correction", "b2", b2, 0, 1, high_open=True)
+
+    def prepare(count, b1, b2):
+        t = next_count(count)
+        return {"factor": jnp.sqrt(1 - b2 ** t) / (1 - b1 ** t)}
+
+    return elementwise_transformation(
+        "folded_bias_correction", FoldedBiasCorrectionState,
+        lambda u, s, p, factor: (u * factor, None),
+        Hyperparams(b1=b1, b2=b2), prepare=prepare, uses_count=True)

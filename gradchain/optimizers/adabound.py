@@ -1,0 +1,50 @@
+"""AdaBound and AMSBound: Adam whose per-parameter step size is clipped towards SGD's."""
+
+from __future__ import annotations
+
+from gradchain.combinators.chain import chain
+from gradchain.moments.ema import ema
+from gradchain.moments.max_v import max_v
+from gradchain.moments.square import square
+from gradchain.regularization.weight_decay import maybe_add_decayed_weights
+from gradchain.step_size.clip_lr import clip_lr
+from gradchain.step_size.per_parameter import per_parameter_step
+from gradchain.step_size.scale import scale_by_learning_rate
+
+
+def adabound(learning_rate=1e-3, b1=0.9, b2=0.999, final_lr=0.1, gamma=1e-3, eps=1e-8,
+             weight_decay=0.0, amsbound: bool = False, *, base_learning_rate=None):
+    """AdaBound (Luo et al. ICLR 2019): ``θ -= γ_t · clip(c_t / (√v_t + ε), lo_t, hi_t) · m_t``
+    with raw moments ``m``, ``v``, ``c_t = √(1 - β2^t)/(1 - β1^t)`` and bounds converging to
+    ``final_lr · γ_t / γ_0`` (see ``clip_lr``)::
+
+        chain(add_decayed_weights(λ),
+              per_parameter_step(ema(β1),
+                                 chain(square(), ema(β2), clip_lr(final_lr, γ_0, gamma, ε,
+                                                                  b1=β1, b2=β2))),
+              scale_by_learning_rate(γ))
+
+    ``amsbound=True`` puts ``max_v()`` after ``ema(β2)`` (AMSBound). Arguments, defaults and
+    numbers are the authors' ``AdaBound`` (``Luolc/AdaBound``): ``weight_decay`` is L2, added to
+    the gradient first, and ``base_learning_rate`` γ_0 is the rate ``final_lr`` is quoted for
+    (default: ``learning_rate``, or its value at step 0 for a schedule). The paper's Algorithm 2
+    differs (bias-corrected moments outside the clip, an extra ``1/√t``); the code is followed.
+    """
+    if base_learning_rate is None:
+        base_learning_rate = learning_rate(0) if callable(learning_rate) else learning_rate
+    second = [square(), ema(b2, hyperparam_name="b2")]
+    if amsbound:
+        second.append(max_v())
+    second.append(clip_lr(final_lr, base_learning_rate, gamma, eps, b1=b1, b2=b2))
+    return chain(
+        maybe_add_decayed_weights(weight_decay),
+        per_parameter_step(ema(b1, hyperparam_name="b1"), chain(*second)),
+        scale_by_learning_rate(learning_rate))
+
+
+def amsbound(learning_rate=1e-3, b1=0.9, b2=0.999, final_lr=0.1, gamma=1e-3, eps=1e-8,
+             weight_decay=0.0, *, base_learning_rate=None):
+    """AMSBound (Luo et al. 2019): ``adabound(..., amsbound=True)``, AdaBound with AMSGrad's
+    running maximum of the raw second moment."""
+    return adabound(learning_rate, b1, b2, final_lr, gamma, eps, weight_decay, amsbound=True,
+                    base_learning_rate=base_learning_rate)

@@ -1,0 +1,33 @@
+"""NAdam: Adam with Nesterov momentum."""
+
+from __future__ import annotations
+
+from gradchain.combinators.branch import divide_by_sqrt
+from gradchain.combinators.chain import chain
+from gradchain.core.transformation import identity
+from gradchain.moments.nesterov import nesterov_first_moment
+from gradchain.preconditioners.adam import second_moment
+from gradchain.regularization.weight_decay import maybe_add_decayed_weights
+from gradchain.step_size.scale import scale_by_learning_rate
+
+
+def nadam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None, *,
+          momentum_decay=None, weight_decay=0.0, decoupled_weight_decay: bool = False,
+          nu_dtype=None):
+    """NAdam (Dozat 2016): ``θ -= γ · n_t / (√v̂_t + ε)`` with ``n_t`` the Nesterov-corrected
+    first moment of ``nesterov_first_moment``.
+
+    ``chain(divide_by_sqrt(nesterov_first_moment(β1, momentum_decay=ψ), second_moment(β2),
+    eps=ε, eps_root=ε_root), scale_by_learning_rate(γ))``. Arguments and defaults are Optax's
+    ``nadam`` (constant momentum β1). ``torch.optim.NAdam`` is
+    ``nadam(lr, β1, β2, ε, momentum_decay=0.004)`` (its defaults: lr 2e-3, ψ 4e-3); its
+    ``weight_decay`` is L2 (added to the gradient first), or decoupled with
+    ``decoupled_weight_decay=True`` (``θ -= γλθ``, torch's NAdamW form).
+    """
+    preconditioner = divide_by_sqrt(
+        nesterov_first_moment(b1, momentum_decay=momentum_decay, dtype=mu_dtype),
+        second_moment(b2, dtype=nu_dtype), eps=eps, eps_root=eps_root)
+    decay = maybe_add_decayed_weights(weight_decay)
+    return chain(identity() if decoupled_weight_decay else decay, preconditioner,
+                 decay if decoupled_weight_decay else identity(),
+                 scale_by_learning_rate(learning_rate))

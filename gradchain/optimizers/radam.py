@@ -1,0 +1,31 @@
+"""RAdam: Adam with a rectified adaptive learning rate."""
+
+from __future__ import annotations
+
+from gradchain.combinators.chain import chain
+from gradchain.core.transformation import identity
+from gradchain.preconditioners.radam import scale_by_radam
+from gradchain.regularization.weight_decay import maybe_add_decayed_weights
+from gradchain.step_size.scale import scale_by_learning_rate
+
+
+def radam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, threshold=5.0, *,
+          nesterov: bool = False, raw_v: bool = False, degenerate_to_sgd: bool = True,
+          weight_decay=0.0, decoupled_weight_decay: bool = False):
+    """RAdam (Liu et al. ICLR 2020): ``θ -= γ · r_t · m̂ / (√v̂ + ε)`` once the variance of the
+    adaptive rate is tractable (``ρ_t >= threshold``), ``θ -= γ · m̂`` before.
+
+    ``chain(scale_by_radam(β1, β2, ε, ε_root, threshold), scale_by_learning_rate(γ))``; the
+    rectification is ``rectified_step_size``. Arguments, defaults and numbers are Optax's
+    ``radam``. ``torch.optim.RAdam`` is ``radam(lr, β1, β2, ε, raw_v=True)`` (ε on the root of
+    the raw ``v``), its ``weight_decay`` L2 or, with ``decoupled_weight_decay=True``, decoupled
+    (``θ -= γλθ``). The authors' default of taking no step below the threshold is
+    ``degenerate_to_sgd=False``.
+    """
+    decay = maybe_add_decayed_weights(weight_decay)
+    return chain(
+        identity() if decoupled_weight_decay else decay,
+        scale_by_radam(b1, b2, eps, eps_root, threshold, nesterov=nesterov, raw_v=raw_v,
+                       degenerate_to_sgd=degenerate_to_sgd),
+        decay if decoupled_weight_decay else identity(),
+        scale_by_learning_rate(learning_rate))

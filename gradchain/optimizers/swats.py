@@ -1,0 +1,46 @@
+"""SWATS: switch from Adam to SGD with momentum."""
+
+from __future__ import annotations
+
+from gradchain.combinators.branch import divide_by_sqrt
+from gradchain.combinators.chain import chain
+from gradchain.moments.ema import ema
+from gradchain.moments.folded_bias_correction import folded_bias_correction
+from gradchain.moments.momentum import scale_by_momentum
+from gradchain.moments.square import square
+from gradchain.regularization.weight_decay import maybe_add_decayed_weights
+from gradchain.step_size.scale import scale, scale_by_learning_rate
+from gradchain.wrappers.switch_to_sgd import switch_to_sgd
+
+
+def swats(learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-9, *, tolerance=1e-9,
+          weight_decay=0.0, nesterov: bool = False):
+    """SWATS (Keskar & Socher 2017): Adam until the SGD rate it implies has settled, then SGD
+    with momentum at that rate Λ (see ``switch_to_sgd`` for the estimate and the switch).
+
+    Adam phase, as the paper writes it (ε on the raw root, Adam's efficient form)::
+
+        p_k = -γ · √(1 - β2^k)/(1 - β1^k) · m_k / (√v_k + ε)
+
+    ``chain(divide_by_sqrt(ema(β1), chain(square(), ema(β2)), eps=ε),
+    folded_bias_correction(β1, β2), scale_by_learning_rate(γ))``. SGD phase:
+    ``v_k = β1 v_{k-1} + g_k``, ``θ -= (1 - β1) Λ v_k``:
+    ``chain(scale_by_momentum(β1), scale(1 - β1))``. The estimate's decay is β2 and the
+    switching tolerance the paper's ε = 1e-9 (an absolute one). Defaults are the paper's.
+    ``weight_decay`` is L2, added to the gradient first (in both phases); ``nesterov`` uses a
+    Nesterov momentum in the SGD phase.
+
+    The switch needs the rate estimate to settle to within ``tolerance``: with noisy
+    mini-batch gradients the paper's 1e-9 rarely triggers; larger tolerances switch earlier.
+    """
+    adam_step = chain(
+        divide_by_sqrt(ema(b1, hyperparam_name="b1"),
+                       chain(square(), ema(b2, hyperparam_name="b2")), eps=eps),
+        folded_bias_correction(b1, b2),
+        scale_by_learning_rate(learning_rate))
+    one_minus_b1 = (lambda count: 1 - b1(count)) if callable(b1) else 1 - b1
+    sgd_direction = chain(scale_by_momentum(b1, nesterov=nesterov),
+                          scale(one_minus_b1, hyperparam_name="one_minus_b1"))
+    return chain(
+        maybe_add_decayed_weights(weight_decay),
+        switch_to_sgd(adam_step, sgd_direction, estimate_decay=b2, tolerance=tolerance))

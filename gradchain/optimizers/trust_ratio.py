@@ -1,0 +1,57 @@
+"""LARS and LAMB: large-batch optimizers built on the layer-wise trust ratio."""
+
+from __future__ import annotations
+
+from gradchain.combinators.chain import chain
+from gradchain.moments.momentum import scale_by_momentum
+from gradchain.preconditioners.adam import scale_by_adam
+from gradchain.preconditioners.trust_ratio import scale_by_trust_ratio
+from gradchain.regularization.weight_decay import add_decayed_weights
+from gradchain.step_size.scale import scale_by_learning_rate
+from gradchain.wrappers.masked import masked
+
+
+def _where(mask, inner):
+    """``inner`` on the leaves ``mask`` selects (Optax's ``masked``); all leaves for ``True``
+    or ``None``."""
+    return inner if mask is None or mask is True else masked(inner, mask)
+
+
+def lars(learning_rate, weight_decay=0.0, weight_decay_mask=True, trust_coefficient=0.001,
+         eps=0.0, trust_ratio_mask=True, momentum=0.9, nesterov: bool = False):
+    """LARS (You et al. 2017): SGD with momentum on layer-wise rescaled gradients.
+
+    ``u = η‖θ‖ / (‖g + λθ‖ + ε) · (g + λθ)`` per leaf; ``b = μ b + γ u``; ``θ -= b``:
+    ``chain(add_decayed_weights(λ), scale_by_trust_ratio(η), scale_by_learning_rate(γ),
+    scale_by_momentum(μ))``. Arguments, defaults and numbers are Optax's ``lars`` (the learning
+    rate inside the buffer; the paper's local rate puts λ outside the norm, see
+    ``scale_by_trust_ratio``).
+
+    The usual exclusions are masks (Optax's ``masked``: a prefix tree of booleans, or a function
+    of the params returning one; True = apply): e.g. ``weight_decay_mask`` and
+    ``trust_ratio_mask`` both ``lambda p: jax.tree.map(lambda x: x.ndim > 1, p)`` leave biases
+    and normalisation scales with plain momentum SGD.
+    """
+    return chain(
+        _where(weight_decay_mask, add_decayed_weights(weight_decay)),
+        _where(trust_ratio_mask, scale_by_trust_ratio(trust_coefficient=trust_coefficient,
+                                                      eps=eps)),
+        scale_by_learning_rate(learning_rate),
+        scale_by_momentum(momentum, nesterov=nesterov))
+
+
+def lamb(learning_rate, b1=0.9, b2=0.999, eps=1e-6, eps_root=0.0, weight_decay=0.0, mask=None,
+         *, trust_ratio_mask=None):
+    """LAMB (You et al. 2020): Adam's step plus decoupled decay, rescaled layer by layer.
+
+    ``r = m̂ / (√v̂ + ε) + λθ``; ``θ -= γ · ‖θ‖ / ‖r‖ · r`` per leaf (ratio 1 when a norm is 0):
+    ``chain(scale_by_adam(β1, β2, ε), add_decayed_weights(λ), scale_by_trust_ratio(),
+    scale_by_learning_rate(γ))``. Arguments, defaults and numbers are Optax's ``lamb``, whose
+    ``mask`` selects the leaves that are decayed; ``trust_ratio_mask`` (not in Optax) selects
+    the leaves that are rescaled (the paper exempts biases and normalisation scales from both).
+    """
+    return chain(
+        scale_by_adam(b1, b2, eps, eps_root),
+        _where(mask, add_decayed_weights(weight_decay)),
+        _where(trust_ratio_mask, scale_by_trust_ratio()),
+        scale_by_learning_rate(learning_rate))

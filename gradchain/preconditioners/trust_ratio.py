@@ -1,0 +1,61 @@
+"""Layer-wise trust ratios: LARS and LAMB rescale each leaf by ‖θ‖ / ‖u‖."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradchain.core.elementwise import elementwise_transformation
+from gradchain.core.hyperparams import Hyperparams
+from gradchain.core.validation import check_range
+
+NAME = "scale_by_trust_ratio"
+
+
+class TrustRatioState(NamedTuple):
+    count: jax.Array
+    hyperparams: dict
+
+
+def _norm(x, floor):
+    """``max(‖x‖, floor)``, with a finite gradient at ``x = 0``."""
+    squared = jnp.sum(jnp.square(x))
+    positive = squared > 0
+    norm = jnp.where(positive, jnp.sqrt(jnp.where(positive, squared, 1)), 0)
+    return jnp.maximum(norm, floor)
+
+
+def _scale(u, s, p, trust_coefficient, eps, min_norm):
+    param_norm, update_norm = _norm(p, min_norm), _norm(u, min_norm)
+    ratio = trust_coefficient * param_norm / (update_norm + eps)
+    ratio = jnp.where((param_norm == 0) | (update_norm == 0), 1, ratio)
+    return u * ratio, None
+
+
+def scale_by_trust_ratio(min_norm=0.0, trust_coefficient=1.0, eps=0.0):
+    """``u -> η · ‖θ‖ / (‖u‖ + ε) · u`` per leaf (a layer's weight or bias), 1 when a norm is 0.
+
+    The layer-wise step of LARS (You et al. 2017, trust coefficient η = 1e-3 there) and LAMB
+    (You et al. 2020, ``φ(‖θ‖) = ‖θ‖``, η = 1): each leaf moves by a fixed fraction of its own
+    norm, whatever the scale of its gradient. Norms are floored at ``min_norm``. Arguments and
+    defaults are Optax's ``scale_by_trust_ratio``.
+
+    LARS' paper applies it to the raw gradient with the decay outside the norm,
+    ``η‖θ‖ / (‖g‖ + λ‖θ‖)``; placed after ``add_decayed_weights(λ)`` (as ``lars`` does, with
+    Optax) the norm is of ``g + λθ``. Exempt biases and normalisation scales with a mask
+    (``lars``, ``lamb``). Needs ``params``.
+
+    Args:
+      min_norm: floor of both norms, ``>= 0``.
+      trust_coefficient: η ``>= 0``.
+      eps: added to the update's norm, ``>= 0``.
+    """
+    check_range(NAME, "min_norm", min_norm, 0)
+    check_range(NAME, "trust_coefficient", trust_coefficient, 0)
+    check_range(NAME, "eps", eps, 0)
+    return elementwise_transformation(
+        NAME, TrustRatioState, _scale,
+        Hyperparams(min_norm=min_norm, trust_coefficient=trust_coefficient, eps=eps),
+        needs_params=True)

@@ -1,0 +1,24 @@
+"""A direction times a per-parameter step size, each computed by its own sub-chain."""
+
+from __future__ import annotations
+
+from gradchain.combinators.branch import branch
+from gradchain.core.transformation import GradientTransformation
+
+
+def _product(direction, step_size):
+    return direction * step_size
+
+
+def per_parameter_step(direction, step_size) -> GradientTransformation:
+    """``out = D(u) · S(u)`` leaf by leaf, for a direction sub-chain ``D`` and a step-size
+    sub-chain ``S`` fed the same updates.
+
+    The form of the methods that bound or rectify Adam's adaptive learning rate
+    ``1/(√v̂ + ε)`` before using it: the step size is a statistic of its own, so a primitive can
+    act on it alone (``clip_lr`` for AdaBound, ``rectified_step_size`` for RAdam) while the
+    direction (a first moment, with or without Nesterov) is chosen separately. With ``D`` the
+    first moment and ``S = chain(second_moment(), rectified_step_size())`` it is RAdam's
+    ``r_t · m̂ / (√v̂ + ε)``.
+    """
+    return branch(direction, step_size, combine=_product, name="per_parameter_step")

@@ -1,0 +1,90 @@
+"""Lookahead (Zhang et al. 2019): k fast steps forward, one slow step back, on ordinary params."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
+                                        next_count, zero_count)
+from gradchain.core.transformation import GradientTransformation, call_update
+from gradchain.core.validation import (check_floating, check_range, check_same_shapes,
+                                       check_same_structure, is_concrete_number)
+
+NAME = "lookahead"
+
+
+class LookaheadState(NamedTuple):
+    count: jax.Array
+    inner_state: Any
+    slow: Any
+    hyperparams: dict
+
+
+def lookahead(inner, sync_period=5, slow_step_size=0.5, reset_state: bool = False
+              ) -> GradientTransformation:
+    """Wrap ``inner`` (any optimizer) in Lookahead: the params are the fast weights θ, the slow
+    weights φ live in the state.
+
+    Each update takes one step of ``inner`` from θ; after every ``k``-th update (``t``, counted
+    from 1, divisible by ``k``) the slow weights move towards the fast ones,
+    ``φ ← φ + α (θ_fast - φ)``, and the fast weights restart there: the returned update is then
+    ``φ_new - θ``, so ``apply_updates`` lands the params exactly on the new slow weights. Between
+    syncs the updates are ``inner``'s. The paper's defaults: k = 5, α = 0.5.
+
+    Unlike Optax's ``lookahead``, which needs the params as a ``LookaheadParams(fast, slow)``
+    pair, this is a drop-in transformation on ordinary params (a Flax ``TrainState`` or
+    ``nnx.Optimizer`` works unchanged); the trajectory of the params equals Optax's fast
+    params. The slow weights are ``state.slow`` (evaluate with them between syncs, if wanted).
+    Apply the returned updates unmodified, or the fast and slow weights fall out of step.
+
+    Args:
+      inner: the fast optimizer, any gradient transformation.
+      sync_period: k, an integer ``>= 1`` (stored as a hyperparameter).
+      slow_step_size: α in ``[0, 1]``; a number, array or schedule (of the update count).
+      reset_state: re-initialise ``inner``'s state at every sync (Optax's option).
+    """
+    check_range(NAME, "sync_period", sync_period, 1)
+    if is_concrete_number(sync_period) and not float(jnp.asarray(sync_period)).is_integer():
+        raise ValueError(f"{NAME}: sync_period={sync_period!r} is not an integer")
+    check_range(NAME, "slow_step_size", slow_step_size, 0, 1)
+    hyper = Hyperparams(sync_period=sync_period, slow_step_size=slow_step_size)
+
+    def init(params):
+        check_floating(NAME, params)
+        return LookaheadState(zero_count(), inner.init(params), params, hyper.init())
+
+    def update(updates, state, params=None, **extra):
+        if params is None:
+            raise ValueError(f"{NAME}: update needs params (call update(updates, state, "
+                             "params))")
+        check_same_structure(NAME, updates, params, "params")
+        check_same_shapes(NAME, updates, params, "params")
+        fast_updates, inner_state = call_update(inner, updates, state.inner_state, params, extra)
+        values, stored = hyper.read(state.hyperparams, state.count)
+        count = next_count(state.count)
+        sync = jnp.mod(count, values["sync_period"]) == 0
+        scalars = ScalarsByDtype({"alpha": values["slow_step_size"]})
+
+        def leaf(u, p, s):
+            dtype = compute_dtype(u.dtype, p.dtype)
+            fast = p.astype(dtype) + u.astype(dtype)
+            new_slow = s.astype(dtype) + scalars(dtype)["alpha"] * (fast - s.astype(dtype))
+            out = jnp.where(sync, new_slow - p.astype(dtype), u.astype(dtype))
+            return cast(out, u.dtype), cast(jnp.where(sync, new_slow, s), s.dtype)
+
+        pairs = jax.tree.map(leaf, fast_updates, params, state.slow)
+        outer = jax.tree.structure(fast_updates)
+        new_updates, slow = jax.tree.transpose(outer, jax.tree.structure((0, 0)), pairs)
+        if reset_state:
+            inner_state = jax.tree.map(lambda fresh, kept: jnp.where(sync, fresh, kept),
+                                       inner.init(params), inner_state)
+        return new_updates, LookaheadState(count, inner_state, slow, stored)
+
+    return GradientTransformation(init, update, name=NAME,
+                                  hyperparams={"sync_period": sync_period,
+                                               "slow_step_size": slow_step_size,
+                                               "reset_state": reset_state},
+                                  children=[inner])
