@@ -43,6 +43,11 @@ class Contender(NamedTuple):
     build: Callable[[float], gradchain.GradientTransformation]
 
 
+def kernels(params):
+    """True for the weight matrices, False for biases: LARS' and LAMB's usual exclusions."""
+    return jax.tree.map(lambda p: p.ndim > 1, params)
+
+
 # Learning rates are each family's usual starting point. On this small, easily fitted set every
 # one still trains smoothly at 3x its rate (and fits faster), so the table compares behaviour at
 # sensible settings, not tuned optimizers.
@@ -56,6 +61,23 @@ OPTIMIZERS: tuple[Contender, ...] = (
     Contender("adam", 3e-3, gradchain.adam),
     Contender("adamw", 3e-3, lambda lr: gradchain.adamw(lr, weight_decay=1e-2)),
     Contender("amsgrad", 3e-3, gradchain.amsgrad),
+    # The notes' second half. AdaBound's bounds close towards SGD's rate final_lr = 0.1; SWATS
+    # switches to SGD once its rate estimate is within 1e-3 of the step's projected rate (~0.2
+    # here; the paper's 1e-9 never triggers with mini-batch noise); LARS and LAMB leave biases
+    # out of the trust ratio and the decay.
+    Contender("adabound", 3e-3, lambda lr: gradchain.adabound(lr, final_lr=0.1)),
+    Contender("amsbound", 3e-3, lambda lr: gradchain.amsbound(lr, final_lr=0.1)),
+    Contender("swats", 3e-3, lambda lr: gradchain.swats(lr, tolerance=1e-3)),
+    Contender("radam", 3e-3, gradchain.radam),
+    Contender("nadam", 3e-3, gradchain.nadam),
+    Contender("lookahead(adam)", 3e-3, lambda lr: gradchain.lookahead(gradchain.adam(lr))),
+    Contender("noisy_sgd", 0.1, lambda lr: gradchain.noisy_sgd(lr, eta=0.01, key=0)),
+    Contender("sgdw", 0.02, lambda lr: gradchain.sgdw(lr, momentum=0.9, weight_decay=1e-2)),
+    Contender("lars", 2.0, lambda lr: gradchain.lars(lr, weight_decay=1e-4,
+                                                     weight_decay_mask=kernels,
+                                                     trust_ratio_mask=kernels)),
+    Contender("lamb", 3e-3, lambda lr: gradchain.lamb(lr, weight_decay=1e-2, mask=kernels,
+                                                     trust_ratio_mask=kernels)),
 )
 
 
