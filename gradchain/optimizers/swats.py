@@ -25,13 +25,15 @@ def swats(learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-9, *, tolerance=1e-9,
     ``chain(divide_by_sqrt(ema(β1), chain(square(), ema(β2)), eps=ε),
     folded_bias_correction(β1, β2), scale_by_learning_rate(γ))``. SGD phase:
     ``v_k = β1 v_{k-1} + g_k``, ``θ -= (1 - β1) Λ v_k``:
-    ``chain(scale_by_momentum(β1), scale(1 - β1))``. The estimate's decay is β2 and the
-    switching tolerance the paper's ε = 1e-9 (an absolute one). Defaults are the paper's.
+    ``chain(scale_by_momentum(β1), scale(1 - β1))`` (``1 - β1`` is that stage's hyperparameter
+    ``one_minus_b1``: set it too if β1 is changed at run time). The estimate's decay is β2 and
+    the switching tolerance the paper's ε = 1e-9 (an absolute one). Defaults are the paper's.
     ``weight_decay`` is L2, added to the gradient first (in both phases); ``nesterov`` uses a
     Nesterov momentum in the SGD phase.
 
-    The switch needs the rate estimate to settle to within ``tolerance``: with noisy
-    mini-batch gradients the paper's 1e-9 rarely triggers; larger tolerances switch earlier.
+    The switch needs the projected rate to come within ``tolerance`` of its running average:
+    with noisy mini-batch gradients the paper's 1e-9 rarely triggers (on the digits examples
+    γ_k is ~0.2 and fluctuates by ~0.1; ``tolerance=1e-3`` switches within the first epochs).
     """
     adam_step = chain(
         divide_by_sqrt(ema(b1, hyperparam_name="b1"),
