@@ -114,7 +114,11 @@ AMSGRAD = alias("amsgrad", 0.03)
 # test files check them under jit, vmap and grad and against their references.
 RADAM = alias("radam", 0.03)
 NADAM = alias("nadam", 0.03)
-LAMB = alias("lamb", 0.03)
+# LAMB's step has norm γ‖θ‖ per leaf whatever the gradient, so at a constant rate it ends in a
+# limit cycle around the optimum; 3e-3 keeps the 200 steps out of it (a 1e-13 perturbation of
+# the start grows 1.3-fold, against 7e11-fold at 3e-2). The same holds for LARS at 0.5 with
+# decay and Nesterov (2e5-fold; 1.3-fold at 0.3).
+LAMB = alias("lamb", 0.003)
 
 CONFIGS = [
     SGD,
@@ -144,9 +148,9 @@ CONFIGS = [
     variant(alias("radam", 0.03, threshold=4.0)),
     NADAM,
     LAMB,
-    variant(alias("lamb", 0.03, weight_decay=0.1)),
+    variant(alias("lamb", 0.003, weight_decay=0.1)),
     variant(alias("lars", 0.5)),
-    variant(alias("lars", 0.5, weight_decay=0.1, nesterov=True)),
+    variant(alias("lars", 0.3, weight_decay=0.1, nesterov=True)),
     variant(Config("sgdw(momentum=0.9, weight_decay=0.1)",
                    lambda lr: gc.sgdw(lr, 0.9, weight_decay=0.1),
                    optax=lambda lr: optax.chain(optax.trace(0.9), optax.add_decayed_weights(0.1),
@@ -158,7 +162,7 @@ CONFIGS = [
     Config("swats(tolerance=1e9)", lambda lr: gc.swats(lr, tolerance=1e9), learning_rate=0.03),
     scheduled(RADAM),
     scheduled(NADAM),
-    scheduled(LAMB),
+    scheduled(alias("lamb", 0.005)),
 ]
 
 WITH_OPTAX = [c for c in CONFIGS if c.optax is not None]
