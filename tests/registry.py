@@ -15,8 +15,8 @@ Adding an optimizer is adding a row to ``CONFIGS``:
   schedule) as learning rate, given to both libraries;
 - ``variant(row)``: a row that only changes option values of primitives another row already
   exercises (eps placement, an extra constant). It gets Optax parity and the cheap contract
-  tests; the costly ones (eager, vmap, grad: about a second of CPU per row) run on ``FAMILIES``,
-  the rows that are not variants. Scheduled rows are variants;
+  tests; the costly ones (eager, vmap, grad: 2-3 s of XLA compilation per row) run on
+  ``FAMILIES``, the rows that are not variants. Scheduled rows are variants;
 - ``Config(name, make, optax=None, learning_rate=...)`` for anything else, e.g. an optimizer
   Optax does not have (``optax=None``: it then gets every contract test except Optax parity).
 

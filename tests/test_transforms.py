@@ -1,13 +1,13 @@
 """Registry rows under JAX's transformations: eager and jit, vmap, grad; saturating step
 counts; keyword extras through the combinators.
 
-``jit`` over whole trajectories is exercised by the parity tests (one ``lax.scan`` per run);
-here a few eager steps are compared with a jitted ``update``. In the ``vmap`` and ``grad`` tests
-the optimizer runs op by op (only the problem's gradient is compiled, once for all rows):
-compiling a differentiated 5-step scan costs about a second of XLA time per row, more than the
-eager run. These costly tests run on ``FAMILIES`` (one row per set of primitives); the cheap
-ones on every row.
+A run is one ``lax.scan`` over the steps, compiled once per row and transformation by the
+module-level ``train``, ``train_batch`` and ``train_value_and_grad`` (XLA compilation, not the
+arithmetic, is the cost here: about 2 s of CPU per row for these three and the eager run). They
+run on ``FAMILIES`` (one row per set of primitives); the cheap tests run on every row.
 """
+
+import functools
 
 import chex
 import jax
@@ -23,59 +23,61 @@ from registry import CONFIGS, FAMILIES, ids
 STEPS = 5
 INITIAL = initial_params(jnp.float64)
 INT32_MAX = np.iinfo(np.int32).max
-# The problem's loss and gradient, compiled once for every row (also under vmap and grad).
-problem_loss = jax.jit(loss)
-problem_grad = jax.jit(jax.grad(loss))
 
 
-def run(config, learning_rate=None, params=INITIAL, steps=STEPS, update=None):
-    """``steps`` closed-loop steps of ``config``; returns ``(final loss, final params, state)``.
-
-    ``learning_rate=None`` runs the row's own rate (its schedule for scheduled rows);
-    ``update`` replaces ``tx.update`` (e.g. by its jitted version). The optimizer itself runs
-    op by op unless ``update`` is jitted.
-    """
+def _train(config, learning_rate, params, steps=STEPS):
+    """``steps`` closed-loop updates of ``config`` from ``params`` (``learning_rate=None``: the
+    row's own rate); returns ``(final loss, (final params, final state))``."""
     tx = config.gradchain(learning_rate)
-    update = update or tx.update
-    state = tx.init(params)
-    for _ in range(steps):
-        u, state = update(problem_grad(params), state, params)
-        params = gc.apply_updates(params, u)
-    return problem_loss(params), params, state
+
+    def step(carry, _):
+        p, s = carry
+        u, s = tx.update(jax.grad(loss)(p), s, p)
+        return (gc.apply_updates(p, u), s), None
+
+    (params, state), _ = jax.lax.scan(step, (params, tx.init(params)), length=steps)
+    return loss(params), (params, state)
+
+
+train = jax.jit(_train, static_argnums=(0, 3))
+train_value_and_grad = jax.jit(jax.value_and_grad(_train, argnums=1, has_aux=True),
+                               static_argnums=(0, 3))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def train_batch(config, learning_rates, params, steps):
+    return jax.vmap(lambda r, p: _train(config, r, p, steps))(learning_rates, params)
+
+
+def rate_argument(config):
+    """The row's rate as an array for constant rows (one compiled run serves every value),
+    None (its schedule) for scheduled rows."""
+    return None if config.schedule else jnp.asarray(config.learning_rate)
 
 
 @pytest.mark.parametrize("config", FAMILIES, ids=ids(FAMILIES))
 def test_eager_steps_equal_jit(config):
-    """Eager and jitted updates agree to rounding (float64, rtol 1e-13)."""
-    compiled = run(config, steps=3, update=jax.jit(config.gradchain().update))
+    """Op-by-op updates agree with the compiled ones to rounding (float64, rtol 1e-13)."""
+    compiled = train(config, rate_argument(config), INITIAL, 3)
     with jax.disable_jit():
-        eager = run(config, steps=3)
+        eager = _train(config, rate_argument(config), INITIAL, 3)
     chex.assert_trees_all_close(eager, compiled, rtol=1e-13, atol=0)
 
 
-def _take(tree, i):
-    return jax.tree.map(lambda x: x[i], tree)
-
-
 @pytest.mark.parametrize("config", FAMILIES, ids=ids(FAMILIES))
-def test_vmap_over_learning_rates_equals_separate_runs(config):
-    rates = config.learning_rate * jnp.array([0.25, 1.0, 2.0])
-    batched = jax.vmap(lambda rate: run(config, rate, steps=3))(rates)
-    for i, rate in enumerate(rates):
-        chex.assert_trees_all_close(_take(batched, i), run(config, rate, steps=3),
+def test_vmap_over_independent_optimizers_equals_separate_runs(config):
+    """A batch of three optimizers under ``vmap``: the first two differ only in the learning
+    rate (a batched hyperparameter), the first and third only in the params (batched params
+    and states, ``tx.init`` under vmap). Each equals its separate run (rtol 1e-13)."""
+    rates = config.learning_rate * jnp.array([1.0, 2.0, 1.0])
+    starts = [INITIAL, INITIAL, jax.tree.map(lambda x: -0.5 * x, INITIAL)]
+    batched = train_batch(config, rates, jax.tree.map(lambda *xs: jnp.stack(xs), *starts), 3)
+    for i, (rate, start) in enumerate(zip(rates, starts)):
+        alone = train(config, rate, start, 3)
+        chex.assert_trees_all_close(jax.tree.map(lambda x, i=i: x[i], batched), alone,
                                     rtol=1e-13, atol=0)
-    assert not np.allclose(batched[1]["w"][0], batched[1]["w"][2])
-
-
-@pytest.mark.parametrize("config", FAMILIES, ids=ids(FAMILIES))
-def test_vmap_over_params_and_states_equals_separate_runs(config):
-    """A batch of independent optimizers: params and states batched, ``tx.init`` under vmap."""
-    starts = [jax.tree.map(lambda x, f=f: f * x, INITIAL) for f in (1.0, -0.5, 2.0)]
-    batched = jax.vmap(lambda p: run(config, params=p, steps=3))(
-        jax.tree.map(lambda *xs: jnp.stack(xs), *starts))
-    for i, start in enumerate(starts):
-        chex.assert_trees_all_close(_take(batched, i), run(config, params=start, steps=3),
-                                    rtol=1e-13, atol=0)
+    params = batched[1][0]["w"]
+    assert not np.allclose(params[0], params[1]) and not np.allclose(params[0], params[2])
 
 
 @pytest.mark.parametrize("config", FAMILIES, ids=ids(FAMILIES))
@@ -87,9 +89,11 @@ def test_grad_wrt_learning_rate_matches_central_difference(config):
     tolerance ``rtol = 1e-6`` (measured agreement: 3e-8 or better).
     """
     rate = jnp.asarray(config.learning_rate)
-    derivative = jax.grad(lambda r: run(config, r)[0])(rate)
     h = 1e-4 * rate
-    difference = (run(config, rate + h)[0] - run(config, rate - h)[0]) / (2 * h)
+    (_, _), derivative = train_value_and_grad(config, rate, INITIAL, STEPS)
+    (up, _), _ = train_value_and_grad(config, rate + h, INITIAL, STEPS)
+    (down, _), _ = train_value_and_grad(config, rate - h, INITIAL, STEPS)
+    difference = (up - down) / (2 * h)
     assert abs(float(difference)) > 1e-2
     np.testing.assert_allclose(derivative, difference, rtol=1e-6)
 
@@ -101,19 +105,20 @@ def _set_counts(state, value):
 
 
 def _two_steps(tx, state):
-    params, updates = INITIAL, []
+    """Two eager closed-loop updates from ``INITIAL``; returns the params after each."""
+    params, trail = INITIAL, []
     for _ in range(2):
-        u, state = tx.update(problem_grad(params), state, params)
-        params = gc.apply_updates(params, u)
-        updates.append(u)
-    return updates, state
+        updates, state = tx.update(jax.grad(loss)(params), state, params)
+        params = gc.apply_updates(params, updates)
+        trail.append(params)
+    return trail, state
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=ids(CONFIGS))
 def test_step_count_saturates_instead_of_wrapping(config):
-    """Two steps from count ``2**31 - 2`` end at ``2**31 - 1`` with the updates of count ``10**6``.
+    """Two steps from count ``2**31 - 2`` end at ``2**31 - 1`` with the params of count ``10**6``.
 
-    At both counts every ``β^t`` has underflowed and schedules have ended, so the updates must be
+    At both counts every ``β^t`` has underflowed and schedules have ended, so the steps must be
     identical; a count that wrapped to ``-2**31`` would give ``β^t = inf`` (or restart a
     schedule).
     """
@@ -121,13 +126,15 @@ def test_step_count_saturates_instead_of_wrapping(config):
     state = tx.init(INITIAL)
     if not any(jnp.issubdtype(x.dtype, jnp.integer) for x in jax.tree.leaves(state)):
         pytest.skip("this configuration keeps no step count, so nothing can wrap")
-    near_max, state_near_max = _two_steps(tx, _set_counts(state, INT32_MAX - 1))
-    far, _ = _two_steps(tx, _set_counts(state, 10**6))
+    with jax.disable_jit():  # op by op: two steps do not pay for a compilation
+        near_max, state_near_max = _two_steps(tx, _set_counts(state, INT32_MAX - 1))
+        far, _ = _two_steps(tx, _set_counts(state, 10**6))
     for count in jax.tree.leaves(state_near_max):
         if jnp.issubdtype(count.dtype, jnp.integer):
             assert count == INT32_MAX
     chex.assert_trees_all_equal(near_max, far)
     chex.assert_tree_all_finite(near_max)
+    assert not np.array_equal(near_max[1]["w"], INITIAL["w"])
 
 
 def scale_by_value():
@@ -164,6 +171,8 @@ def test_extras_reach_the_parts_that_accept_them_through_chain_and_branch():
 def test_alias_accepts_and_ignores_extras(config):
     tx = config.gradchain()
     state = tx.init(INITIAL)
-    grads = problem_grad(INITIAL)
-    with_extras = tx.update(grads, state, INITIAL, value=problem_loss(INITIAL), other="ignored")
-    chex.assert_trees_all_equal(with_extras, tx.update(grads, state, INITIAL))
+    grads = jax.grad(loss)(INITIAL)
+    with jax.disable_jit():
+        with_extras = tx.update(grads, state, INITIAL, value=loss(INITIAL), other="ignored")
+        without = tx.update(grads, state, INITIAL)
+    chex.assert_trees_all_equal(with_extras, without)
