@@ -121,11 +121,11 @@ NADAM = alias("nadam", 0.03)
 LAMB = alias("lamb", 0.003)
 
 CONFIGS = [
-    SGD,
+    variant(SGD),  # its one primitive is in sgd(momentum) too
     SGD_MOMENTUM,
     variant(alias("sgd", 0.02, momentum=0.9, nesterov=True)),
     ADAGRAD,
-    alias("rmsprop", 1e-3),
+    variant(alias("rmsprop", 1e-3)),  # rmsprop(momentum) has the same preconditioner
     alias("rmsprop", 1e-3, centered=True),
     RMSPROP_MOMENTUM,
     variant(alias("rmsprop", 1e-3, eps_in_sqrt=False)),
