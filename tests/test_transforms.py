@@ -114,7 +114,17 @@ def _two_steps(tx, state):
     return trail, state
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=ids(CONFIGS))
+def _keeps_a_count(config):
+    state = config.gradchain().init(INITIAL)
+    return any(jnp.issubdtype(x.dtype, jnp.integer) for x in jax.tree.leaves(state))
+
+
+# Rows whose state keeps no step count (plain sgd: no schedule, no step-dependent rule) have
+# nothing that could wrap, so they are not parametrised here.
+COUNTED = [config for config in CONFIGS if _keeps_a_count(config)]
+
+
+@pytest.mark.parametrize("config", COUNTED, ids=ids(COUNTED))
 def test_step_count_saturates_instead_of_wrapping(config):
     """Two steps from count ``2**31 - 2`` end at ``2**31 - 1`` with the params of count ``10**6``.
 
@@ -124,8 +134,6 @@ def test_step_count_saturates_instead_of_wrapping(config):
     """
     tx = config.gradchain()
     state = tx.init(INITIAL)
-    if not any(jnp.issubdtype(x.dtype, jnp.integer) for x in jax.tree.leaves(state)):
-        pytest.skip("this configuration keeps no step count, so nothing can wrap")
     with jax.disable_jit():  # op by op: two steps do not pay for a compilation
         near_max, state_near_max = _two_steps(tx, _set_counts(state, INT32_MAX - 1))
         far, _ = _two_steps(tx, _set_counts(state, 10**6))
