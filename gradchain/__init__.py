@@ -39,10 +39,10 @@ from gradchain.combinators.branch import BranchState, branch, divide_by_sqrt
 from gradchain.combinators.chain import chain
 from gradchain.core.transformation import EmptyState, GradientTransformation, identity
 from gradchain.core.updates import apply_updates
-from gradchain.hyperparams_access import get_hyperparam, get_hyperparams, set_hyperparams
+from gradchain.introspection.hyperparams import get_hyperparam, get_hyperparams, set_hyperparams
 from gradchain.introspection.describe import describe, describe_state, state_bytes
 from gradchain.introspection.find import find_state, find_states
-from gradchain.lr_finder import LRFinderResult, lr_finder
+from gradchain.tools.lr_finder import LRFinderResult, lr_finder
 from gradchain.moments.accumulate import AccumulateState, accumulate
 from gradchain.moments.bias_correction import BiasCorrectionState, bias_correction
 from gradchain.moments.delta_rms import DeltaRmsState, scale_by_delta_rms
@@ -73,7 +73,7 @@ from gradchain.preconditioners.radam import (RectifiedStepSizeState, rectified_s
 from gradchain.preconditioners.rms import scale_by_rms, scale_by_stddev
 from gradchain.preconditioners.rss import scale_by_rss
 from gradchain.preconditioners.trust_ratio import TrustRatioState, scale_by_trust_ratio
-from gradchain.plotting import plot_lr_finder, plot_schedules
+from gradchain.tools.plotting import plot_lr_finder, plot_schedules
 from gradchain.regularization.gradient_noise import GradientNoiseState, add_gradient_noise
 from gradchain.regularization.weight_decay import (WeightDecayState, add_decayed_weights,
                                                    maybe_add_decayed_weights)

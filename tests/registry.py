@@ -32,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Optional
 
+import jax
 import optax
 
 import gradchain as gc
@@ -78,9 +79,15 @@ class Config:
         return self.optax(self.rate() if learning_rate is None else learning_rate)
 
 
+def decay_only_w(params):
+    """A decay mask, as a function of the params (so it fits any tree): the leaves named ``w``."""
+    return jax.tree_util.tree_map_with_path(
+        lambda path, _: getattr(path[-1], "key", None) == "w", params)
+
+
 def alias(name: str, learning_rate: float, **kwargs) -> Config:
     """The row for ``gc.<name>(lr, **kwargs)`` against ``optax.<name>(lr, **kwargs)``."""
-    shown = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+    shown = ", ".join(f"{k}={getattr(v, '__name__', v)}" for k, v in kwargs.items())
     return Config(
         name=f"{name}({shown})",
         make=lambda lr: getattr(gc, name)(lr, **kwargs),
@@ -134,6 +141,11 @@ CONFIGS = [
     ADAM,
     variant(alias("adam", 0.03, eps_root=1e-8)),
     variant(alias("adamw", 0.03)),
+    # Optax's remaining alias arguments: Nesterov Adam, decay masks, AMSGrad without corrections.
+    variant(alias("adam", 0.03, nesterov=True)),
+    variant(alias("adamw", 0.03, weight_decay=0.1, mask=decay_only_w, nesterov=True)),
+    variant(alias("adadelta", 15.0, weight_decay=0.1, weight_decay_mask=decay_only_w)),
+    variant(alias("amsgrad", 0.03, bias_correction_mu=False, bias_correction_nu=False)),
     ADAMW,
     AMSGRAD,
     scheduled(SGD_MOMENTUM),

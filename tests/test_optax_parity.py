@@ -23,15 +23,6 @@ from registry import CONFIGS, STEPS, WITH_OPTAX, ids
 
 CLASSIC_ALIASES = ("sgd", "adagrad", "rmsprop", "adadelta", "adam", "adamw", "amsgrad")
 
-# Optax arguments gradchain's aliases do not take (yet): a reviewed list, so a newly missing one
-# fails the signature test. Masks are Optax's way to exempt leaves from decay; Adam's
-# ``nesterov`` is NAdam; AMSGrad's bias-correction switches turn off Adam's corrections.
-NOT_YET_SUPPORTED = {
-    "adadelta": {"weight_decay_mask"},
-    "adam": {"nesterov"},
-    "adamw": {"mask", "nesterov"},
-    "amsgrad": {"bias_correction_mu", "bias_correction_nu"},
-}
 
 # Documented departures from Optax's defaults (see the alias's docstring).
 DIFFERENT_DEFAULTS = {
@@ -89,10 +80,8 @@ def test_alias_signature_is_a_drop_in_for_optax(name):
     ours = inspect.signature(getattr(gc, name)).parameters
     theirs = inspect.signature(getattr(optax, name)).parameters
     missing = {arg for arg in theirs if arg not in ours}
-    assert missing <= NOT_YET_SUPPORTED.get(name, set()), f"{name} lacks Optax's {missing}"
+    assert not missing, f"{name} lacks Optax's {missing}"
     for arg, parameter in theirs.items():
-        if arg in missing:
-            continue
         assert _positional_index(ours, arg) == _positional_index(theirs, arg), (name, arg)
         if (name, arg) not in DIFFERENT_DEFAULTS:
             assert ours[arg].default == parameter.default, (name, arg)

@@ -4,7 +4,7 @@ import numpy as np
 
 import gradchain as gc
 from gradchain import schedules as S
-from gradchain.plotting import schedule_values
+from gradchain.tools.plotting import schedule_values
 
 
 def test_plot_schedules_draws_each_schedule_and_writes_png(tmp_path):

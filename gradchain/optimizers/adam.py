@@ -9,21 +9,23 @@ from gradchain.step_size.scale import scale_by_learning_rate
 
 
 def adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None, *,
-         nu_dtype=None, weight_decay=0.0):
+         nesterov: bool = False, nu_dtype=None, weight_decay=0.0):
     """Adam (Kingma & Ba 2015): ``θ -= γ · m̂ / (√v̂ + ε)``.
 
     ``chain(add_decayed_weights(λ), scale_by_adam(β1, β2, ε, eps_root),
     scale_by_learning_rate(γ))``. Arguments and defaults are Optax's; ``weight_decay`` is L2
-    (added to the gradient first), as ``torch.optim.Adam(weight_decay=λ)``.
+    (added to the gradient first), as ``torch.optim.Adam(weight_decay=λ)``. ``nesterov=True``
+    is NAdam with constant momentum (Optax's ``adam(nesterov=True)``, ``nadam``).
     """
     return chain(
         maybe_add_decayed_weights(weight_decay),
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype),
         scale_by_learning_rate(learning_rate))
 
 
 def adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None,
-          weight_decay=1e-4, *, nu_dtype=None, multiplier=None):
+          weight_decay=1e-4, mask=None, *, nesterov: bool = False, nu_dtype=None,
+          multiplier=None):
     """AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay.
 
     Default (``multiplier=None``), as torch and Optax: the decay is scaled by the full learning
@@ -34,26 +36,33 @@ def adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None
     schedule) and the constant base rate α as ``learning_rate``; then
     ``θ -= η_t · (α · m̂/(√v̂ + ε) + λθ)``: the decay is scaled by ``η_t`` only
     (``λ_torch = λ_paper / α``).
+
+    ``mask`` (Optax's): a prefix tree of booleans, or a function of the params returning one,
+    selecting the leaves that decay (biases and norm scales are usually left out).
+    ``nesterov=True`` uses NAdam's first moment.
     """
-    preconditioner = scale_by_adam(b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
+    preconditioner = scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov,
+                                   nu_dtype=nu_dtype)
+    decay = (add_decayed_weights(weight_decay) if mask is None
+             else maybe_add_decayed_weights(weight_decay, mask))
     if multiplier is None:
-        return chain(preconditioner, add_decayed_weights(weight_decay),
-                     scale_by_learning_rate(learning_rate))
-    return chain(preconditioner, scale_by_learning_rate(learning_rate, flip_sign=False),
-                 add_decayed_weights(weight_decay),
+        return chain(preconditioner, decay, scale_by_learning_rate(learning_rate))
+    return chain(preconditioner, scale_by_learning_rate(learning_rate, flip_sign=False), decay,
                  scale_by_learning_rate(multiplier, hyperparam_name="multiplier"))
 
 
-def amsgrad(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None, *,
+def amsgrad(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None,
+            bias_correction_mu: bool = True, bias_correction_nu: bool = True, *,
             max_on_raw: bool = False, nu_dtype=None, weight_decay=0.0):
     """AMSGrad (Reddi et al. 2018): Adam with ``v_max = max(v_max, ·)`` in the denominator.
 
     ``max_on_raw=False`` is Optax's ``amsgrad`` (max of the bias-corrected v̂);
     ``max_on_raw=True`` is ``torch.optim.Adam(amsgrad=True)`` (max of the raw v, then divided by
-    the current ``1 - β2^t``). ``weight_decay`` is L2, as in torch.
+    the current ``1 - β2^t``). ``bias_correction_mu``/``bias_correction_nu`` are Optax's
+    switches (both off: the paper). ``weight_decay`` is L2, as in torch.
     """
     return chain(
         maybe_add_decayed_weights(weight_decay),
-        scale_by_amsgrad(b1, b2, eps, eps_root, max_on_raw=max_on_raw, mu_dtype=mu_dtype,
-                         nu_dtype=nu_dtype),
+        scale_by_amsgrad(b1, b2, eps, eps_root, mu_dtype, bias_correction_mu,
+                         bias_correction_nu, max_on_raw=max_on_raw, nu_dtype=nu_dtype),
         scale_by_learning_rate(learning_rate))

@@ -8,6 +8,7 @@ from gradchain.core.validation import check_range
 from gradchain.moments.bias_correction import bias_correction
 from gradchain.moments.ema import ema
 from gradchain.moments.max_v import max_v
+from gradchain.moments.nesterov import nesterov_first_moment
 from gradchain.moments.square import square
 
 
@@ -26,29 +27,39 @@ def second_moment(b2=0.999, *, dtype=None):
                  bias_correction(b2, hyperparam_name="b2"))
 
 
-def scale_by_adam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, *, mu_dtype=None, nu_dtype=None):
+def scale_by_adam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None, *,
+                  nesterov: bool = False, nu_dtype=None):
     """``out = m̂_t / (√(v̂_t + eps_root) + eps)`` (Kingma & Ba 2015).
 
     ``m_t = β1 m + (1-β1) g``, ``v_t = β2 v + (1-β2) g²``, both bias-corrected. ε sits after the
     root of the corrected ``v̂`` (torch and Optax agree); ``eps_root`` is Optax's extra term
     inside it. ``mu_dtype``/``nu_dtype`` set the moments' dtypes (default: the params').
+    ``nesterov=True`` swaps the numerator for ``nesterov_first_moment(b1)``: NAdam, as Optax's
+    ``scale_by_adam(nesterov=True)``.
     """
-    return divide_by_sqrt(first_moment(b1, dtype=mu_dtype), second_moment(b2, dtype=nu_dtype),
+    numerator = (nesterov_first_moment(b1, dtype=mu_dtype) if nesterov
+                 else first_moment(b1, dtype=mu_dtype))
+    return divide_by_sqrt(numerator, second_moment(b2, dtype=nu_dtype),
                           eps=eps, eps_root=eps_root)
 
 
-def scale_by_amsgrad(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, *, max_on_raw: bool = False,
-                     mu_dtype=None, nu_dtype=None):
+def scale_by_amsgrad(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None,
+                     bias_correction_mu: bool = True, bias_correction_nu: bool = True, *,
+                     max_on_raw: bool = False, nu_dtype=None):
     """AMSGrad (Reddi et al. 2018): Adam with a running maximum of the second moment.
 
     ``max_on_raw=False`` (Optax): ``v_max = max(v_max, v̂_t)``, out ``m̂ / (√v_max + ε)``.
     ``max_on_raw=True`` (torch ``Adam(amsgrad=True)``): ``v_max = max(v_max, v_t)`` over the
     raw ``v``, then divided by the current ``1 - β2^t``. They differ from the second step.
     The same primitives in a different order: ``max_v`` after or before ``bias_correction``.
+    ``bias_correction_mu``/``bias_correction_nu`` (Optax's switches) leave out the corrections;
+    both off is the paper's algorithm (ε aside).
     """
     check_range("scale_by_amsgrad", "b2", b2, 0, 1, high_open=True)
-    stages = [square(dtype=nu_dtype), ema(b2, dtype=nu_dtype, hyperparam_name="b2"),
-              bias_correction(b2, hyperparam_name="b2")]
-    stages.insert(2 if max_on_raw else 3, max_v(dtype=nu_dtype))
-    return divide_by_sqrt(first_moment(b1, dtype=mu_dtype), chain(*stages),
-                          eps=eps, eps_root=eps_root)
+    stages = [square(dtype=nu_dtype), ema(b2, dtype=nu_dtype, hyperparam_name="b2")]
+    if bias_correction_nu:
+        stages.append(bias_correction(b2, hyperparam_name="b2"))
+    stages.insert(2 if max_on_raw else len(stages), max_v(dtype=nu_dtype))
+    numerator = (first_moment(b1, dtype=mu_dtype) if bias_correction_mu
+                 else ema(b1, dtype=mu_dtype, hyperparam_name="b1"))
+    return divide_by_sqrt(numerator, chain(*stages), eps=eps, eps_root=eps_root)

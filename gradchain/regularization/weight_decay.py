@@ -34,12 +34,17 @@ def add_decayed_weights(weight_decay=0.0):
         Hyperparams(weight_decay=weight_decay), needs_params=True)
 
 
-def maybe_add_decayed_weights(weight_decay=0.0):
+def maybe_add_decayed_weights(weight_decay=0.0, mask=None):
     """``add_decayed_weights(weight_decay)``, or ``identity()`` when it is a plain 0.
 
     Aliases use it so that a zero decay costs nothing (no read of the params). Pass the decay as
-    an array, even ``jnp.asarray(0.0)``, to keep an adjustable stage.
+    an array, even ``jnp.asarray(0.0)``, to keep an adjustable stage. ``mask`` (Optax's
+    ``mask``/``weight_decay_mask``: a prefix tree of booleans or a function of the params
+    returning one) restricts the decay to the selected leaves, through ``masked``.
     """
     if statically_zero(weight_decay):
         return identity()
-    return add_decayed_weights(weight_decay)
+    if mask is None:
+        return add_decayed_weights(weight_decay)
+    from gradchain.wrappers.masked import masked  # wrappers build on this layer, not below it
+    return masked(add_decayed_weights(weight_decay), mask)

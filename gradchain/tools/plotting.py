@@ -19,7 +19,7 @@ def _figure(ax, size):
     try:
         from matplotlib.figure import Figure
     except ImportError as error:  # pragma: no cover - depends on the environment
-        raise ImportError("gradchain.plotting needs matplotlib (pip install matplotlib)") \
+        raise ImportError("gradchain.tools.plotting needs matplotlib (pip install matplotlib)") \
             from error
     if ax is not None:
         return ax.figure, ax
@@ -66,7 +66,7 @@ def plot_schedules(schedules: Union[Mapping[str, Callable], Callable],
 def plot_lr_finder(result, path=None, *, ax=None, title: Optional[str] = None):
     """The range test's loss against the learning rate (log scale), the suggestion marked.
 
-    ``result`` is a ``gradchain.lr_finder.LRFinderResult``.
+    ``result`` is a ``gradchain.tools.lr_finder.LRFinderResult``.
     """
     figure, ax = _figure(ax, (7, 4.5))
     rates, raw, smooth = (np.asarray(result.learning_rates), np.asarray(result.losses),

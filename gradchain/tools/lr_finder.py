@@ -27,7 +27,7 @@ import numpy as np
 
 from gradchain.core.updates import apply_updates
 from gradchain.core.validation import check_range
-from gradchain.hyperparams_access import set_hyperparams
+from gradchain.introspection.hyperparams import set_hyperparams
 from gradchain.schedules.base import check_choice, check_steps
 
 
@@ -48,8 +48,8 @@ class LRFinderResult(NamedTuple):
     diverged: bool
 
     def plot(self, path=None, *, ax=None):
-        """Draw the curve with the suggestion marked (``gradchain.plotting.plot_lr_finder``)."""
-        from gradchain.plotting import plot_lr_finder
+        """Draw the curve with the suggestion marked (``gradchain.tools.plotting.plot_lr_finder``)."""
+        from gradchain.tools.plotting import plot_lr_finder
 
         return plot_lr_finder(self, path, ax=ax)
 

@@ -1,0 +1,1 @@
+"""Tools around training: the learning-rate range test and plots of schedules and its curve."""
