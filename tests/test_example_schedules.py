@@ -1,22 +1,12 @@
 """Smoke test of examples/schedules.py: it draws both figures and its range tests behave."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "schedules.py"
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("gradchain_examples_schedules", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from examples_module import load_example
 
 
 def test_every_panel_draws_and_the_range_test_runs(tmp_path, capsys):
-    example = _load()
+    example = load_example("schedules")
     drawn = {s.__name__ for panel in example.schedule_panels(200).values()
              for s in panel.values()}
     assert drawn == {"step_lr", "multi_step_lr", "exponential_lr", "constant_lr",

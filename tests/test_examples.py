@@ -1,22 +1,11 @@
 """Smoke tests of the examples: they run, train and write their figure (seconds, not minutes)."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-DEMO_PATH = Path(__file__).resolve().parents[1] / "examples" / "demo.py"
+from examples_module import load_example
 
-
-def _load_demo():
-    spec = importlib.util.spec_from_file_location("gradchain_examples_demo", DEMO_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-demo = _load_demo()
+demo = load_example("demo")
 CONTENDERS = {c.name: c for c in demo.OPTIMIZERS}
 
 

@@ -1,23 +1,13 @@
 """Smoke test of examples/generalization.py: it trains, reports SWATS' switch and writes its
 figure (two epochs, two seeds, one optimizer: seconds)."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
-PATH = Path(__file__).resolve().parents[1] / "examples" / "generalization.py"
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("gradchain_examples_generalization", PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from examples_module import load_example
 
 
 def test_main_trains_reports_the_switch_and_writes_the_figure(tmp_path, capsys):
-    example = _load()
+    example = load_example("generalization")
     (result,) = example.main(["--epochs", "2", "--seeds", "2", "--optimizers", "swats",
                               "--out", str(tmp_path)])
     assert result.train_loss.shape == result.test_accuracy.shape == (2, 3)

@@ -11,9 +11,6 @@ rebuilt from those hyperparameters with the gradchain call that ``TORCH_EQUIVALE
 ``CONVENTION_OFF`` shows each torch-convention option matters: turned off, the comparison fails.
 """
 
-import json
-import pathlib
-
 import numpy as np
 import pytest
 
@@ -22,29 +19,10 @@ import jax.numpy as jnp
 import optax
 
 import gradchain as gc
-from problems import max_relative_error, trajectory
+from golden_files import FLOAT32_BOUND, FLOAT64_BOUND, GoldenTrajectories
 
-GOLDEN = pathlib.Path(__file__).parent / "golden"
-FLOAT64_BOUND = 1e-10
-FLOAT32_BOUND = 1e-5
-
-
-def load_golden(dtype_name):
-    """``(configs, arrays)``: torch's hyperparameters per configuration, and the trajectories."""
-    with np.load(GOLDEN / f"torch_{dtype_name}.npz") as data:
-        configs = json.loads(str(data["configs"]))
-        arrays = {key: data[key] for key in data.files if "/" in key}
-    return configs, arrays
-
-
-CONFIGS, FLOAT64 = load_golden("float64")
-_, FLOAT32 = load_golden("float32")
-
-
-def golden(arrays, name, kind):
-    """The ``(steps, n)`` arrays of one configuration, per leaf: ``kind`` params or grads."""
-    prefix = f"{name}/{kind}/"
-    return {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)}
+TORCH = GoldenTrajectories("torch")
+CONFIGS = TORCH.configs
 
 
 # The gradchain equivalent of each ``torch.optim`` class, built from torch's full hyperparameters
@@ -138,25 +116,22 @@ def test_every_golden_configuration_has_an_equivalent():
 @pytest.mark.parametrize("name", sorted(TORCH_EQUIVALENTS))
 def test_float64_closed_loop_matches_torch(name):
     tx = TORCH_EQUIVALENTS[name](CONFIGS[name]["hyperparams"])
-    params, _ = trajectory(tx, jnp.float64)
-    error = max_relative_error(params, golden(FLOAT64, name, "params"))
+    error = TORCH.closed_loop_error(tx, name)
     assert error <= FLOAT64_BOUND, f"{name}: relative error {error:.3g}"
 
 
 @pytest.mark.parametrize("name", sorted(TORCH_EQUIVALENTS))
 def test_float32_open_loop_matches_torch(name):
     tx = TORCH_EQUIVALENTS[name](CONFIGS[name]["hyperparams"])
-    params, _ = trajectory(tx, jnp.float32, grads=golden(FLOAT32, name, "grads"))
+    params, error = TORCH.open_loop(tx, name)
     assert all(leaf.dtype == jnp.float32 for leaf in params.values())
-    error = max_relative_error(params, golden(FLOAT32, name, "params"))
     assert error <= FLOAT32_BOUND, f"{name}: relative error {error:.3g}"
 
 
 @pytest.mark.parametrize("name, change, build", CONVENTION_OFF,
                          ids=[f"{name}-{change}" for name, change, _ in CONVENTION_OFF])
 def test_turning_a_torch_convention_off_fails_the_comparison(name, change, build):
-    params, _ = trajectory(build(CONFIGS[name]["hyperparams"]), jnp.float64)
-    error = max_relative_error(params, golden(FLOAT64, name, "params"))
+    error = TORCH.closed_loop_error(build(CONFIGS[name]["hyperparams"]), name)
     assert error > 100 * FLOAT64_BOUND, f"{name} with {change}: relative error {error:.3g}"
 
 

@@ -11,35 +11,14 @@ hyperparameters. Each is rebuilt here from those numbers with the gradchain call
 ``CONVENTION_OFF`` shows each convention option matters: turned off, the comparison fails.
 """
 
-import json
-import pathlib
-
 import jax.numpy as jnp
-import numpy as np
 import pytest
 
 import gradchain as gc
-from problems import max_relative_error, trajectory
+from golden_files import FLOAT32_BOUND, FLOAT64_BOUND, GoldenTrajectories
 
-GOLDEN = pathlib.Path(__file__).parent / "golden"
-FLOAT64_BOUND = 1e-10
-FLOAT32_BOUND = 1e-5
-
-
-def load_golden(dtype_name):
-    with np.load(GOLDEN / f"torch_extra_{dtype_name}.npz") as data:
-        configs = json.loads(str(data["configs"]))
-        arrays = {key: data[key] for key in data.files if "/" in key}
-    return configs, arrays
-
-
-CONFIGS, FLOAT64 = load_golden("float64")
-_, FLOAT32 = load_golden("float32")
-
-
-def golden(arrays, name, kind):
-    prefix = f"{name}/{kind}/"
-    return {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)}
+REFERENCE = GoldenTrajectories("torch_extra")
+CONFIGS = REFERENCE.configs
 
 
 def torch_radam(config, **overrides):
@@ -120,23 +99,19 @@ def test_every_golden_configuration_has_an_equivalent():
 
 @pytest.mark.parametrize("name", sorted(EQUIVALENTS))
 def test_float64_closed_loop_matches_reference(name):
-    params, _ = trajectory(EQUIVALENTS[name](CONFIGS[name]), jnp.float64)
-    error = max_relative_error(params, golden(FLOAT64, name, "params"))
+    error = REFERENCE.closed_loop_error(EQUIVALENTS[name](CONFIGS[name]), name)
     assert error <= FLOAT64_BOUND, f"{name}: relative error {error:.3g}"
 
 
 @pytest.mark.parametrize("name", sorted(EQUIVALENTS))
 def test_float32_open_loop_matches_reference(name):
-    tx = EQUIVALENTS[name](CONFIGS[name])
-    params, _ = trajectory(tx, jnp.float32, grads=golden(FLOAT32, name, "grads"))
+    params, error = REFERENCE.open_loop(EQUIVALENTS[name](CONFIGS[name]), name)
     assert all(leaf.dtype == jnp.float32 for leaf in params.values())
-    error = max_relative_error(params, golden(FLOAT32, name, "params"))
     assert error <= FLOAT32_BOUND, f"{name}: relative error {error:.3g}"
 
 
 @pytest.mark.parametrize("name, what, build", CONVENTION_OFF,
                          ids=[f"{name}-{what}" for name, what, _ in CONVENTION_OFF])
 def test_turning_a_convention_off_fails_the_comparison(name, what, build):
-    params, _ = trajectory(build(CONFIGS[name]), jnp.float64)
-    error = max_relative_error(params, golden(FLOAT64, name, "params"))
+    error = REFERENCE.closed_loop_error(build(CONFIGS[name]), name)
     assert error > 100 * FLOAT64_BOUND, f"{name} without {what}: relative error {error:.3g}"

@@ -18,35 +18,23 @@ maximum of the raw ``v``), clamped into ``[f (1 - 1/(γt + 1)), f (1 + 1/(γt))]
 the bounds follow a scheduler's changes), then multiplied by the raw ``m``; weight decay is L2.
 
 Runs are accepted only if they make progress (the loss falls by half), stay finite and are well
-conditioned (see ``amplification``), and the AdaBound runs named ``CLIPPED`` must have their
-step sizes clipped for a good part of the run (so the golden data test the bounds).
+conditioned (see ``torch_runs.amplification``), and the AdaBound runs named ``CLIPPED`` must have
+their step sizes clipped for a good part of the run (so the golden data test the bounds). The run,
+its checks and the file layout are ``torch_runs.py``'s, shared with ``make_torch_golden.py``.
 
 Needs torch and jax (``tests/problems.py`` imports jax); the test suite itself needs no torch::
 
-    python3 -m venv /work/venv-torch
-    /work/venv-torch/bin/pip install torch==2.13.0 numpy jax==0.10.2
-    /work/venv-torch/bin/python tests/golden/make_torch_golden_extra.py
+    python3 -m venv /tmp/venv-torch
+    /tmp/venv-torch/bin/pip install torch==2.13.0 numpy jax==0.10.2
+    /tmp/venv-torch/bin/python tests/golden/make_torch_golden_extra.py
 """
 
-from __future__ import annotations
-
-import json
 import math
-import pathlib
-import sys
 
-import numpy as np
 import torch
 
-HERE = pathlib.Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE.parent.parent), str(HERE.parent)]  # gradchain, and tests/problems.py
+from torch_runs import DTYPES, hyperparameters, record, save
 
-from problems import INITIAL, loss  # noqa: E402
-
-STEPS = 200
-DTYPES = {"float64": torch.float64, "float32": torch.float32}
-NOISE = 1e-13
-MAX_AMPLIFICATION = 1e4
 MIN_CLIPPED_FRACTION = 0.2
 
 
@@ -126,49 +114,31 @@ CONFIGS = {
 CLIPPED = {"adabound_clipped", "adabound_weight_decay", "amsbound_clipped", "adabound_step_lr"}
 
 
-def run(name, dtype, noise=0.0):
-    """Closed-loop run of configuration ``name``.
-
-    Returns ``(history, description, loss before, loss after, clipped fraction)``;
-    ``history[kind][leaf]`` is a ``(STEPS, n)`` array, ``kind`` ``"params"`` or ``"grads"``.
-    ``noise`` > 0 adds ``noise · N(0, 1)`` (fixed seed) to the params after every step.
-    """
+def build(name):
+    """``torch_runs``' ``build`` for configuration ``name``: its optimizer and StepLR, if any."""
     optimizer_name, kwargs, step_lr = CONFIGS[name]
-    params = {k: torch.tensor(v, dtype=dtype, requires_grad=True) for k, v in INITIAL.items()}
-    optimizer = OPTIMIZERS[optimizer_name](list(params.values()), **kwargs)
-    scheduler = (torch.optim.lr_scheduler.StepLR(optimizer, **step_lr) if step_lr else None)
-    history = {"params": {k: [] for k in params}, "grads": {k: [] for k in params}}
-    generator = torch.Generator().manual_seed(0)
-    first = loss(params, xp=torch).item()
-    for _ in range(STEPS):
-        optimizer.zero_grad()
-        loss(params, xp=torch).backward()
-        for k, p in params.items():
-            history["grads"][k].append(p.grad.detach().clone())
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
-        for k, p in params.items():
-            if noise:
-                with torch.no_grad():
-                    p.add_(torch.randn(p.shape, generator=generator, dtype=dtype), alpha=noise)
-            history["params"][k].append(p.detach().clone())
-    last = loss(params, xp=torch).item()
-    hyper = {k: v for k, v in optimizer.param_groups[0].items()
-             if k not in ("params", "initial_lr")}
-    hyper["lr"] = kwargs["lr"]
-    description = {"optimizer": optimizer_name, "hyperparams": hyper, "step_lr": step_lr}
-    clipped = optimizer.clipped / optimizer.entries if optimizer_name == "AdaBound" else None
-    arrays = {kind: {k: torch.stack(v).numpy() for k, v in leaves.items()}
-              for kind, leaves in history.items()}
-    return arrays, description, first, last, clipped
+
+    def optimizer_and_scheduler(params):
+        optimizer = OPTIMIZERS[optimizer_name](params, **kwargs)
+        return optimizer, (torch.optim.lr_scheduler.StepLR(optimizer, **step_lr) if step_lr
+                           else None)
+
+    return optimizer_and_scheduler
 
 
-def amplification(name, params):
-    """How far a float64 run with per-step noise ends up from ``params``, per unit of noise:
-    a well-conditioned run keeps rounding differences (~1e-16 a step) far below 1e-10."""
-    noisy = run(name, torch.float64, NOISE)[0]["params"]
-    return max(np.abs(noisy[k] - params[k]).max() for k in params) / NOISE
+def clipping(name):
+    """``record``'s check: the fraction of AdaBound's step sizes the bounds clipped, which must
+    be at least ``MIN_CLIPPED_FRACTION`` for the configurations in ``CLIPPED``."""
+
+    def check(optimizer):
+        if not isinstance(optimizer, AdaBound):
+            return ""
+        clipped = optimizer.clipped / optimizer.entries
+        if name in CLIPPED and clipped < MIN_CLIPPED_FRACTION:
+            raise RuntimeError(f"{name}: only {clipped:.0%} of the step sizes were clipped")
+        return f"  clipped {clipped:4.0%}"
+
+    return check
 
 
 def main():
@@ -177,36 +147,13 @@ def main():
         # NAdam keeps its momentum product in torch's default dtype.
         torch.set_default_dtype(dtype)
         arrays, described = {}, {}
-        for name in CONFIGS:
-            history, description, first, last, clipped = run(name, dtype)
-            finite = all(np.isfinite(a).all() for leaves in history.values()
-                         for a in leaves.values())
-            if not (finite and last < 0.5 * first):
-                raise RuntimeError(f"{name} ({dtype_name}): loss {first:.4g} -> {last:.4g}; "
-                                   "choose hyperparameters that make the run move and stay finite")
-            if name in CLIPPED and clipped < MIN_CLIPPED_FRACTION:
-                raise RuntimeError(f"{name}: only {clipped:.0%} of the step sizes were clipped")
-            line = f"{dtype_name:8s} {name:30s} loss {first:7.4f} -> {last:7.4f}"
-            if clipped is not None:
-                line += f"  clipped {clipped:4.0%}"
-            described[name] = description
-            kinds = ("params", "grads")
-            if dtype == torch.float64:
-                kinds = ("params",)
-                growth = amplification(name, history["params"])
-                if growth > MAX_AMPLIFICATION:
-                    raise RuntimeError(f"{name}: per-step noise grows {growth:.3g}-fold; the run "
-                                       "is too ill-conditioned for a 1e-10 comparison")
-                line += f"  noise amplification {growth:8.3g}"
-            print(line)
-            for kind in kinds:
-                for leaf, values in history[kind].items():
-                    arrays[f"{name}/{kind}/{leaf}"] = values
-        path = HERE / f"torch_extra_{dtype_name}.npz"
-        np.savez_compressed(path, configs=np.array(json.dumps(described, sort_keys=True)),
-                            torch_version=np.array(torch.__version__), **arrays)
-        size = path.stat().st_size / 1024
-        print(f"wrote {path.relative_to(HERE.parent.parent)} ({size:.0f} KiB)")
+        for name, (optimizer_name, kwargs, step_lr) in CONFIGS.items():
+            optimizer = record(arrays, name, dtype_name, build(name), check=clipping(name))
+            # The learning rate as given: a scheduler has changed the group's.
+            hyper = {**hyperparameters(optimizer), "lr": kwargs["lr"]}
+            described[name] = {"optimizer": optimizer_name, "hyperparams": hyper,
+                               "step_lr": step_lr}
+        save(f"torch_extra_{dtype_name}.npz", described, arrays)
 
 
 if __name__ == "__main__":

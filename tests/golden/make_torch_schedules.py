@@ -20,9 +20,9 @@ Writes, next to this file:
 Needs only torch and numpy; the test suite needs neither torch nor this script. Regenerate
 (see BUILD.md, "Golden trajectories")::
 
-    python3 -m venv /work/venv-torch
-    /work/venv-torch/bin/pip install torch==2.13.0 numpy
-    /work/venv-torch/bin/python tests/golden/make_torch_schedules.py
+    python3 -m venv /tmp/venv-torch
+    /tmp/venv-torch/bin/pip install torch==2.13.0 numpy
+    /tmp/venv-torch/bin/python tests/golden/make_torch_schedules.py
 """
 
 from __future__ import annotations
