@@ -47,8 +47,7 @@ def plot_schedules(schedules: Union[Mapping[str, Callable], Callable],
     xs = np.arange(steps) if isinstance(steps, int) else np.asarray(steps)
     styles = itertools.cycle(["-", "--", "-.", ":"])  # curves that coincide stay visible
     for (label, schedule), style in zip(schedules.items(), styles):
-        ax.plot(xs, np.broadcast_to(schedule_values(schedule, xs), xs.shape), style,
-                label=label, linewidth=1.6)
+        ax.plot(xs, schedule_values(schedule, xs), style, label=label, linewidth=1.6)
     if log:
         ax.set_yscale("log")
     ax.set_xlabel("step")
