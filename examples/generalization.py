@@ -136,10 +136,10 @@ def switches(tx) -> bool:
     return bool(gradchain.find_states(state, "switched"))
 
 
-def make_run(tx, data: Split, epochs: int, batch_size: int):
-    """``seed -> (metrics per epoch, SWATS phase after each step)`` for one seed."""
+def make_run(tx, data: Split, epochs: int, batch_size: int, has_switch: bool):
+    """``seed -> (metrics per epoch, SWATS phase after each step)`` for one seed; the phase is
+    ``False`` throughout unless ``has_switch``."""
     n_batches = data.x_train.shape[0] // batch_size
-    has_switch = switches(tx)
 
     def step(carry, batch):
         params, state = carry
@@ -170,12 +170,13 @@ def train(contender: Contender, data: Split, *, epochs: int, seeds: int,
     """All seeds of one optimizer at once."""
     start = time.perf_counter()
     tx = contender.build()
-    run = jax.jit(jax.vmap(make_run(tx, data, epochs, batch_size)))
+    has_switch = switches(tx)
+    run = jax.jit(jax.vmap(make_run(tx, data, epochs, batch_size, has_switch)))
     (train_loss, test_loss, train_acc, test_acc), switched = jax.block_until_ready(
         run(jnp.arange(seeds)))
     switched = np.asarray(switched)
     switch_step = None
-    if switches(tx):
+    if has_switch:
         switch_step = np.where(switched.any(axis=1), switched.argmax(axis=1) + 1.0, np.nan)
     return Curves(contender.name, *(np.asarray(a) for a in (train_loss, test_loss, train_acc,
                                                              test_acc)),
