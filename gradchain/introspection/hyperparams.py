@@ -47,6 +47,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gradchain.introspection.find import is_namedtuple
+
 Path = tuple[str, ...]
 
 _FIELD = "hyperparams"
@@ -200,7 +202,7 @@ def _scheduled(tx, state, path: Path) -> dict[Path, str]:
     specs = getattr(tx, "hyperparams", None) or {}
     children = tuple(getattr(tx, "children", ()) or ())
     found: dict[Path, str] = {}
-    own = getattr(state, _FIELD, None) if _is_namedtuple(state) else None
+    own = getattr(state, _FIELD, None) if is_namedtuple(state) else None
     if isinstance(own, dict):
         for name in own:
             if callable(specs.get(name)):
@@ -227,10 +229,10 @@ def _locate_children(state, children, path: Path):
     group (``"['label'] ..."``).
     """
     n = len(children)
-    if isinstance(state, (tuple, list)) and not _is_namedtuple(state):
+    if isinstance(state, (tuple, list)) and not is_namedtuple(state):
         return ([(path + (str(i),), s) for i, s in enumerate(state)] if len(state) == n
                 else None)
-    if not _is_namedtuple(state):
+    if not is_namedtuple(state):
         return None
     holders = [f for f in state._fields if f != _FIELD and _entries(getattr(state, f))]
     if not holders:
@@ -241,7 +243,7 @@ def _locate_children(state, children, path: Path):
     inner = getattr(state, field)
     if n == 1:
         return [(path + (field,), inner)]
-    if isinstance(inner, (tuple, list)) and not _is_namedtuple(inner) and len(inner) == n:
+    if isinstance(inner, (tuple, list)) and not is_namedtuple(inner) and len(inner) == n:
         return [(path + (field, str(i)), s) for i, s in enumerate(inner)]
     if isinstance(inner, dict) and len(inner) == n:
         by_label = {f"[{key!r}]": key for key in inner}
@@ -261,7 +263,3 @@ def _scheduled_names(tx) -> dict[str, str]:
 
 def _schedule_name(schedule) -> str:
     return getattr(schedule, "__name__", type(schedule).__name__)
-
-
-def _is_namedtuple(x) -> bool:
-    return isinstance(x, tuple) and hasattr(x, "_fields")
