@@ -20,7 +20,8 @@ _MODES = ("triangular", "triangular2", "exp_range")
 
 
 def _cycle(owner, step_size_up, step_size_down, mode, gamma, scale_fn, scale_mode):
-    """``step -> (position in the cycle in [0, 1], amplitude scale)``, as PyTorch computes them."""
+    """``step -> (h_t, scale)``, as PyTorch computes them: ``h_t`` the height of the triangle
+    in [0, 1] (0 where a cycle starts, 1 at its peak), ``scale`` the amplitude's."""
     up = check_steps(owner, "step_size_up", step_size_up)
     down = up if step_size_down is None else check_steps(owner, "step_size_down",
                                                          step_size_down)
