@@ -56,10 +56,11 @@ def linear_warmup(schedule: Callable, warmup_steps: int, init_value=0.0):
 
     @named("linear_warmup")
     def warmed(step):
+        step = jnp.asarray(step)
         t = float_step(step)
-        peak = schedule(jnp.zeros_like(jnp.asarray(step)))
+        peak = schedule(jnp.zeros_like(step))
         ramp = init_value + (peak - init_value) * t / warmup_steps
-        return jnp.where(t < warmup_steps, ramp, schedule(jnp.asarray(step) - warmup_steps))
+        return jnp.where(t < warmup_steps, ramp, schedule(step - warmup_steps))
 
     return warmed
 
