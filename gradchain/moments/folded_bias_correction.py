@@ -33,11 +33,19 @@ def folded_bias_correction(b1=0.9, b2=0.999):
     check_range("folded_bias_correction", "b1", b1, 0, 1, high_open=True)
     check_range("folded_bias_correction", "b2", b2, 0, 1, high_open=True)
 
-    def prepare(count, b1, b2):
-        t = next_count(count)
-        return {"factor": jnp.sqrt(1 - b2 ** t) / (1 - b1 ** t)}
-
     return elementwise_transformation(
         "folded_bias_correction", FoldedBiasCorrectionState,
         lambda u, s, p, factor: (u * factor, None),
-        Hyperparams(b1=b1, b2=b2), prepare=prepare, uses_count=True)
+        Hyperparams(b1=b1, b2=b2),
+        prepare=lambda count, b1, b2: {"factor": folded_factor(next_count(count), b1, b2)},
+        uses_count=True)
+
+
+def folded_factor(t, b1=None, b2=None):
+    """``√(1 - β2^t) / (1 - β1^t)`` at step ``t`` (from 1); an omitted β contributes 1."""
+    factor = 1.0
+    if b2 is not None:
+        factor = jnp.sqrt(1 - b2 ** t)
+    if b1 is not None:
+        factor = factor / (1 - b1 ** t)
+    return factor

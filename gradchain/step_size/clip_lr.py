@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams, next_count
 from gradchain.core.validation import check_range
+from gradchain.moments.folded_bias_correction import folded_factor
 
 NAME = "clip_lr"
 
@@ -25,8 +26,8 @@ def clip_lr(final_lr=0.1, base_learning_rate=1e-3, gamma=1e-3, eps=1e-8, *, b1=N
 
     ``η_t = c_t / (√v + ε)`` clipped into ``[ρ (1 - 1/(γt + 1)), ρ (1 + 1/(γt))]``, with
     ``ρ = final_lr / base_learning_rate``, ``t`` counted from 1 and
-    ``c_t = √(1 - β2^t) / (1 - β1^t)`` (1 for an omitted β; Adam's corrections folded into the
-    step size as in the authors' code). Both bounds tend to ``ρ``, so the step
+    ``c_t = √(1 - β2^t) / (1 - β1^t)`` (``folded_factor``, 1 for an omitted β; Adam's
+    corrections folded into the step size as in the authors' code). Both bounds tend to ``ρ``, so the step
     ``γ_t · clip(η_t) · m`` moves from Adam's towards SGD's with rate ``final_lr``.
 
     The output multiplies a direction in ``per_parameter_step`` and the learning rate is applied
@@ -61,12 +62,8 @@ def clip_lr(final_lr=0.1, base_learning_rate=1e-3, gamma=1e-3, eps=1e-8, *, b1=N
     def prepare(count, final_lr, base_learning_rate, gamma, eps, b1=None, b2=None):
         t = next_count(count)
         ratio = final_lr / base_learning_rate
-        factor = 1.0
-        if b2 is not None:
-            factor = jnp.sqrt(1 - b2 ** t)
-        if b1 is not None:
-            factor = factor / (1 - b1 ** t)
-        return {"factor": factor, "eps": eps, "lower": ratio * (1 - 1 / (gamma * t + 1)),
+        return {"factor": folded_factor(t, b1, b2), "eps": eps,
+                "lower": ratio * (1 - 1 / (gamma * t + 1)),
                 "upper": ratio * (1 + 1 / (gamma * t))}
 
     def leaf(v, s, p, factor, eps, lower, upper):
