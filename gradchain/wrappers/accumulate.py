@@ -25,7 +25,8 @@ import numpy as np
 
 from gradchain.core.hyperparams import COUNT_DTYPE, Hyperparams, compute_dtype, next_count
 from gradchain.core.transformation import GradientTransformation, call_update
-from gradchain.core.validation import check_range, check_same_structure, is_concrete_number
+from gradchain.core.validation import (check_range, check_same_structure, check_transformations,
+                                       is_concrete_number)
 from gradchain.wrappers.conditional import cast_like, zero_output
 
 
@@ -52,9 +53,7 @@ def accumulation(owner: str, inner, k, *, average: bool, dtype, k_name: str = "k
                  should_skip: Optional[Callable] = None) -> GradientTransformation:
     """The implementation shared by ``accumulate_gradients`` and ``MultiSteps``."""
     _check_k(owner, k_name, k)
-    if not (hasattr(inner, "init") and hasattr(inner, "update")):
-        raise TypeError(f"{owner}: {inner!r} is not a gradient transformation "
-                        "(an object with init and update)")
+    check_transformations(owner, (inner,))
     hyper = Hyperparams(k=k)
     dtype = None if dtype is None else jnp.dtype(dtype)
 

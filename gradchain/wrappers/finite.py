@@ -17,7 +17,7 @@ import jax.numpy as jnp
 
 from gradchain.core.hyperparams import COUNT_DTYPE, Hyperparams, next_count
 from gradchain.core.transformation import GradientTransformation, call_update
-from gradchain.core.validation import check_range
+from gradchain.core.validation import check_range, check_transformations
 from gradchain.wrappers.conditional import update_if
 
 
@@ -70,9 +70,7 @@ def skip_non_finite(inner, *, give_up_after: Optional[int] = None) -> GradientTr
 
 
 def _apply_if_finite(owner: str, inner, limit, display: dict) -> GradientTransformation:
-    if not (hasattr(inner, "init") and hasattr(inner, "update")):
-        raise TypeError(f"{owner}: {inner!r} is not a gradient transformation "
-                        "(an object with init and update)")
+    check_transformations(owner, (inner,))
     hyper = Hyperparams(max_consecutive_errors=limit)
 
     def init(params):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from gradchain.core.transformation import GradientTransformation, call_update
-from gradchain.core.validation import check_same_structure
+from gradchain.core.validation import check_same_structure, check_transformations
 from gradchain.wrappers.labels import (Shown, check_booleans, flatten_leaves, keep_only,
                                        leaf_labels, mask_extras, owned_leaves)
 
@@ -26,9 +26,7 @@ def masked_transformation(owner: str, inner, mask, *, path_function: bool,
                           display: dict | None = None) -> GradientTransformation:
     """``inner`` on the leaves whose mask value is ``selected_when``; ``others(u)`` (default: the
     identity) on the rest. The implementation of ``apply_where``, ``masked`` and the freezers."""
-    if not (hasattr(inner, "init") and hasattr(inner, "update")):
-        raise TypeError(f"{owner}: inner is {inner!r}, not a gradient transformation "
-                        "(an object with init and update)")
+    check_transformations(owner, (inner,))
 
     def split(tree, against):
         paths, leaves, treedef, values = leaf_labels(owner, mask, tree, what="mask",
