@@ -18,6 +18,11 @@ def _moment(decay, corrected, **ema_kwargs):
     return chain(*stages)
 
 
+def _second_moment(decay, corrected, initial_scale, dtype):
+    return chain(square(dtype=dtype),
+                 _moment(decay, corrected, initial_value=initial_scale, dtype=dtype))
+
+
 def _eps_kwargs(eps, eps_in_sqrt):
     return {"eps_root": eps} if eps_in_sqrt else {"eps": eps}
 
@@ -39,9 +44,7 @@ def scale_by_rms(decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt: bool = Tru
     ``scale_by_rms(0.99, 1e-8, eps_in_sqrt=False)``.
     """
     _check("scale_by_rms", eps, initial_scale)
-    second = chain(square(dtype=accumulator_dtype),
-                   _moment(decay, bias_correction, initial_value=initial_scale,
-                           dtype=accumulator_dtype))
+    second = _second_moment(decay, bias_correction, initial_scale, accumulator_dtype)
     return divide_by_sqrt(identity(), second, **_eps_kwargs(eps, eps_in_sqrt))
 
 
@@ -57,9 +60,7 @@ def scale_by_stddev(decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt: bool = 
     ``scale_by_rms``. torch's ``RMSprop(centered=True)`` uses eps outside the root.
     """
     _check("scale_by_stddev", eps, initial_scale)
-    second = chain(square(dtype=accumulator_dtype),
-                   _moment(decay, bias_correction, initial_value=initial_scale,
-                           dtype=accumulator_dtype))
+    second = _second_moment(decay, bias_correction, initial_scale, accumulator_dtype)
     first = _moment(decay, bias_correction, dtype=accumulator_dtype)
     variance = branch(second, first, combine=_variance, name="centered_second_moment")
     return divide_by_sqrt(identity(), variance, **_eps_kwargs(eps, eps_in_sqrt))
