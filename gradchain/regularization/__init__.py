@@ -1,1 +1,1 @@
-"""Regularization: weight decay."""
+"""Regularization: weight decay and annealed gradient noise."""

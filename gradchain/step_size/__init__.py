@@ -1,1 +1,2 @@
-"""Step sizes: constant factors and the learning rate."""
+"""Step sizes: constant factors, the learning rate, and per-parameter step sizes (AdaBound's
+clipped rate, a direction times a step-size statistic)."""
