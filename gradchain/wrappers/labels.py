@@ -190,13 +190,17 @@ def mask_extras(extra: dict, treedef, keep: list, enabled: bool) -> dict:
     return masked
 
 
-def owned_leaves(owner: str, tree, count: int) -> list:
-    """The leaves of a sub-tree produced by a transformation given ``keep_only(...)``."""
+def put_owned(owner: str, out: list, tree, keep: list) -> None:
+    """Write the leaves of ``tree``, produced by a transformation given ``keep_only(...)``, into
+    ``out`` at the kept positions."""
+    positions = [i for i, k in enumerate(keep) if k]
     _, leaves, _ = flatten_leaves(tree)
-    if len(leaves) != count:
+    if len(leaves) != len(positions):
         raise ValueError(f"{owner}: the wrapped transformation returned {len(leaves)} leaves for "
-                         f"the {count} leaves it was given; it must keep the updates' structure")
-    return leaves
+                         f"the {len(positions)} leaves it was given; it must keep the updates' "
+                         "structure")
+    for i, leaf in zip(positions, leaves):
+        out[i] = leaf
 
 
 class Shown:

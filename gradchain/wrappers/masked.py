@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import check_same_structure, check_transformations
 from gradchain.wrappers.labels import (Shown, check_booleans, flatten_leaves, keep_only,
-                                       leaf_labels, mask_extras, owned_leaves)
+                                       leaf_labels, mask_extras, put_owned)
 
 
 class MaskedState(NamedTuple):
@@ -48,9 +48,7 @@ def masked_transformation(owner: str, inner, mask, *, path_function: bool,
             inner, keep_only(treedef, leaves, keep), state.inner_state, sub_params,
             mask_extras(extra, treedef, keep, mask_compatible_extra_args))
         out = [u if others is None else others(u) for u in leaves]
-        positions = [i for i, k in enumerate(keep) if k]
-        for i, leaf in zip(positions, owned_leaves(owner, new_updates, len(positions))):
-            out[i] = leaf
+        put_owned(owner, out, new_updates, keep)
         return treedef.unflatten(out), MaskedState(inner_state)
 
     return GradientTransformation(init, update, name=owner,

@@ -15,7 +15,7 @@ from typing import Any, Hashable, Mapping, NamedTuple
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import check_same_structure
 from gradchain.wrappers.labels import (Shown, check_known_labels, flatten_leaves, keep_only,
-                                       leaf_labels, mask_extras, owned_leaves)
+                                       leaf_labels, mask_extras, put_owned)
 
 
 class PartitionState(NamedTuple):
@@ -75,9 +75,7 @@ def partition_by_labels(owner: str, transforms: Mapping[Hashable, Any], labels, 
             new_updates, new_states[label] = call_update(
                 tx, keep_only(treedef, leaves, keep), state.inner_states[label], sub_params,
                 mask_extras(extra, treedef, keep, mask_compatible_extra_args))
-            positions = [i for i, k in enumerate(keep) if k]
-            for i, leaf in zip(positions, owned_leaves(owner, new_updates, len(positions))):
-                out[i] = leaf
+            put_owned(owner, out, new_updates, keep)
         return treedef.unflatten(out), PartitionState(new_states)
 
     return GradientTransformation(
