@@ -43,8 +43,7 @@ def adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None
     """
     preconditioner = scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov,
                                    nu_dtype=nu_dtype)
-    decay = (add_decayed_weights(weight_decay) if mask is None
-             else maybe_add_decayed_weights(weight_decay, mask))
+    decay = add_decayed_weights(weight_decay, mask)
     if multiplier is None:
         return chain(preconditioner, decay, scale_by_learning_rate(learning_rate))
     return chain(preconditioner, scale_by_learning_rate(learning_rate, flip_sign=False), decay,

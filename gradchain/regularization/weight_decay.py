@@ -17,7 +17,7 @@ class WeightDecayState(NamedTuple):
     hyperparams: dict
 
 
-def add_decayed_weights(weight_decay=0.0):
+def add_decayed_weights(weight_decay=0.0, mask=None):
     """``u -> u + λ · θ``.
 
     Placed before a preconditioner it is L2 regularisation (``g += λθ``, as
@@ -25,26 +25,28 @@ def add_decayed_weights(weight_decay=0.0):
     ``scale_by_learning_rate`` it is decoupled weight decay (Loshchilov & Hutter 2019, AdamW),
     scaled by the learning rate as in torch and Optax.
 
-    ``weight_decay`` λ is ``>= 0``: a number, array or schedule. Needs ``params``.
+    ``weight_decay`` λ is ``>= 0``: a number, array or schedule. Needs ``params``. ``mask``
+    (Optax's ``mask``: a prefix tree of booleans or a function of the params returning one)
+    restricts the decay to the selected leaves, through ``masked``.
     """
     check_range("add_decayed_weights", "weight_decay", weight_decay, 0)
-    return elementwise_transformation(
+    decay = elementwise_transformation(
         "add_decayed_weights", WeightDecayState,
         lambda g, s, p, weight_decay: (g + weight_decay * p, None),
         Hyperparams(weight_decay=weight_decay), needs_params=True)
+    if mask is None:
+        return decay
+    from gradchain.wrappers.masked import masked  # wrappers build on this layer, not below it
+    return masked(decay, mask)
 
 
 def maybe_add_decayed_weights(weight_decay=0.0, mask=None):
     """``add_decayed_weights(weight_decay)``, or ``identity()`` when it is a plain 0.
 
     Aliases use it so that a zero decay costs nothing (no read of the params). Pass the decay as
-    an array, even ``jnp.asarray(0.0)``, to keep an adjustable stage. ``mask`` (Optax's
-    ``mask``/``weight_decay_mask``: a prefix tree of booleans or a function of the params
-    returning one) restricts the decay to the selected leaves, through ``masked``.
+    an array, even ``jnp.asarray(0.0)``, to keep an adjustable stage. ``mask`` as in
+    ``add_decayed_weights``.
     """
     if statically_zero(weight_decay):
         return identity()
-    if mask is None:
-        return add_decayed_weights(weight_decay)
-    from gradchain.wrappers.masked import masked  # wrappers build on this layer, not below it
-    return masked(add_decayed_weights(weight_decay), mask)
+    return add_decayed_weights(weight_decay, mask)
