@@ -315,6 +315,14 @@ def device_report(torch_env: TorchEnv | None) -> dict:
     return report
 
 
+def device_line(devices: dict) -> str:
+    line = (f"jax {devices['jax']} on {devices['jax_backend']} ({devices['jax_device_kind']})")
+    if "torch" in devices:
+        line += (f"; torch {devices['torch']} on {devices['torch_device']} "
+                 f"({devices['torch_device_name']})")
+    return line
+
+
 def jax_runner(contender: Contender, shapes: dict, grads, args) -> Runner:
     params = random_tree(shapes, PARAMS_SEED)  # the same start for every optimizer
     state = contender.tx.init(params)
@@ -441,9 +449,10 @@ def print_tree_rows(tree: str, r: dict, header: bool = False) -> None:
               f"{fmt_seconds(ratio.get('compile_ratio'), 9, 3)}", flush=True)
 
 
-def print_table(results: dict, bandwidth: dict, args) -> None:
+def print_table(results: dict, bandwidth: dict, devices: dict, args) -> None:
     steps = (args.rounds + 1) * args.steps_per_round
-    print(f"\nstep time: median [p25-p75] of {args.rounds} rounds x {args.steps_per_round} "
+    print(f"\n{device_line(devices)}")
+    print(f"step time: median [p25-p75] of {args.rounds} rounds x {args.steps_per_round} "
           f"steps; GB/s = {ADAM_BYTES_PER_PARAM} bytes/param / median step; "
           f"%bw = GB/s / streaming bandwidth ({bandwidth['median_bytes_per_s'] / 1e9:.2f} GB/s)")
     print(TABLE_HEADER + "\n" + "-" * len(TABLE_HEADER))
@@ -537,8 +546,9 @@ def measure_compile_share(leaves: int, args, guard: TimeGuard, result: dict,
         saved()
 
 
-def print_compile_share(shares: list) -> None:
-    print("\ncompile share = (lower + compile of grad + update + apply - that of grad alone) "
+def print_compile_share(shares: list, devices: dict) -> None:
+    print(f"\n{device_line(devices)}")
+    print("compile share = (lower + compile of grad + update + apply - that of grad alone) "
           "/ that of grad alone")
     header = (f"{'leaves':>7} {'step':<10} {'lower s':>8} {'compile s':>9} {'total s':>8} "
               f"{'share':>6} {'XLA share':>9}")
@@ -617,11 +627,7 @@ def main(argv=None) -> None:
     jax.devices()  # start JAX's backend before torch (see load_torch)
     torch_env = load_torch(args)
     devices = device_report(torch_env)
-    print(f"jax {devices['jax']} on {devices['jax_backend']} ({devices['jax_device_kind']}); "
-          f"devices {devices['jax_devices']}")
-    if torch_env is not None:
-        print(f"torch {devices['torch']} on {devices['torch_device']} "
-              f"({devices['torch_device_name']})")
+    print(f"{device_line(devices)}; JAX devices {devices['jax_devices']}")
     print(f"optax {devices['optax']}, gradchain {devices['gradchain']}, host {devices['host']} "
           f"with {devices['host_cpus']} CPUs")
     full = gpt2_shapes(12, 768)
@@ -654,14 +660,14 @@ def main(argv=None) -> None:
                               result[c.name]["lower_s"] + result[c.name]["compile_s"])
         save(report, args.json)
     if report["trees"]:
-        print_table(report["trees"], bandwidth, args)
+        print_table(report["trees"], bandwidth, devices, args)
 
     for leaves in args.compile_share:
         report["compile_share"].append({})
         measure_compile_share(leaves, args, guard, report["compile_share"][-1],
                               lambda: save(report, args.json))
     if report["compile_share"]:
-        print_compile_share(report["compile_share"])
+        print_compile_share(report["compile_share"], devices)
     print(f"\ndone in {time.perf_counter() - start:.0f} s"
           + (f"; figures saved to {args.json}" if args.json else ""), flush=True)
 
