@@ -27,10 +27,13 @@ follows equals Optax's next step.
   ``count`` counts steps too.
 - Optax's plain ``sgd`` and ``rmsprop`` with a constant learning rate keep no step count, while
   gradchain's momentum buffer and schedules do: pass ``step=`` (the number of updates Optax
-  has applied, e.g. ``TrainState.step``). Given where Optax's state has a count too, they must
-  agree.
-- ``optax.MultiSteps`` is refused: convert its ``inner_opt_state`` into the inner optimizer (at
-  ``mini_step == 0`` nothing is lost; otherwise the partly accumulated gradient is).
+  has applied, e.g. ``TrainState.step``; under ``MultiSteps``, the inner optimizer's). Given
+  where Optax's state has a count too, they must agree.
+- ``optax.MultiSteps(opt, k)`` converts into ``gc.MultiSteps(tx, k)`` (or
+  ``gc.accumulate_gradients(tx, k, dtype=jnp.float32)``): the micro-batch count, the
+  accumulated gradients and the skip state carry over, and ``gradient_step`` is the inner
+  optimizer's step count. To drop the accumulation, convert ``optax_state.inner_opt_state``
+  into ``tx`` (at ``mini_step == 0`` nothing is lost).
 - Refused with ``ValueError`` naming what was found and what was expected: a statistic of another
   algorithm (Lion's, AMSGrad's ``nu_max``, a state class this table does not list), a statistic
   ``tx`` keeps that Optax's state lacks or the reverse, two of the same kind (one Adam per
@@ -52,6 +55,7 @@ from gradchain.introspection.find import is_namedtuple
 from gradchain.moments.ema import EmaState
 from gradchain.moments.momentum import MomentumState
 from gradchain.moments.nesterov import NesterovMomentState
+from gradchain.wrappers.accumulate import MultiStepsState
 from gradchain.wrappers.labels import flatten_leaves, format_path
 from gradchain.wrappers.masked import MaskedState
 
@@ -76,6 +80,10 @@ _OPTAX_WRAPPERS = {  # class name -> the fields holding states to look into
     "InjectStatefulHyperparamsState": ("hyperparams_states", "inner_state"),
     "MaskedState": ("inner_state",),
 }
+# MultiStepsState (the same fields in Optax and gradchain): field -> kind of statistic; the
+# gradient_step counts the inner optimizer's updates.
+_ACCUMULATION_FIELDS = {"mini_step": "micro-batch count", "acc_grads": "accumulated gradients",
+                        "skip_state": "skip state"}
 _SUPPORTED = "Optax's adam, adamw, nadam, sgd and rmsprop"
 
 
@@ -135,10 +143,12 @@ def _collect_optax(node, location, found, counts):
     optimizer keeps."""
     name = _optax_class(node)
     if name == "MultiStepsState":
-        raise ValueError(
-            f"{NAME}: the Optax state{_at(location)} is optax.MultiSteps' MultiStepsState; "
-            f"convert its inner_opt_state (optax_state{_text(location)}.inner_opt_state) into "
-            "the inner optimizer instead (nothing is lost at mini_step == 0)")
+        counts.append(_Statistic("count", location + ("gradient_step",), node.gradient_step))
+        for field, kind in _ACCUMULATION_FIELDS.items():
+            if jax.tree.leaves(getattr(node, field)):
+                found.append(_Statistic(kind, location + (field,), getattr(node, field)))
+        _collect_optax(node.inner_opt_state, location + ("inner_opt_state",), found, counts)
+        return
     if name in _OPTAX_FIELDS:
         for field, kind in _OPTAX_FIELDS[name].items():
             target = counts if kind == "count" else found
@@ -184,6 +194,13 @@ def _collect_gradchain(tx, node, location, squared, expected, counted):
     elif isinstance(node, MaskedState) and len(children) == 1:     # masked(...), apply_where
         _collect_gradchain(children[0], node.inner_state, location + ("inner_state",), squared,
                            expected, counted)
+    elif isinstance(node, MultiStepsState) and len(children) == 1:  # MultiSteps, accumulation
+        counted.append(location + ("gradient_step",))
+        for field, kind in _ACCUMULATION_FIELDS.items():
+            if jax.tree.leaves(getattr(node, field)):
+                expected.append(_Statistic(kind, location + (field,), getattr(node, field)))
+        _collect_gradchain(children[0], node.inner_opt_state, location + ("inner_opt_state",),
+                           squared, expected, counted)
     elif not is_namedtuple(node):
         raise ValueError(f"{NAME}: gradchain's state{_at(location)} is of type "
                          f"{type(node).__name__}, not a state of an optimizer converted from "
@@ -231,11 +248,16 @@ def _pair(found, expected):
                     f"({', '.join(_text(s.location) for s in stats if s.kind == kind)}); "
                     "one optimizer per state is supported")
     theirs = {s.kind: s for s in found}
-    if set(theirs) != {s.kind for s in expected}:
+    ours = {s.kind for s in expected}
+    if set(theirs) != ours:
+        hint = ""
+        if "accumulated gradients" in set(theirs) - ours:
+            hint = ("; to keep accumulating, wrap the gradchain optimizer in gc.MultiSteps, or "
+                    "convert optax_state.inner_opt_state alone")
         raise ValueError(
             f"{NAME}: the Optax state does not fit the gradchain optimizer (another algorithm?)"
             f": the Optax state holds {_listing(found)}; gradchain's expects "
-            f"{_listing(expected)}")
+            f"{_listing(expected)}{hint}")
     return [(theirs[s.kind], s) for s in expected]
 
 
