@@ -35,7 +35,7 @@ follows equals Optax's next step.
   optimizer's step count. To drop the accumulation, convert ``optax_state.inner_opt_state``
   into ``tx`` (at ``mini_step == 0`` nothing is lost).
 - Refused with ``ValueError`` naming what was found and what was expected: a statistic of another
-  algorithm (Lion's, AMSGrad's ``nu_max``, a state class this table does not list), a statistic
+  algorithm (Lion's, AMSGrad's ``nu_max``, a state class not listed above), a statistic
   ``tx`` keeps that Optax's state lacks or the reverse, two of the same kind (one Adam per
   state), statistics for another params tree, shape or dtype (build ``tx`` with Optax's
   ``mu_dtype``/``accumulator_dtype``), and step counts that disagree.
@@ -50,7 +50,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradchain.combinators.branch import BranchState
-from gradchain.core.transformation import EmptyState
 from gradchain.introspection.find import is_namedtuple
 from gradchain.moments.ema import EmaState
 from gradchain.moments.momentum import MomentumState
@@ -107,12 +106,14 @@ def from_optax_state(tx, optax_state, params, *, step=None):
         (``gc.adam(1e-3)`` for ``optax.adam(1e-3)``); its hyperparameters are in force.
       optax_state: the state of the Optax optimizer (restored from a checkpoint, or live).
       params: the params it optimizes.
-      step: the number of updates Optax has applied; needed only when gradchain's state counts
-        steps and Optax's keeps no count (``sgd``/``rmsprop`` at a constant learning rate).
+      step: the number of updates Optax has applied (under ``MultiSteps``: of the inner
+        optimizer); needed only when gradchain's state counts steps and Optax's keeps no count
+        (``sgd``/``rmsprop`` at a constant learning rate). Step counts are compared where they
+        are concrete (not under ``jit``).
 
     Returns:
-      ``tx.init(params)`` with its moments, momentum buffers and step counts taken from
-      ``optax_state``.
+      ``tx.init(params)`` with its moments, momentum buffers, accumulation buffer and step
+      counts taken from ``optax_state``, in ``tx.init``'s dtypes.
 
     Raises:
       ValueError: ``optax_state`` does not fit ``tx`` (see the module docstring).
