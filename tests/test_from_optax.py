@@ -15,9 +15,11 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 import pytest
+from flax import nnx
+from flax.training import train_state
 
 import gradchain as gc
-from problems import initial_params, loss, max_relative_error
+from problems import DATA_W, INITIAL, initial_params, loss, max_relative_error
 
 BEFORE, AFTER = 5, 4
 LR = 0.05
@@ -212,3 +214,55 @@ def test_readme_checkpoint_examples(tmp_path):
     chex.assert_trees_all_equal(gc.from_optax_state(gc.adam(LR), rebuilt, PARAMS), direct)
     assert int(state[1].branches[1][2].count) == 2          # b2's bias correction
     assert np.any(np.asarray(gc.find_state(state, "ema", hyperparam="b2")["w"]) > 0)
+
+
+def test_flax_train_state_switches_to_gradchain():
+    """Linen's ``TrainState``: replace ``tx`` and ``opt_state``; ``step`` is the step count
+    Optax's momentum SGD does not keep."""
+    reference, tx = optax.sgd(LR, momentum=0.9), gc.sgd(LR, momentum=0.9)
+    state = train_state.TrainState.create(apply_fn=None, params=PARAMS, tx=reference)
+    for _ in range(BEFORE):
+        state = state.apply_gradients(grads=GRAD(state.params))
+    resumed = state.replace(tx=tx, opt_state=gc.from_optax_state(
+        tx, state.opt_state, state.params, step=state.step))
+    for _ in range(AFTER):
+        state = state.apply_gradients(grads=GRAD(state.params))
+        resumed = resumed.apply_gradients(grads=GRAD(resumed.params))
+    assert int(resumed.step) == BEFORE + AFTER
+    chex.assert_trees_all_close(resumed.params, state.params, rtol=1e-13, atol=0)
+
+
+class _Linear(nnx.Module):
+    def __init__(self):
+        self.kernel = nnx.Param(jnp.asarray(INITIAL["w"]).reshape(3, 2))
+        self.bias = nnx.Param(jnp.asarray(INITIAL["b"][:2]))
+
+
+def _nnx_loss(model):
+    x = jnp.asarray(DATA_W[:4, :3])
+    return jnp.sum(jnp.sin(x @ model.kernel[...] + model.bias[...]) ** 2)
+
+
+def test_nnx_optimizer_switches_to_gradchain():
+    """``nnx.Optimizer`` wraps the state's arrays in ``OptVariable``s: the conversion reads
+    through them, and the README's loop writes the result into a gradchain ``nnx.Optimizer``."""
+    model, twin = _Linear(), _Linear()
+    optimizer = nnx.Optimizer(model, optax.adam(LR), wrt=nnx.Param)
+    for _ in range(2):
+        optimizer.update(model, nnx.grad(_nnx_loss)(model))
+    nnx.update(twin, nnx.state(model))
+
+    resumed = nnx.Optimizer(twin, gc.adam(LR), wrt=nnx.Param)
+    state = gc.from_optax_state(gc.adam(LR), optimizer.opt_state, nnx.state(twin, nnx.Param))
+    for variable, value in zip(jax.tree.leaves(resumed.opt_state, is_leaf=_is_variable),
+                               jax.tree.leaves(state)):
+        variable.set_value(value)
+    for _ in range(2):
+        optimizer.update(model, nnx.grad(_nnx_loss)(model))
+        resumed.update(twin, nnx.grad(_nnx_loss)(twin))
+    chex.assert_trees_all_close(nnx.state(twin), nnx.state(model), rtol=1e-13, atol=1e-16)
+    assert float(jnp.max(jnp.abs(model.kernel[...] - _Linear().kernel[...]))) > 0.05
+
+
+def _is_variable(x):
+    return isinstance(x, nnx.Variable)

@@ -21,6 +21,8 @@ other members keep no statistics (``optax.chain(optax.clip_by_global_norm(1.0),
 optax.adam(lr))`` into ``gc.chain(gc.clip_by_global_norm(1.0), gc.adam(lr))``). The step that
 follows equals Optax's next step.
 
+- Flax ``Variable``s (``nnx.Optimizer``'s ``OptVariable``s, ``Param``s in an ``nnx.State``) are
+  read as their arrays; the result holds plain arrays.
 - Hyperparameters are ``tx``'s: what the constructor was given is in force, whatever Optax's
   state says (``inject_hyperparams``' ``hyperparams`` dict is not read). A state of
   ``optax.inject_hyperparams(optax.adam)(...)`` converts like one of ``optax.adam(...)``; its
@@ -55,7 +57,7 @@ from gradchain.moments.ema import EmaState
 from gradchain.moments.momentum import MomentumState
 from gradchain.moments.nesterov import NesterovMomentState
 from gradchain.wrappers.accumulate import MultiStepsState
-from gradchain.wrappers.labels import flatten_leaves, format_path
+from gradchain.wrappers.labels import _is_variable, flatten_leaves, format_path, unwrap
 from gradchain.wrappers.masked import MaskedState
 
 NAME = "from_optax_state"
@@ -118,6 +120,7 @@ def from_optax_state(tx, optax_state, params, *, step=None):
     Raises:
       ValueError: ``optax_state`` does not fit ``tx`` (see the module docstring).
     """
+    optax_state, params = _arrays(optax_state), _arrays(params)
     state = tx.init(params)
     found, counts = [], []
     _collect_optax(optax_state, (), found, counts)
@@ -137,6 +140,12 @@ def from_optax_state(tx, optax_state, params, *, step=None):
             value = count
         state = _replace_at(state, location, _like(value, _get(state, location)))
     return state
+
+
+def _arrays(tree):
+    """``tree`` with each Flax Variable replaced by its array (``nnx.Optimizer`` wraps Optax's
+    state in ``OptVariable``s, an ``nnx.State`` of params holds ``Param``s)."""
+    return jax.tree.map(unwrap, tree, is_leaf=_is_variable)
 
 
 def _collect_optax(node, location, found, counts):
