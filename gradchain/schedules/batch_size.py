@@ -17,8 +17,7 @@ from __future__ import annotations
 import math
 from typing import Callable, Optional
 
-from gradchain.core.validation import check_range
-from gradchain.schedules.base import check_choice, check_steps, named
+from gradchain.schedules.base import check_choice, check_steps, check_value, named
 from gradchain.schedules.constant import constant_schedule
 from gradchain.schedules.join import linear_warmup
 
@@ -30,7 +29,7 @@ def scale_learning_rate(learning_rate, base_batch_size: int, batch_size: int, *,
     """The learning rate for ``batch_size``: ``k·γ`` (``rule="linear"``) or ``√k·γ``
     (``rule="sqrt"``), ``k = batch_size / base_batch_size``."""
     owner = "scale_learning_rate"
-    check_range(owner, "learning_rate", learning_rate, 0)
+    check_value(owner, "learning_rate", learning_rate, 0)
     base_batch_size = check_steps(owner, "base_batch_size", base_batch_size)
     batch_size = check_steps(owner, "batch_size", batch_size)
     check_choice(owner, "rule", rule, _RULES)
