@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+import jax
 import jax.numpy as jnp
 
 from gradchain.schedules.base import (check_choice, check_flag, check_steps, check_value,
@@ -36,6 +37,9 @@ def _total_steps(owner, total_steps, epochs, steps_per_epoch) -> int:
 
 def _phases(owner, total, pct_start, three_phase) -> tuple[list[float], list[float]]:
     """The (fractional) first and last step of each phase, as PyTorch places them."""
+    if isinstance(pct_start, jax.core.Tracer):
+        raise TypeError(f"{owner}: pct_start={pct_start!r} must be known when the schedule is "
+                        "built (it places the phases), not traced")
     check_value(owner, "pct_start", pct_start, 0, 1)
     pct_start = float(pct_start)
     ends = ([pct_start * total - 1, 2 * pct_start * total - 2, total - 1.0] if three_phase
