@@ -45,7 +45,7 @@ def freeze_where(optimizer, where) -> GradientTransformation:
     Raises:
       ValueError: naming the path where a mask tree does not match the params.
     """
-    return masked_transformation("freeze_where", optimizer, where, path_function=True,
+    return masked_transformation("freeze_where", optimizer, where, native_form="path",
                                  selected_when=False, others=jnp.zeros_like,
                                  display={"frozen": Shown(where)})
 
@@ -61,5 +61,5 @@ def selective_transform(optimizer, *, freeze_mask) -> GradientTransformation:
     False, zero updates and no state where it is True (a prefix tree of booleans, or a function
     of the params tree returning one)."""
     return masked_transformation("selective_transform", optimizer, freeze_mask,
-                                 path_function=False, selected_when=False,
+                                 native_form="params", selected_when=False,
                                  others=jnp.zeros_like, display={"freeze_mask": Shown(freeze_mask)})
