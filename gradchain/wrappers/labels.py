@@ -23,8 +23,10 @@ Wrappers compose: a wrapper inside another sees the leaves the outer one does no
 placeholders (``MaskedNode()``, Optax's ``MaskedNode``, or any other node with no leaves, such
 as an empty dict or Optax's ``map_params`` placeholder). A prefix tree over the whole model is
 matched against that tree as it is against the params: an entry at or below a placeholder is
-accepted and selects nothing, and placeholders are passed on unchanged. So a mask over the whole
-model works inside ``masked``, a group or ``freeze_where``, and empty params give empty states.
+accepted and selects nothing, a tree may also leave placeholders out (a mask over the group's own
+leaves), and placeholders are passed on unchanged. So a mask over the whole model works inside
+``masked``, a group or ``freeze_where``, and empty params give empty states. Entries that match
+nothing at all and owned leaves with no entry are still errors.
 
 Flax ``nnx.Variable`` objects (``nnx.Optimizer`` gives ``init`` a state of ``Param`` variables and
 ``update`` plain arrays) count as leaves, so labels and paths are the same in both calls.
@@ -200,29 +202,32 @@ def _static(owner: str, what: str, path: tuple, label):
 
 def _labels_from_prefix_tree(owner: str, what: str, prefix, paths: list, leaves: list,
                              against: str) -> list:
+    """Each position's label: the prefix tree's entry at or above its path; ``NOT_OWNED`` for a
+    placeholder, whether the tree has an entry for it, one below it or none."""
     labels, used = [], set()
     for path, leaf in zip(paths, leaves):
-        node = unwrap(prefix)
-        depth = 0
+        node, depth, missing = unwrap(prefix), 0, False
         while not _is_label(node) and depth < len(path):
             children = children_by_key(node)
-            key = path[depth]
-            if key not in children:
-                raise ValueError(
-                    f"{owner}: the {what} tree does not match the {against}: it has no entry "
-                    f"{key!r} at {format_path(path[:depth])} ({against} leaf "
-                    f"{format_path(path)}); "
-                    f"its keys there are {sorted(map(str, children))}")
+            missing = path[depth] not in children
+            if missing:
+                break
+            node = unwrap(children[path[depth]])
             depth += 1
-            node = unwrap(children[key])
-        used.add(path[:depth])
+        if not missing:
+            used.add(path[:depth])
         if _is_placeholder(leaf):
             labels.append(NOT_OWNED)
-            continue
-        if not _is_label(node):
+        elif missing:
+            raise ValueError(
+                f"{owner}: the {what} tree does not match the {against}: it has no entry "
+                f"{path[depth]!r} at {format_path(path[:depth])} ({against} leaf "
+                f"{format_path(path)}); its keys there are {sorted(map(str, children))}")
+        elif not _is_label(node):
             raise ValueError(f"{owner}: the {what} tree does not match the {against}: it goes "
                              f"deeper than the {against} leaf {format_path(path)}")
-        labels.append(_static(owner, what, path, node))
+        else:
+            labels.append(_static(owner, what, path, node))
     _check_all_used(owner, what, prefix, used, against)
     return labels
 

@@ -3,7 +3,10 @@
 ``apply_where(add_decayed_weights(1e-4), lambda path, leaf: leaf.ndim > 1)`` decays kernels and
 leaves biases and normalisation scales alone. The inner transformation sees only the selected
 leaves (the others are ``MaskedNode()`` placeholders), so it keeps state for those only. Optax's
-``masked`` is the same with a mask given as a prefix tree or a function of the params tree.
+``masked`` is the same; both take a mask as a prefix tree, ``fn(path, leaf)`` or Optax's
+``fn(params)`` (see ``gradchain.wrappers.labels``), and nest: a mask over the whole model inside
+another mask, a group or ``freeze_where`` selects nothing where the outer wrapper selected
+nothing.
 """
 
 from __future__ import annotations
@@ -69,7 +72,9 @@ def apply_where(inner, where) -> GradientTransformation:
     Args:
       inner: any gradient transformation (gradchain's or Optax's).
       where: ``fn(path, leaf) -> bool`` with ``path`` a tuple of plain keys
-        (``lambda path, leaf: path[-1] == "kernel"``), or a prefix tree of booleans matched to
+        (``lambda path, leaf: path[-1] == "kernel"``), Optax's ``fn(params) -> prefix tree``
+        (told apart by the signature; one that fits both gets ``(path, leaf)``), or a prefix
+        tree of booleans matched to
         the params by key (``{"encoder": False, "head": True}``).
 
     Raises:
@@ -84,8 +89,9 @@ def masked(inner, mask, *, mask_compatible_extra_args: bool = False) -> Gradient
     """Optax's ``masked``: the same arguments and numbers.
 
     ``mask`` is a prefix tree of booleans or, as in Optax, a function of the params tree
-    returning one (``apply_where`` takes a function of each leaf's path instead). Unlike Optax,
-    the tree is matched by key, so a plain dict fits an ``nnx.State``. Its state is
+    returning one; ``fn(path, leaf) -> bool`` is accepted too (told apart by the signature; one
+    that fits both gets the params tree, as in Optax). Unlike Optax, the tree is matched by key,
+    so a plain dict fits an ``nnx.State``. Its state is
     ``MaskedState(inner_state)``, as Optax's.
     """
     return masked_transformation("masked", inner, mask, native_form="params",

@@ -94,8 +94,9 @@ def param_groups(groups: Mapping[Hashable, Any], labels) -> GradientTransformati
     Args:
       groups: mapping from a label to a gradient transformation (gradchain's or Optax's).
       labels: ``fn(path, leaf) -> label`` with ``path`` a tuple of plain keys, e.g.
-        ``lambda path, leaf: "no_decay" if path[-1] in ("bias", "scale") else "decay"``; or a
-        prefix tree of labels matched to the params by key (``{"backbone": "slow", "head":
+        ``lambda path, leaf: "no_decay" if path[-1] in ("bias", "scale") else "decay"``;
+        Optax's ``fn(params) -> prefix tree`` (told apart by the signature; one that fits both
+        gets ``(path, leaf)``); or a prefix tree of labels matched to the params by key (``{"backbone": "slow", "head":
         "fast"}`` fits an ``nnx.State`` with those two sub-modules).
 
     Raises:
@@ -111,7 +112,8 @@ def partition(transforms: Mapping[Hashable, Any], param_labels, *,
     """Optax's ``partition`` (and ``multi_transform``): the same arguments and numbers.
 
     ``param_labels`` is a prefix tree of labels or, as in Optax, a function of the whole params
-    tree returning one (``param_groups`` takes a function of each leaf's path instead). Unlike
+    tree returning one; ``fn(path, leaf) -> label`` is accepted too (told apart by the
+    signature; one that fits both gets the params tree, as in Optax). Unlike
     Optax, the prefix tree is matched by key, so a plain dict fits an ``nnx.State``.
     ``mask_compatible_extra_args`` restricts keyword extras that have the updates' structure to
     each group, as in Optax.
