@@ -209,6 +209,12 @@ def test_a_function_of_neither_form_is_refused_when_built(build, message):
         build(three)
 
 
+def test_a_jax_partial_is_a_function():
+    labels = jax.tree_util.Partial(lambda frozen, path, leaf: frozen[path[0]][path[1]], FROZEN)
+    assert_same_run(gc.freeze_where(gc.adam(0.1), labels),
+                    gc.freeze_where(gc.adam(0.1), FROZEN))
+
+
 def test_a_function_with_an_optional_second_argument_takes_the_native_form():
     """``fn(a, b=None)`` fits both forms: ``param_groups`` calls it with ``(path, leaf)``,
     ``partition`` with the params tree (Optax's)."""
@@ -238,16 +244,26 @@ class RegisteredMask:
         raise AssertionError("a mask that is a pytree is read, not called")
 
 
-@dataclasses.dataclass
-class PlainMask:
-    body: bool
-    head: dict
+@jax.tree_util.register_pytree_with_keys_class
+class ModuleMask:
+    """A registered pytree node with attribute keys and ``__call__`` (as an Equinox module)."""
+
+    def __init__(self, body, head):
+        self.body, self.head = body, head
 
     def __call__(self, *args):
-        raise AssertionError("a mask that is a dataclass is read, not called")
+        raise AssertionError("a mask that is a pytree is read, not called")
+
+    def tree_flatten_with_keys(self):
+        return ((jax.tree_util.GetAttrKey("body"), self.body),
+                (jax.tree_util.GetAttrKey("head"), self.head)), None
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        return cls(*children)
 
 
-@pytest.mark.parametrize("cls", [RegisteredMask, PlainMask])
+@pytest.mark.parametrize("cls", [RegisteredMask, ModuleMask])
 def test_a_callable_pytree_mask_is_read_as_a_tree(cls):
     mask = cls(body=False, head={"w": True, "b": False})
     as_dict = {"body": False, "head": {"w": True, "b": False}}

@@ -10,7 +10,8 @@ time (labels are static Python values, never arrays computed at run time). A lab
 - a prefix tree: a tree whose leaves are labels and whose nodes are matched to the params' nodes
   *by key*, not by container type, so a plain dict of labels fits Flax's ``nnx.State``, a
   ``FrozenDict`` or a custom pytree with the same keys. A label at an inner node covers its whole
-  subtree. A pytree node or dataclass is a tree even when it is callable (an Equinox module);
+  subtree. A pytree node is a tree even when it is callable (an Equinox module or a registered
+  dataclass with ``__call__``; ``jax.tree_util.Partial`` is the exception: a function);
 - Optax's form: a function of the whole params tree returning such a prefix tree.
 
 Every wrapper takes both function forms; ``read_spec`` tells them apart once, when the wrapper is
@@ -41,7 +42,6 @@ tree (an ``nnx.State`` stays an ``nnx.State``) and a layer's statistics are foun
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import sys
 from typing import Any, NamedTuple
@@ -82,12 +82,16 @@ def format_path(path: tuple) -> str:
     return "/".join(str(k) for k in path) or "<root>"
 
 
+def _flatten(tree, is_leaf):
+    flat, treedef = jax.tree_util.tree_flatten_with_path(tree, is_leaf=is_leaf)
+    paths = [tuple(_plain_key(k) for k in path) for path, _ in flat]
+    return paths, [leaf for _, leaf in flat], treedef
+
+
 def flatten_leaves(tree):
     """``(paths, leaves, treedef)``: the leaves (a Flax Variable counts as one), with their paths
     as tuples of plain keys."""
-    flat, treedef = jax.tree_util.tree_flatten_with_path(tree, is_leaf=_is_variable)
-    paths = [tuple(_plain_key(k) for k in path) for path, _ in flat]
-    return paths, [leaf for _, leaf in flat], treedef
+    return _flatten(tree, _is_variable)
 
 
 def _is_placeholder(x) -> bool:
@@ -101,35 +105,23 @@ def _is_placeholder(x) -> bool:
 def flatten_positions(tree):
     """``(paths, leaves, treedef)`` as ``flatten_leaves``, with every placeholder (a node with no
     leaves) as a position of its own, so that a prefix tree's entries there can be matched."""
-    flat, treedef = jax.tree_util.tree_flatten_with_path(
-        tree, is_leaf=lambda x: _is_variable(x) or _is_placeholder(x))
-    paths = [tuple(_plain_key(k) for k in path) for path, _ in flat]
-    return paths, [leaf for _, leaf in flat], treedef
-
-
-def _is_plain_dataclass(node) -> bool:
-    """An instance of a dataclass that is not a registered pytree (read by its fields)."""
-    return (dataclasses.is_dataclass(node) and not isinstance(node, type)
-            and jax.tree_util.all_leaves([node]))
+    return _flatten(tree, lambda x: _is_variable(x) or _is_placeholder(x))
 
 
 def children_by_key(node) -> dict:
-    """The immediate children of a pytree node (or of a dataclass instance, by field), keyed by
-    plain key (dict key, attribute, index)."""
-    if _is_plain_dataclass(node):
-        return {field.name: getattr(node, field.name) for field in dataclasses.fields(node)}
+    """The immediate children of a pytree node, keyed by plain key (dict key, attribute, index)."""
     flat, _ = jax.tree_util.tree_flatten_with_path(node, is_leaf=lambda x: x is not node)
     return {_plain_key(path[0]): child for path, child in flat}
 
 
 def _is_label(node) -> bool:
-    return node is None or (jax.tree_util.all_leaves([node]) and not _is_plain_dataclass(node))
+    return node is None or jax.tree_util.all_leaves([node])
 
 
 def _is_function(spec) -> bool:
-    """A mask or labels function, as opposed to a tree: callable and neither a pytree node nor a
-    dataclass (an Equinox module is callable, and is read as a tree)."""
-    return callable(spec) and _is_label(spec)
+    """A mask or labels function, as opposed to a tree: callable and not a pytree node (an
+    Equinox module is callable, and is read as a tree), or a ``jax.tree_util.Partial``."""
+    return callable(spec) and (_is_label(spec) or isinstance(spec, jax.tree_util.Partial))
 
 
 class _NotOwned:
@@ -172,19 +164,19 @@ def _function_form(fn, native: str):
 def read_spec(owner: str, what: str, spec, *, native: str) -> LabelSpec:
     """Read a mask or labels argument once, when the wrapper is built.
 
-    A callable that is not a pytree node or dataclass is a function; its form is decided by its
-    signature (see the module docstring; ``native`` is the wrapper's own form, ``"path"`` or
-    ``"params"``). Raises ``TypeError`` naming ``owner`` for a function of neither form."""
+    A callable that is not a pytree node (or is a ``jax.tree_util.Partial``) is a function; its
+    form is decided by its signature (see the module docstring; ``native`` is the wrapper's own
+    form, ``"path"`` or ``"params"``). Raises ``TypeError`` naming ``owner`` for a function of neither form."""
     if not _is_function(spec):
         return LabelSpec(what, "tree", spec)
     form = _function_form(spec, native)
     if form is None:
-        value = "a boolean" if what == "mask" else "a label"
+        values, value = ("booleans", "a boolean") if what == "mask" else ("labels", "a label")
         raise TypeError(
             f"{owner}: the {what} function {getattr(spec, '__name__', type(spec).__name__)} "
             f"has the signature {inspect.signature(spec)}; it must be fn(params) (Optax's form: "
-            f"the params tree to a prefix tree of {what}) or fn(path, leaf) (a leaf's path and "
-            f"value to {value})")
+            f"the params tree to a prefix tree of {values}) or fn(path, leaf) (a leaf's path "
+            f"and value to {value})")
     return LabelSpec(what, form, spec)
 
 
