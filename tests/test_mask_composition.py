@@ -166,31 +166,35 @@ def path_form(tree):
     return lambda path, leaf: tree[path[0]][path[1]]
 
 
-@pytest.mark.parametrize("form", [tree_form, path_form], ids=["fn_params", "fn_path_leaf"])
-def test_every_mask_argument_takes_both_forms(form):
+def test_every_mask_argument_takes_both_forms():
+    """Each mask or labels argument as a tree, as ``fn(params)`` and as ``fn(path, leaf)``:
+    Optax's numbers (given the tree) in all three."""
     cases = [
-        (gc.masked(gc.sgd(0.1, momentum=0.9), form(DECAY)),
+        (lambda m: gc.masked(gc.sgd(0.1, momentum=0.9), m), DECAY,
          optax.masked(optax.sgd(0.1, momentum=0.9), DECAY)),
-        (gc.apply_where(gc.sgd(0.1, momentum=0.9), form(DECAY)),
+        (lambda m: gc.apply_where(gc.sgd(0.1, momentum=0.9), m), DECAY,
          optax.masked(optax.sgd(0.1, momentum=0.9), DECAY)),
-        (gc.adamw(0.1, weight_decay=0.5, mask=form(DECAY)),
+        (lambda m: gc.adamw(0.1, weight_decay=0.5, mask=m), DECAY,
          optax.adamw(0.1, weight_decay=0.5, mask=DECAY)),
-        (gc.chain(gc.add_decayed_weights(0.5, mask=form(DECAY)), gc.sgd(0.1)),
+        (lambda m: gc.chain(gc.add_decayed_weights(0.5, mask=m), gc.sgd(0.1)), DECAY,
          optax.chain(optax.add_decayed_weights(0.5, mask=DECAY), optax.sgd(0.1))),
-        (gc.freeze_where(gc.adam(0.1), form(FROZEN)),
-         optax.partition({"train": optax.adam(0.1), "frozen": optax.set_to_zero()}, LABELS)),
-        (gc.selective_transform(gc.adam(0.1), freeze_mask=form(FROZEN)),
-         optax.selective_transform(optax.adam(0.1), freeze_mask=FROZEN)),
-        (gc.freeze(form(FROZEN)), optax.freeze(FROZEN)),
-        (gc.partition({"train": gc.adam(0.1), "frozen": gc.set_to_zero()}, form(LABELS)),
-         optax.partition({"train": optax.adam(0.1), "frozen": optax.set_to_zero()}, LABELS)),
-        (gc.param_groups({"train": gc.adam(0.1), "frozen": gc.set_to_zero()}, form(LABELS)),
-         optax.partition({"train": optax.adam(0.1), "frozen": optax.set_to_zero()}, LABELS)),
-        (gc.lamb(0.1, weight_decay=0.5, mask=form(DECAY)),
+        (lambda m: gc.lamb(0.1, weight_decay=0.5, mask=m), DECAY,
          optax.lamb(0.1, weight_decay=0.5, mask=DECAY)),
+        (lambda m: gc.freeze_where(gc.adam(0.1), m), FROZEN,
+         optax.partition({"train": optax.adam(0.1), "frozen": optax.set_to_zero()}, LABELS)),
+        (lambda m: gc.selective_transform(gc.adam(0.1), freeze_mask=m), FROZEN,
+         optax.selective_transform(optax.adam(0.1), freeze_mask=FROZEN)),
+        (gc.freeze, FROZEN, optax.freeze(FROZEN)),
+        (lambda m: gc.partition({"train": gc.adam(0.1), "frozen": gc.set_to_zero()}, m), LABELS,
+         optax.partition({"train": optax.adam(0.1), "frozen": optax.set_to_zero()}, LABELS)),
+        (lambda m: gc.param_groups({"train": gc.adam(0.1), "frozen": gc.set_to_zero()}, m),
+         LABELS,
+         optax.partition({"train": optax.adam(0.1), "frozen": optax.set_to_zero()}, LABELS)),
     ]
-    for ours, theirs in cases:
-        assert_same_run(ours, theirs)
+    for build, tree, theirs in cases:
+        reference = run(theirs)
+        for spec in (tree, tree_form(tree), path_form(tree)):
+            chex.assert_trees_all_close(run(build(spec)), reference, rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("build, message", [
@@ -362,3 +366,36 @@ def test_map_params_on_masked_and_partition_matches_optax():
         # counts and hyperparameters (the only scalars: no params leaf is one) are untouched
         chex.assert_trees_all_equal([x for x in jax.tree.leaves(state) if x.shape == ()],
                                     [x for x in jax.tree.leaves(mapped) if x.shape == ()])
+
+
+# --- Flax nnx -------------------------------------------------------------------------------
+
+
+def test_nested_masks_in_nnx_optimizer_match_plain_params():
+    """``nnx.Optimizer`` gives ``init`` Param variables and ``update`` arrays: the composed
+    masks (plain dicts on an ``nnx.State``) resolve the same in both and match a dict run."""
+    from flax import nnx
+
+    class Net(nnx.Module):
+        def __init__(self, rngs):
+            self.body = nnx.Linear(3, 2, rngs=rngs)
+            self.head = nnx.Linear(2, 2, rngs=rngs)
+
+    def build():
+        return gc.freeze_where(
+            gc.adamw(0.1, weight_decay=0.5,
+                     mask={"body": {"kernel": True, "bias": False}, "head": True}),
+            lambda path, leaf: path == ("body", "bias"))
+
+    model = Net(nnx.Rngs(0))
+    params = nnx.to_pure_dict(nnx.state(model, nnx.Param))
+    grads = nnx.grad(lambda m: jnp.sum(jnp.sin(m.head(m.body(jnp.ones((1, 3)))))))(model)
+    optimizer = nnx.Optimizer(model, build(), wrt=nnx.Param)
+    optimizer.update(model, grads)
+    grads = nnx.to_pure_dict(grads)
+    tx = build()
+    updates, _ = tx.update(grads, tx.init(params), params)
+    chex.assert_trees_all_close(nnx.to_pure_dict(nnx.state(model, nnx.Param)),
+                                optax.apply_updates(params, updates))
+    chex.assert_trees_all_equal(nnx.to_pure_dict(nnx.state(model, nnx.Param))["body"]["bias"],
+                                params["body"]["bias"])
