@@ -40,8 +40,8 @@ def freeze_where(optimizer, where) -> GradientTransformation:
       optimizer: the transformation that trains the leaves that are not frozen.
       where: ``fn(path, leaf) -> bool``, True for a frozen leaf (``path`` a tuple of plain
         keys), Optax's ``fn(params) -> prefix tree`` (told apart by the signature; one that fits
-        both gets ``(path, leaf)``), or a prefix tree of booleans matched to the params by key (``{"encoder": True,
-        "head": False}``). A scalar ``True`` freezes everything.
+        both gets ``(path, leaf)``), or a prefix tree of booleans matched to the params by key
+        (``{"encoder": True, "head": False}``). A scalar ``True`` freezes everything.
 
     Raises:
       ValueError: naming the path where a mask tree does not match the params.

@@ -166,7 +166,8 @@ def read_spec(owner: str, what: str, spec, *, native: str) -> LabelSpec:
 
     A callable that is not a pytree node (or is a ``jax.tree_util.Partial``) is a function; its
     form is decided by its signature (see the module docstring; ``native`` is the wrapper's own
-    form, ``"path"`` or ``"params"``). Raises ``TypeError`` naming ``owner`` for a function of neither form."""
+    form, ``"path"`` or ``"params"``). Raises ``TypeError`` naming ``owner`` for a function of
+    neither form."""
     if not _is_function(spec):
         return LabelSpec(what, "tree", spec)
     form = _function_form(spec, native)

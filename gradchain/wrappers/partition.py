@@ -96,8 +96,9 @@ def param_groups(groups: Mapping[Hashable, Any], labels) -> GradientTransformati
       labels: ``fn(path, leaf) -> label`` with ``path`` a tuple of plain keys, e.g.
         ``lambda path, leaf: "no_decay" if path[-1] in ("bias", "scale") else "decay"``;
         Optax's ``fn(params) -> prefix tree`` (told apart by the signature; one that fits both
-        gets ``(path, leaf)``); or a prefix tree of labels matched to the params by key (``{"backbone": "slow", "head":
-        "fast"}`` fits an ``nnx.State`` with those two sub-modules).
+        gets ``(path, leaf)``); or a prefix tree of labels matched to the params by key
+        (``{"backbone": "slow", "head": "fast"}`` fits an ``nnx.State`` with those two
+        sub-modules).
 
     Raises:
       ValueError: naming the path where a label tree does not match the params, or a label
