@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import gradchain as gc
 from gradchain.wrappers.labels import MaskedNode
@@ -132,6 +133,25 @@ def test_groups_inside_groups_with_labels_over_the_whole_model():
                                   inner_labels),
          "frozen": optax.set_to_zero()}, LABELS)
     assert_same_run(ours, theirs)
+
+
+MASKS = st.fixed_dictionaries({
+    part: st.one_of(st.booleans(), st.fixed_dictionaries({"w": st.booleans(), "b": st.booleans()}))
+    for part in ("body", "head")})
+
+
+@settings(max_examples=25, deadline=None)
+@given(outer=MASKS, inner=MASKS, frozen=MASKS)
+def test_nested_masks_select_where_every_level_selects(outer, inner, frozen):
+    """Invariant: ``freeze_where(masked(masked(scale(3), inner), outer), frozen)`` is 0 where
+    frozen, 3·g where both masks select, g elsewhere, for any masks (leaf or subtree entries)."""
+    tx = gc.freeze_where(gc.masked(gc.masked(gc.scale(3.0), inner), outer), frozen)
+    updates, _ = tx.update(GRADS_0, tx.init(PARAMS), PARAMS)
+    is_frozen = both(frozen, frozen)
+    scaled = both(outer, inner)
+    expected = jax.tree.map(lambda g, f, s: 0.0 * g if f else (3.0 * g if s else g),
+                            GRADS_0, is_frozen, scaled)
+    chex.assert_trees_all_close(updates, expected, rtol=1e-15)
 
 
 def test_inner_mask_still_refuses_a_wrong_tree():
