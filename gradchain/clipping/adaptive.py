@@ -22,7 +22,8 @@ class AdaptiveGradClipState(NamedTuple):
     hyperparams: dict
 
 
-def unitwise_norm(x, axis: Optional[Union[int, tuple]] = None, axis_name=None) -> jax.Array:
+def unitwise_norm(x, axis: Optional[Union[int, tuple]] = None, *,
+                  axis_name=None) -> jax.Array:
     """The L2 norm of each unit of ``x``, broadcast to ``x.shape``.
 
     A unit is what a single output unit owns. With ``axis=None`` the reduction follows the
@@ -53,7 +54,7 @@ def unitwise_norm(x, axis: Optional[Union[int, tuple]] = None, axis_name=None) -
     return jnp.broadcast_to(jnp.sqrt(squares), x.shape)
 
 
-def adaptive_grad_clip(clipping, eps=1e-3, axis: Optional[Union[int, tuple]] = None,
+def adaptive_grad_clip(clipping, eps=1e-3, axis: Optional[Union[int, tuple]] = None, *,
                        axis_name=None):
     """Adaptive gradient clipping, unit by unit (Brock et al. 2021, NFNets).
 
@@ -77,8 +78,8 @@ def adaptive_grad_clip(clipping, eps=1e-3, axis: Optional[Union[int, tuple]] = N
 
     def leaf(g, s, p, clipping, eps):
         g, p = g.astype(clipping.dtype), p.astype(clipping.dtype)
-        g_norm = unitwise_norm(g, axis, axis_name)
-        max_norm = clipping * jnp.maximum(unitwise_norm(p, axis, axis_name), eps)
+        g_norm = unitwise_norm(g, axis, axis_name=axis_name)
+        max_norm = clipping * jnp.maximum(unitwise_norm(p, axis, axis_name=axis_name), eps)
         clipped = g * (max_norm / jnp.maximum(g_norm, DIVISION_FLOOR))
         return jnp.where(g_norm < max_norm, g, clipped), None
 

@@ -19,7 +19,7 @@ class ClipByBlockRmsState(NamedTuple):
     hyperparams: dict
 
 
-def clip_by_block_rms(threshold, axis_name=None):
+def clip_by_block_rms(threshold, *, axis_name=None):
     """``u -> u / max(1, rms(u) / threshold)`` per leaf, ``rms(u) = √(mean(u²))``.
 
     Each leaf (a layer's kernel, its bias) is scaled down, as a whole, to an RMS of at most

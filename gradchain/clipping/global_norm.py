@@ -20,7 +20,7 @@ class ClipByGlobalNormState(NamedTuple):
     hyperparams: dict
 
 
-def global_norm(tree, axis_name=None) -> jax.Array:
+def global_norm(tree, *, axis_name=None) -> jax.Array:
     """``√(Σ_leaves Σ u²)``, each leaf squared in ``max(its dtype, float32)``; 0 for no leaves.
 
     ``axis_name``: the mesh or ``pmap`` axis the leaves are split over (the partial sums of
@@ -31,7 +31,7 @@ def global_norm(tree, axis_name=None) -> jax.Array:
     return jnp.sqrt(sum_over_devices(sums, axis_name))
 
 
-def clip_by_global_norm(max_norm, axis_name=None) -> GradientTransformation:
+def clip_by_global_norm(max_norm, *, axis_name=None) -> GradientTransformation:
     """``u -> u`` if ``‖u‖ < max_norm``, else ``(u / ‖u‖) · max_norm``, with ``‖u‖`` the norm of
     all leaves together (``global_norm``).
 
@@ -58,7 +58,7 @@ def clip_by_global_norm(max_norm, axis_name=None) -> GradientTransformation:
         check_floating("clip_by_global_norm", updates, "updates")
         values, stored = hyper.read(state.hyperparams, state.count)
         scalars = ScalarsByDtype(values)
-        norm = global_norm(updates, axis_name)
+        norm = global_norm(updates, axis_name=axis_name)
         keep = norm < cast(values["max_norm"], norm.dtype)
 
         def leaf(u):

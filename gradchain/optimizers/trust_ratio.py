@@ -18,7 +18,8 @@ def _where(mask, inner):
 
 
 def lars(learning_rate, weight_decay=0.0, weight_decay_mask=True, trust_coefficient=0.001,
-         eps=0.0, trust_ratio_mask=True, momentum=0.9, nesterov: bool = False, axis_name=None):
+         eps=0.0, trust_ratio_mask=True, momentum=0.9, nesterov: bool = False, *,
+         axis_name=None):
     """LARS (You et al. 2017): SGD with momentum on layer-wise rescaled gradients.
 
     ``u = η‖θ‖ / (‖g + λθ‖ + ε) · (g + λθ)`` per leaf; ``b = μ b + γ u``; ``θ -= b``:

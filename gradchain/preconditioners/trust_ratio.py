@@ -30,7 +30,7 @@ def _norm(x, floor, axis_name):
     return jnp.maximum(norm, floor)
 
 
-def scale_by_trust_ratio(min_norm=0.0, trust_coefficient=1.0, eps=0.0, axis_name=None):
+def scale_by_trust_ratio(min_norm=0.0, trust_coefficient=1.0, eps=0.0, *, axis_name=None):
     """``u -> η · ‖θ‖ / (‖u‖ + ε) · u`` per leaf (a layer's weight or bias), 1 when a norm is 0.
 
     The layer-wise step of LARS (You et al. 2017, trust coefficient η = 1e-3 there) and LAMB
