@@ -24,7 +24,8 @@ The public API, by concept (each name's home module is its only import path):
   ``accumulate_gradients``, ``MultiSteps``, ``skip_non_finite``, ``apply_if_finite``,
   ``MaskedNode``;
 - introspection: ``describe``, ``describe_state``, ``find_state``, ``find_states``,
-  ``state_bytes``;
+  ``state_bytes``, ``state_sharding`` (the state's shardings on a device mesh, ZeRO-1 with
+  ``shard_over``);
 - interop: ``from_optax_state`` (an Optax optimizer's state as the gradchain optimizer's, to
   resume an Optax checkpoint);
 - learning-rate policy: the ``schedules`` module (every PyTorch scheduler, Optax's schedule
@@ -44,6 +45,7 @@ from gradchain.core.updates import apply_updates
 from gradchain.introspection.hyperparams import get_hyperparam, get_hyperparams, set_hyperparams
 from gradchain.introspection.describe import describe, describe_state, state_bytes
 from gradchain.introspection.find import find_state, find_states
+from gradchain.introspection.sharding import state_sharding
 from gradchain.interop.optax_state import from_optax_state
 from gradchain.tools.lr_finder import LRFinderResult, lr_finder
 from gradchain.moments.accumulate import AccumulateState, accumulate
@@ -120,5 +122,5 @@ __all__ = [
     "switch_to_sgd",
     "LRFinderResult", "ReduceOnPlateauState", "get_hyperparam", "get_hyperparams", "lr_finder",
     "plot_lr_finder", "plot_schedules", "reduce_on_plateau", "schedules", "set_hyperparams",
-    "from_optax_state",
+    "from_optax_state", "state_sharding",
 ]

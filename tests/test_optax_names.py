@@ -14,13 +14,20 @@ NAMES = ["masked", "partition", "multi_transform", "set_to_zero", "freeze", "sel
          "adaptive_grad_clip"]
 
 
+# gradchain's own arguments, allowed after Optax's: keyword-only, with a default that keeps
+# Optax's behaviour
+EXTENSIONS = [("axis_name", inspect.Parameter.KEYWORD_ONLY, None)]
+
+
 def parameters(function):
     return [(p.name, p.kind, p.default) for p in inspect.signature(function).parameters.values()]
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_same_signature_as_optax(name):
-    assert parameters(getattr(gc, name)) == parameters(getattr(optax, name))
+    ours, theirs = parameters(getattr(gc, name)), parameters(getattr(optax, name))
+    assert ours[:len(theirs)] == theirs
+    assert all(extra in EXTENSIONS for extra in ours[len(theirs):]), ours[len(theirs):]
 
 
 def test_multi_steps_has_optax_signature_and_methods():

@@ -9,6 +9,8 @@ import jax.numpy as jnp
 
 from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams
+from gradchain.core.reductions import (check_axis_name, shown_with_axis_name,
+                                        sum_over_devices)
 from gradchain.core.validation import check_range
 
 DIVISION_FLOOR = 1e-6
@@ -20,7 +22,8 @@ class AdaptiveGradClipState(NamedTuple):
     hyperparams: dict
 
 
-def unitwise_norm(x, axis: Optional[Union[int, tuple]] = None) -> jax.Array:
+def unitwise_norm(x, axis: Optional[Union[int, tuple]] = None, *,
+                  axis_name=None) -> jax.Array:
     """The L2 norm of each unit of ``x``, broadcast to ``x.shape``.
 
     A unit is what a single output unit owns. With ``axis=None`` the reduction follows the
@@ -28,7 +31,13 @@ def unitwise_norm(x, axis: Optional[Union[int, tuple]] = None) -> jax.Array:
     vector (also after squeezing unit dimensions) is one unit; rank 2 (``in, out``) and 3
     (multi-head ``in, heads, out``) reduce axis 0; rank 4 (conv ``HWIO``) axes 0-2; rank 5
     (conv 3-D ``DHWIO``) axes 0-3. Other ranks need ``axis``.
+
+    ``axis_name``: the mesh or ``pmap`` axis ``x`` is split over, along axes a unit spans (the
+    rows of an ``(in, out)`` kernel); the units' sums of squares are ``psum``-ed over it. The
+    default units then follow the rank of this device's part: give ``axis`` where a split
+    dimension shrinks to size 1.
     """
+    check_axis_name("unitwise_norm", axis_name)
     x = jnp.asarray(x)
     if axis is not None:
         reduce = axis
@@ -41,11 +50,12 @@ def unitwise_norm(x, axis: Optional[Union[int, tuple]] = None) -> jax.Array:
     else:
         raise ValueError(f"unitwise_norm: no default unit for an array of shape {x.shape}; "
                          "give axis (the axes a unit spans)")
-    return jnp.broadcast_to(jnp.sqrt(jnp.sum(jnp.square(x), axis=reduce, keepdims=True)),
-                            x.shape)
+    squares = sum_over_devices([jnp.sum(jnp.square(x), axis=reduce, keepdims=True)], axis_name)
+    return jnp.broadcast_to(jnp.sqrt(squares), x.shape)
 
 
-def adaptive_grad_clip(clipping, eps=1e-3, axis: Optional[Union[int, tuple]] = None):
+def adaptive_grad_clip(clipping, eps=1e-3, axis: Optional[Union[int, tuple]] = None, *,
+                       axis_name=None):
     """Adaptive gradient clipping, unit by unit (Brock et al. 2021, NFNets).
 
     With ``G_i``, ``W_i`` the gradient and weights of unit ``i`` (``unitwise_norm``) and
@@ -58,14 +68,18 @@ def adaptive_grad_clip(clipping, eps=1e-3, axis: Optional[Union[int, tuple]] = N
         0.16, smaller for larger batches).
       eps: ``>= 0``, the floor of the weight norm.
       axis: the axes a unit's norm spans (default: by rank, see ``unitwise_norm``).
+      axis_name: under ``shard_map``/``pmap`` with the leaves split over this axis along the
+        axes a unit spans, the norms of whole units (``unitwise_norm``); None (default): leaves
+        not split.
     """
     check_range("adaptive_grad_clip", "clipping", clipping, 0, low_open=True)
     check_range("adaptive_grad_clip", "eps", eps, 0)
+    check_axis_name("adaptive_grad_clip", axis_name)
 
     def leaf(g, s, p, clipping, eps):
         g, p = g.astype(clipping.dtype), p.astype(clipping.dtype)
-        g_norm = unitwise_norm(g, axis)
-        max_norm = clipping * jnp.maximum(unitwise_norm(p, axis), eps)
+        g_norm = unitwise_norm(g, axis, axis_name=axis_name)
+        max_norm = clipping * jnp.maximum(unitwise_norm(p, axis, axis_name=axis_name), eps)
         clipped = g * (max_norm / jnp.maximum(g_norm, DIVISION_FLOOR))
         return jnp.where(g_norm < max_norm, g, clipped), None
 
@@ -74,4 +88,5 @@ def adaptive_grad_clip(clipping, eps=1e-3, axis: Optional[Union[int, tuple]] = N
         shown["axis"] = axis
     return elementwise_transformation(
         "adaptive_grad_clip", AdaptiveGradClipState, leaf,
-        Hyperparams(clipping=clipping, eps=eps), needs_params=True, display=shown)
+        Hyperparams(clipping=clipping, eps=eps), needs_params=True,
+        display=shown_with_axis_name(shown, axis_name))

@@ -9,6 +9,8 @@ import jax.numpy as jnp
 
 from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams
+from gradchain.core.reductions import (check_axis_name, shown_with_axis_name,
+                                        sum_over_devices)
 from gradchain.core.validation import check_range
 
 
@@ -17,20 +19,29 @@ class ClipByBlockRmsState(NamedTuple):
     hyperparams: dict
 
 
-def _clip_block(g, s, p, threshold):
-    x = g.astype(threshold.dtype)
-    return x / jnp.maximum(1.0, jnp.sqrt(jnp.mean(jnp.square(x))) / threshold), None
-
-
-def clip_by_block_rms(threshold):
+def clip_by_block_rms(threshold, *, axis_name=None):
     """``u -> u / max(1, rms(u) / threshold)`` per leaf, ``rms(u) = √(mean(u²))``.
 
     Each leaf (a layer's kernel, its bias) is scaled down, as a whole, to an RMS of at most
     ``threshold``; leaves already below it pass unchanged. Optax's ``clip_by_block_rms``; the
     RMS of a bfloat16 leaf is computed in float32.
 
-    ``threshold > 0``: a number, array or schedule.
+    Args:
+      threshold: ``> 0``, a number, array or schedule.
+      axis_name: under ``shard_map``/``pmap`` with each leaf split over this axis, the RMS of
+        the whole leaf (``Σ u²`` and the element count ``psum``-ed over it); None (default):
+        leaves not split.
     """
     check_range("clip_by_block_rms", "threshold", threshold, 0, low_open=True)
-    return elementwise_transformation("clip_by_block_rms", ClipByBlockRmsState, _clip_block,
-                                      Hyperparams(threshold=threshold))
+    check_axis_name("clip_by_block_rms", axis_name)
+
+    def clip_block(g, s, p, threshold):
+        x = g.astype(threshold.dtype)
+        mean_square = (sum_over_devices([jnp.sum(jnp.square(x))], axis_name)
+                       / sum_over_devices([x.size], axis_name))
+        return x / jnp.maximum(1.0, jnp.sqrt(mean_square) / threshold), None
+
+    hyper = Hyperparams(threshold=threshold)
+    return elementwise_transformation(
+        "clip_by_block_rms", ClipByBlockRmsState, clip_block, hyper,
+        display=shown_with_axis_name(hyper.specs, axis_name))

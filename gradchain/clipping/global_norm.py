@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import operator
 from typing import NamedTuple
 
 import jax
@@ -11,6 +9,8 @@ import jax.numpy as jnp
 
 from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
                                         next_count, zero_count)
+from gradchain.core.reductions import (check_axis_name, shown_with_axis_name,
+                                        sum_over_devices)
 from gradchain.core.transformation import GradientTransformation
 from gradchain.core.validation import check_floating, check_range
 
@@ -20,22 +20,32 @@ class ClipByGlobalNormState(NamedTuple):
     hyperparams: dict
 
 
-def global_norm(tree) -> jax.Array:
-    """``√(Σ_leaves Σ u²)``, each leaf squared in ``max(its dtype, float32)``; 0 for no leaves."""
+def global_norm(tree, *, axis_name=None) -> jax.Array:
+    """``√(Σ_leaves Σ u²)``, each leaf squared in ``max(its dtype, float32)``; 0 for no leaves.
+
+    ``axis_name``: the mesh or ``pmap`` axis the leaves are split over (the partial sums of
+    squares are ``psum``-ed over it; see ``gradchain.core.reductions``); None: not split.
+    """
+    check_axis_name("global_norm", axis_name)
     sums = [jnp.sum(jnp.square(x.astype(compute_dtype(x)))) for x in jax.tree.leaves(tree)]
-    return jnp.sqrt(functools.reduce(operator.add, sums, 0.0))
+    return jnp.sqrt(sum_over_devices(sums, axis_name))
 
 
-def clip_by_global_norm(max_norm) -> GradientTransformation:
+def clip_by_global_norm(max_norm, *, axis_name=None) -> GradientTransformation:
     """``u -> u`` if ``‖u‖ < max_norm``, else ``(u / ‖u‖) · max_norm``, with ``‖u‖`` the norm of
     all leaves together (``global_norm``).
 
     Scales every leaf by the same factor, so the update keeps its direction. Pascanu et al. 2013;
     Optax's ``clip_by_global_norm`` (same formula, same numbers).
 
-    ``max_norm > 0``: a number, array or schedule.
+    Args:
+      max_norm: ``> 0``, a number, array or schedule.
+      axis_name: under ``shard_map``/``pmap`` with the updates split over this axis, the norm
+        of the whole tree, not of this device's part (``global_norm``); None (default): the
+        updates are not split.
     """
     check_range("clip_by_global_norm", "max_norm", max_norm, 0, low_open=True)
+    check_axis_name("clip_by_global_norm", axis_name)
     hyper = Hyperparams(max_norm=max_norm)
     counting = hyper.scheduled()
 
@@ -48,7 +58,7 @@ def clip_by_global_norm(max_norm) -> GradientTransformation:
         check_floating("clip_by_global_norm", updates, "updates")
         values, stored = hyper.read(state.hyperparams, state.count)
         scalars = ScalarsByDtype(values)
-        norm = global_norm(updates)
+        norm = global_norm(updates, axis_name=axis_name)
         keep = norm < cast(values["max_norm"], norm.dtype)
 
         def leaf(u):
@@ -61,4 +71,4 @@ def clip_by_global_norm(max_norm) -> GradientTransformation:
         return jax.tree.map(leaf, updates), ClipByGlobalNormState(count, stored)
 
     return GradientTransformation(init, update, name="clip_by_global_norm",
-                                  hyperparams=hyper.specs)
+                                  hyperparams=shown_with_axis_name(hyper.specs, axis_name))

@@ -14,7 +14,7 @@ from gradchain.wrappers.switch_to_sgd import switch_to_sgd
 
 
 def swats(learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-9, *, tolerance=1e-9,
-          weight_decay=0.0, nesterov: bool = False):
+          weight_decay=0.0, nesterov: bool = False, axis_name=None):
     """SWATS (Keskar & Socher 2017): Adam until the SGD rate it implies has settled, then SGD
     with momentum at that rate Λ (see ``switch_to_sgd`` for the estimate and the switch).
 
@@ -29,7 +29,9 @@ def swats(learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-9, *, tolerance=1e-9,
     ``one_minus_b1``: set it too if β1 is changed at run time). The estimate's decay is β2 and
     the switching tolerance the paper's ε = 1e-9 (an absolute one). Defaults are the paper's.
     ``weight_decay`` is L2, added to the gradient first (in both phases); ``nesterov`` uses a
-    Nesterov momentum in the SGD phase.
+    Nesterov momentum in the SGD phase. ``axis_name``: the mesh or ``pmap`` axis the params
+    are split over, for the switch's products over the whole parameter vector
+    (``switch_to_sgd``).
 
     The switch needs the projected rate to come within ``tolerance`` of its running average:
     with noisy mini-batch gradients the paper's 1e-9 rarely triggers (on the digits examples
@@ -45,4 +47,5 @@ def swats(learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-9, *, tolerance=1e-9,
                           scale(one_minus_b1, hyperparam_name="one_minus_b1"))
     return chain(
         maybe_add_decayed_weights(weight_decay),
-        switch_to_sgd(adam_step, sgd_direction, estimate_decay=b2, tolerance=tolerance))
+        switch_to_sgd(adam_step, sgd_direction, estimate_decay=b2, tolerance=tolerance,
+                      axis_name=axis_name))

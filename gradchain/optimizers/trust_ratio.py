@@ -18,7 +18,8 @@ def _where(mask, inner):
 
 
 def lars(learning_rate, weight_decay=0.0, weight_decay_mask=True, trust_coefficient=0.001,
-         eps=0.0, trust_ratio_mask=True, momentum=0.9, nesterov: bool = False):
+         eps=0.0, trust_ratio_mask=True, momentum=0.9, nesterov: bool = False, *,
+         axis_name=None):
     """LARS (You et al. 2017): SGD with momentum on layer-wise rescaled gradients.
 
     ``u = η‖θ‖ / (‖g + λθ‖ + ε) · (g + λθ)`` per leaf; ``b = μ b + γ u``; ``θ -= b``:
@@ -31,17 +32,20 @@ def lars(learning_rate, weight_decay=0.0, weight_decay_mask=True, trust_coeffici
     params returning one, or ``fn(path, leaf)``; True = apply): e.g. ``weight_decay_mask`` and
     ``trust_ratio_mask`` both ``lambda path, leaf: leaf.ndim > 1`` leave biases and
     normalisation scales with plain momentum SGD.
+
+    ``axis_name`` (not in Optax): the mesh or ``pmap`` axis the params are split over, for the
+    norms of whole leaves (``scale_by_trust_ratio``).
     """
     return chain(
         _where(weight_decay_mask, add_decayed_weights(weight_decay)),
         _where(trust_ratio_mask, scale_by_trust_ratio(trust_coefficient=trust_coefficient,
-                                                      eps=eps)),
+                                                      eps=eps, axis_name=axis_name)),
         scale_by_learning_rate(learning_rate),
         scale_by_momentum(momentum, nesterov=nesterov))
 
 
 def lamb(learning_rate, b1=0.9, b2=0.999, eps=1e-6, eps_root=0.0, weight_decay=0.0, mask=None,
-         *, trust_ratio_mask=None):
+         *, trust_ratio_mask=None, axis_name=None):
     """LAMB (You et al. 2020): Adam's step plus decoupled decay, rescaled layer by layer.
 
     ``r = m̂ / (√v̂ + ε) + λθ``; ``θ -= γ · ‖θ‖ / ‖r‖ · r`` per leaf (ratio 1 when a norm is 0):
@@ -49,9 +53,11 @@ def lamb(learning_rate, b1=0.9, b2=0.999, eps=1e-6, eps_root=0.0, weight_decay=0
     scale_by_learning_rate(γ))``. Arguments, defaults and numbers are Optax's ``lamb``, whose
     ``mask`` selects the leaves that are decayed; ``trust_ratio_mask`` (not in Optax) selects
     the leaves that are rescaled (the paper exempts biases and normalisation scales from both).
+    ``axis_name`` (not in Optax): the mesh or ``pmap`` axis the params are split over, for the
+    norms of whole leaves (``scale_by_trust_ratio``).
     """
     return chain(
         scale_by_adam(b1, b2, eps, eps_root),
         _where(mask, add_decayed_weights(weight_decay)),
-        _where(trust_ratio_mask, scale_by_trust_ratio()),
+        _where(trust_ratio_mask, scale_by_trust_ratio(axis_name=axis_name)),
         scale_by_learning_rate(learning_rate))

@@ -9,6 +9,8 @@ import jax.numpy as jnp
 
 from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams
+from gradchain.core.reductions import (check_axis_name, shown_with_axis_name,
+                                        sum_over_devices)
 from gradchain.core.validation import check_range
 
 NAME = "scale_by_trust_ratio"
@@ -19,22 +21,16 @@ class TrustRatioState(NamedTuple):
     hyperparams: dict
 
 
-def _norm(x, floor):
-    """``max(‖x‖, floor)``, with a finite gradient at ``x = 0``."""
-    squared = jnp.sum(jnp.square(x))
+def _norm(x, floor, axis_name):
+    """``max(‖x‖, floor)``, with a finite gradient at ``x = 0``; ``x`` split over
+    ``axis_name`` when it is given."""
+    squared = sum_over_devices([jnp.sum(jnp.square(x))], axis_name)
     positive = squared > 0
     norm = jnp.where(positive, jnp.sqrt(jnp.where(positive, squared, 1)), 0)
     return jnp.maximum(norm, floor)
 
 
-def _scale(u, s, p, trust_coefficient, eps, min_norm):
-    param_norm, update_norm = _norm(p, min_norm), _norm(u, min_norm)
-    ratio = trust_coefficient * param_norm / (update_norm + eps)
-    ratio = jnp.where((param_norm == 0) | (update_norm == 0), 1, ratio)
-    return u * ratio, None
-
-
-def scale_by_trust_ratio(min_norm=0.0, trust_coefficient=1.0, eps=0.0):
+def scale_by_trust_ratio(min_norm=0.0, trust_coefficient=1.0, eps=0.0, *, axis_name=None):
     """``u -> η · ‖θ‖ / (‖u‖ + ε) · u`` per leaf (a layer's weight or bias), 1 when a norm is 0.
 
     The layer-wise step of LARS (You et al. 2017, trust coefficient η = 1e-3 there) and LAMB
@@ -51,11 +47,21 @@ def scale_by_trust_ratio(min_norm=0.0, trust_coefficient=1.0, eps=0.0):
       min_norm: floor of both norms, ``>= 0``.
       trust_coefficient: η ``>= 0``.
       eps: added to the update's norm, ``>= 0``.
+      axis_name: under ``shard_map``/``pmap`` with each leaf split over this axis, the norms of
+        whole leaves (sums of squares ``psum``-ed over it); None (default): leaves not split.
     """
     check_range(NAME, "min_norm", min_norm, 0)
     check_range(NAME, "trust_coefficient", trust_coefficient, 0)
     check_range(NAME, "eps", eps, 0)
+    check_axis_name(NAME, axis_name)
+
+    def scale_leaf(u, s, p, trust_coefficient, eps, min_norm):
+        param_norm, update_norm = _norm(p, min_norm, axis_name), _norm(u, min_norm, axis_name)
+        ratio = trust_coefficient * param_norm / (update_norm + eps)
+        ratio = jnp.where((param_norm == 0) | (update_norm == 0), 1, ratio)
+        return u * ratio, None
+
+    hyper = Hyperparams(min_norm=min_norm, trust_coefficient=trust_coefficient, eps=eps)
     return elementwise_transformation(
-        NAME, TrustRatioState, _scale,
-        Hyperparams(min_norm=min_norm, trust_coefficient=trust_coefficient, eps=eps),
-        needs_params=True)
+        NAME, TrustRatioState, scale_leaf, hyper, needs_params=True,
+        display=shown_with_axis_name(hyper.specs, axis_name))

@@ -12,8 +12,10 @@ import jax.numpy as jnp
 
 
 def zero_output(step):
-    """Zeros with the shapes and dtypes of the updates ``step()`` would return (not run)."""
-    return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(step)[0])
+    """Zeros with the shapes and dtypes of the updates ``step()`` would return (not run); under
+    ``shard_map`` they vary over the mesh axes those updates vary over, as a ``lax.cond``
+    between the two needs."""
+    return jax.tree.map(jnp.zeros_like, jax.eval_shape(step)[0])
 
 
 def cast_like(new, old):

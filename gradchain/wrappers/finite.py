@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from gradchain.core.hyperparams import COUNT_DTYPE, Hyperparams, next_count
+from gradchain.core.reductions import check_axis_name, shown_with_axis_name, sum_over_devices
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import check_range, check_transformations
 from gradchain.wrappers.conditional import update_if
@@ -33,14 +34,15 @@ class ApplyIfFiniteState(NamedTuple):
     hyperparams: dict
 
 
-def _all_finite(tree) -> jax.Array:
-    leaves = jax.tree.leaves(tree)
-    if not leaves:
-        return jnp.asarray(True)
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+def _all_finite(tree, axis_name) -> jax.Array:
+    """Whether no leaf holds a NaN or an Inf: the number of leaves (leaf parts, on every device
+    of ``axis_name``) that do is 0."""
+    flagged = [jnp.any(~jnp.isfinite(x)).astype(COUNT_DTYPE) for x in jax.tree.leaves(tree)]
+    return jnp.asarray(sum_over_devices(flagged, axis_name)) == 0
 
 
-def skip_non_finite(inner, *, give_up_after: Optional[int] = None) -> GradientTransformation:
+def skip_non_finite(inner, *, give_up_after: Optional[int] = None,
+                    axis_name=None) -> GradientTransformation:
     """Run ``inner`` on finite gradients only; return zeros and keep its state otherwise.
 
     With ``c`` the number of non-finite gradients in a row (this one included): the update is
@@ -66,11 +68,13 @@ def skip_non_finite(inner, *, give_up_after: Optional[int] = None) -> GradientTr
         check_range("skip_non_finite", "give_up_after", give_up_after, 0)
     return _apply_if_finite("skip_non_finite", inner,
                             math.inf if give_up_after is None else give_up_after,
-                            {"give_up_after": give_up_after})
+                            {"give_up_after": give_up_after}, axis_name)
 
 
-def _apply_if_finite(owner: str, inner, limit, display: dict) -> GradientTransformation:
+def _apply_if_finite(owner: str, inner, limit, display: dict,
+                     axis_name) -> GradientTransformation:
     check_transformations(owner, (inner,))
+    check_axis_name(owner, axis_name)
     hyper = Hyperparams(max_consecutive_errors=limit)
 
     def init(params):
@@ -79,7 +83,7 @@ def _apply_if_finite(owner: str, inner, limit, display: dict) -> GradientTransfo
                                   hyper.init())
 
     def update(updates, state, params=None, **extra):
-        finite = _all_finite(updates)
+        finite = _all_finite(updates, axis_name)
         streak = jnp.where(finite, jnp.zeros_like(state.notfinite_count),
                            next_count(state.notfinite_count))
         give_up = jnp.logical_and(~finite,
@@ -94,14 +98,17 @@ def _apply_if_finite(owner: str, inner, limit, display: dict) -> GradientTransfo
             jnp.where(finite, state.total_notfinite, next_count(state.total_notfinite)),
             inner_state, state.hyperparams)
 
-    return GradientTransformation(init, update, name=owner, hyperparams=display,
+    return GradientTransformation(init, update, name=owner,
+                                  hyperparams=shown_with_axis_name(display, axis_name),
                                   children=[inner])
 
 
-def apply_if_finite(inner, max_consecutive_errors: int) -> GradientTransformation:
+def apply_if_finite(inner, max_consecutive_errors: int, *,
+                    axis_name=None) -> GradientTransformation:
     """Optax's ``apply_if_finite``: the same arguments, state fields and numbers, except that the
     consecutive counter restarts after giving up (see ``skip_non_finite``; Optax's counter keeps
-    growing, a behaviour its pull request #1746 proposes to fix)."""
+    growing, a behaviour its pull request #1746 proposes to fix). ``axis_name`` (not in Optax):
+    as ``skip_non_finite``'s."""
     check_range("apply_if_finite", "max_consecutive_errors", max_consecutive_errors, 0)
     return _apply_if_finite("apply_if_finite", inner, max_consecutive_errors,
-                            {"max_consecutive_errors": max_consecutive_errors})
+                            {"max_consecutive_errors": max_consecutive_errors}, axis_name)

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from gradchain.core.hyperparams import (Hyperparams, as_hyperparam_array, cast, compute_dtype,
                                         next_count, zero_count)
+from gradchain.core.reductions import check_axis_name, shown_with_axis_name, sum_over_devices
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import (check_floating, check_range, check_same_shapes,
                                        check_same_structure, check_transformations)
@@ -30,19 +31,21 @@ class SwitchToSgdState(NamedTuple):
     hyperparams: dict
 
 
-def _dot(x, y):
+def _dot(x, y, axis_name):
     """``Σ x·y`` over all leaves, each product in at least float32, summed in the
-    hyperparameters' dtype."""
+    hyperparameters' dtype (then over ``axis_name`` when the leaves are split over it)."""
     dtype = jnp.result_type(float)
-    total = jnp.zeros([], dtype)
-    for a, b in zip(jax.tree.leaves(x), jax.tree.leaves(y)):
+
+    def product(a, b):
         work = compute_dtype(a.dtype, b.dtype)
-        total = total + jnp.vdot(a.astype(work), b.astype(work)).astype(dtype)
-    return total
+        return jnp.vdot(a.astype(work), b.astype(work)).astype(dtype)
+
+    products = [product(a, b) for a, b in zip(jax.tree.leaves(x), jax.tree.leaves(y))]
+    return sum_over_devices([jnp.zeros([], dtype), *products], axis_name)
 
 
-def switch_to_sgd(adaptive, sgd, *, estimate_decay=0.999, tolerance=1e-9
-                  ) -> GradientTransformation:
+def switch_to_sgd(adaptive, sgd, *, estimate_decay=0.999, tolerance=1e-9,
+                  axis_name=None) -> GradientTransformation:
     """Run ``adaptive`` until its step's projection on the gradient gives a settled learning
     rate Λ, then ``-Λ · sgd(g)`` for good (Keskar & Socher 2017, SWATS, Algorithm 1).
 
@@ -65,8 +68,12 @@ def switch_to_sgd(adaptive, sgd, *, estimate_decay=0.999, tolerance=1e-9
       sgd: the second phase's direction before the rate (SWATS: momentum then ``1 - β1``).
       estimate_decay: β in ``[0, 1)`` of the rate estimate.
       tolerance: ``>= 0``, the paper's switching ε.
+      axis_name: under ``shard_map``/``pmap`` with the params split over this axis, the
+        products over the whole parameter vector (``psum``-ed over it), so every device
+        switches at the same step with the same Λ; None (default): not split.
     """
     check_transformations(NAME, (adaptive, sgd))
+    check_axis_name(NAME, axis_name)
     check_range(NAME, "estimate_decay", estimate_decay, 0, 1, high_open=True)
     check_range(NAME, "tolerance", tolerance, 0)
     hyper = Hyperparams(estimate_decay=estimate_decay, tolerance=tolerance)
@@ -88,9 +95,9 @@ def switch_to_sgd(adaptive, sgd, *, estimate_decay=0.999, tolerance=1e-9
                                             extra)
             check_same_structure(NAME, p, updates, "updates")
             check_same_shapes(NAME, p, updates, "updates")
-            projection = _dot(p, updates)
+            projection = _dot(p, updates, axis_name)
             moved = projection != 0
-            rate = _dot(p, p) / jnp.where(moved, -projection, 1)
+            rate = _dot(p, p, axis_name) / jnp.where(moved, -projection, 1)
             estimate = jnp.where(moved, decay * state.estimate + (1 - decay) * rate,
                                  state.estimate)
             corrected = estimate / (1 - decay ** step)
@@ -110,5 +117,6 @@ def switch_to_sgd(adaptive, sgd, *, estimate_decay=0.999, tolerance=1e-9
         return out, SwitchToSgdState(step, adaptive_state, sgd_state, estimate, rate, switched,
                                      stored)
 
-    return GradientTransformation(init, update, name=NAME, hyperparams=hyper.specs,
+    return GradientTransformation(init, update, name=NAME,
+                                  hyperparams=shown_with_axis_name(hyper.specs, axis_name),
                                   children=(adaptive, sgd))
