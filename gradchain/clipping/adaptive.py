@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams
+from gradchain.core.public import public
 from gradchain.core.validation import check_range
 
 DIVISION_FLOOR = 1e-6
@@ -45,6 +46,7 @@ def unitwise_norm(x, axis: Optional[Union[int, tuple]] = None) -> jax.Array:
                             x.shape)
 
 
+@public
 def adaptive_grad_clip(clipping, eps=1e-3, axis: Optional[Union[int, tuple]] = None):
     """Adaptive gradient clipping, unit by unit (Brock et al. 2021, NFNets).
 

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams
+from gradchain.core.public import public
 from gradchain.core.validation import check_range
 
 
@@ -22,6 +23,7 @@ def _clip_block(g, s, p, threshold):
     return x / jnp.maximum(1.0, jnp.sqrt(jnp.mean(jnp.square(x))) / threshold), None
 
 
+@public
 def clip_by_block_rms(threshold):
     """``u -> u / max(1, rms(u) / threshold)`` per leaf, ``rms(u) = √(mean(u²))``.
 

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 
 from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
                                         next_count, zero_count)
+from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation
 from gradchain.core.validation import check_floating, check_range
 
@@ -26,6 +27,7 @@ def global_norm(tree) -> jax.Array:
     return jnp.sqrt(functools.reduce(operator.add, sums, 0.0))
 
 
+@public
 def clip_by_global_norm(max_norm) -> GradientTransformation:
     """``u -> u`` if ``‖u‖ < max_norm``, else ``(u / ‖u‖) · max_norm``, with ``‖u‖`` the norm of
     all leaves together (``global_norm``).

@@ -12,10 +12,13 @@ keyword values such as ``value=loss``; a transformation takes what it needs and 
 
 from __future__ import annotations
 
+import copy
 import inspect
 from typing import Any, Callable, NamedTuple
 
 import jax
+
+from gradchain.core.equality import Call, call_key
 
 Params = Any
 Updates = Any
@@ -29,11 +32,20 @@ class _Protocol(NamedTuple):
 
 
 class GradientTransformation(_Protocol):
-    """An ``(init, update)`` pair, plus a description used only for display.
+    """An ``(init, update)`` pair, plus a description of how it was built.
 
     It unpacks as a 2-tuple exactly like Optax's ``GradientTransformation``. The keyword
     arguments ``name``, ``hyperparams`` and ``children`` describe how it was built (shown by
-    ``repr``); they take no part in the computation.
+    ``repr``); they take no part in the computation. A public constructor adds (see
+    ``core/public.py``):
+
+    - ``call``: the constructor and its arguments. Two transformations with a ``call`` are
+      equal, and hash equally, when their calls are equal by value (``core/equality.py``), so
+      equal optimizers are one static ``jit`` argument; without one (built directly from two
+      functions) they compare as the tuple ``(init, update)``;
+    - ``ranges``: ``{hyperparameter: (Range, ...)}``, the allowed range of each hyperparameter
+      of its state that was checked when it was built (``set_hyperparams`` checks new values
+      against them).
     """
 
     def __new__(cls, init, update, *, name=None, hyperparams=None, children=()):
@@ -41,7 +53,35 @@ class GradientTransformation(_Protocol):
         self.name = name or getattr(update, "__qualname__", "transformation")
         self.hyperparams = dict(hyperparams or {})
         self.children = tuple(children)
+        self.call = None
+        self.ranges = {}
         return self
+
+    def built_by(self, call: Call, ranges: dict) -> "GradientTransformation":
+        """A copy (same functions, same description) that records ``call`` and adds
+        ``ranges``; the original is left as it was (a constructor may return its argument)."""
+        built = copy.copy(self)
+        built.__dict__.pop("_call_key", None)
+        built.call = call
+        built.ranges = {**self.ranges,
+                        **{k: tuple(dict.fromkeys(self.ranges.get(k, ()) + r))
+                           for k, r in ranges.items()}}
+        return built
+
+    def __eq__(self, other):
+        if isinstance(other, GradientTransformation) and (self.call is None) != (
+                other.call is None):
+            return False
+        if self.call is None or not isinstance(other, GradientTransformation):
+            return tuple.__eq__(self, other)
+        return type(self) is type(other) and call_key(self) == call_key(other)
+
+    def __ne__(self, other):
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    def __hash__(self):
+        return tuple.__hash__(self) if self.call is None else hash(call_key(self))
 
     def __repr__(self):
         return "\n".join(describe_lines(self))

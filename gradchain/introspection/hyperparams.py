@@ -47,6 +47,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gradchain.core.public import public
 from gradchain.introspection.find import is_namedtuple
 
 Path = tuple[str, ...]
@@ -74,6 +75,7 @@ def get_hyperparam(state, address: str) -> jax.Array:
     return entries[matches[0]]
 
 
+@public
 def set_hyperparams(tx, state, values: Optional[Mapping[str, Any]] = None, /, **named):
     """``state`` with new values for the given hyperparameters; the other entries unchanged.
 

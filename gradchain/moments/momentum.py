@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams
+from gradchain.core.public import public
 from gradchain.core.validation import check_range, concrete_nonzero
 
 
@@ -18,6 +19,7 @@ class MomentumState(NamedTuple):
     hyperparams: dict
 
 
+@public
 def scale_by_momentum(momentum=0.9, *, dampening=0.0, nesterov: bool = False,
                       accumulator_dtype=None):
     """Momentum buffer ``b`` as in ``torch.optim.SGD`` (Polyak 1964; Sutskever et al. 2013).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gradchain.combinators.chain import chain
+from gradchain.core.public import public
 from gradchain.moments.ema import ema
 from gradchain.moments.max_v import max_v
 from gradchain.moments.square import square
@@ -12,6 +13,7 @@ from gradchain.step_size.per_parameter import per_parameter_step
 from gradchain.step_size.scale import scale_by_learning_rate
 
 
+@public
 def adabound(learning_rate=1e-3, b1=0.9, b2=0.999, final_lr=0.1, gamma=1e-3, eps=1e-8,
              weight_decay=0.0, amsbound: bool = False, *, base_learning_rate=None):
     """AdaBound (Luo et al. ICLR 2019): ``θ -= γ_t · clip(c_t / (√v_t + ε), lo_t, hi_t) · m_t``
@@ -42,6 +44,7 @@ def adabound(learning_rate=1e-3, b1=0.9, b2=0.999, final_lr=0.1, gamma=1e-3, eps
         scale_by_learning_rate(learning_rate))
 
 
+@public
 def amsbound(learning_rate=1e-3, b1=0.9, b2=0.999, final_lr=0.1, gamma=1e-3, eps=1e-8,
              weight_decay=0.0, *, base_learning_rate=None):
     """AMSBound (Luo et al. 2019): ``adabound(..., amsbound=True)``, AdaBound with AMSGrad's

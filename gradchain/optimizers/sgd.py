@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gradchain.combinators.chain import chain
+from gradchain.core.public import public
 from gradchain.core.transformation import identity
 from gradchain.core.validation import concrete_nonzero
 from gradchain.moments.momentum import scale_by_momentum
@@ -10,6 +11,7 @@ from gradchain.regularization.weight_decay import maybe_add_decayed_weights
 from gradchain.step_size.scale import scale_by_learning_rate
 
 
+@public
 def sgd(learning_rate, momentum=None, nesterov: bool = False, accumulator_dtype=None, *,
         dampening=0.0, weight_decay=0.0):
     """SGD: ``θ -= γ · b_t`` with ``b`` the momentum buffer of ``scale_by_momentum``.

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from gradchain.combinators.chain import chain
+from gradchain.core.public import public
 from gradchain.core.transformation import identity
 from gradchain.moments.momentum import scale_by_momentum
 from gradchain.regularization.weight_decay import add_decayed_weights
 from gradchain.step_size.scale import scale_by_learning_rate
 
 
+@public
 def sgdw(learning_rate, momentum=None, nesterov: bool = False, accumulator_dtype=None, *,
          weight_decay=1e-4, dampening=0.0, multiplier=None):
     """SGDW (Loshchilov & Hutter 2019): SGD whose weight decay bypasses the momentum buffer.

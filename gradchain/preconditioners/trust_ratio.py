@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams
+from gradchain.core.public import public
 from gradchain.core.validation import check_range
 
 NAME = "scale_by_trust_ratio"
@@ -34,6 +35,7 @@ def _scale(u, s, p, trust_coefficient, eps, min_norm):
     return u * ratio, None
 
 
+@public
 def scale_by_trust_ratio(min_norm=0.0, trust_coefficient=1.0, eps=0.0):
     """``u -> η · ‖θ‖ / (‖u‖ + ε) · u`` per leaf (a layer's weight or bias), 1 when a norm is 0.
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
                                         next_count, zero_count)
+from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation
 from gradchain.core.validation import (check_floating, check_range, check_same_shapes,
                                        check_same_structure)
@@ -33,6 +34,7 @@ def _key_data(key):
     return jnp.asarray(key), None
 
 
+@public
 def add_gradient_noise(eta=0.01, gamma=0.55, key=None, *, form: str = "variance"):
     """``g -> g + σ_t · N(0, 1)`` per entry, with σ_t annealed over the steps ``t = 0, 1, ...``.
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from typing import Callable, Optional
 
+from gradchain.core.public import public
 from gradchain.core.validation import check_range
 from gradchain.schedules.base import check_choice, check_steps, named
 from gradchain.schedules.constant import constant_schedule
@@ -25,6 +26,7 @@ from gradchain.schedules.join import linear_warmup
 _RULES = ("linear", "sqrt")
 
 
+@public
 def scale_learning_rate(learning_rate, base_batch_size: int, batch_size: int, *,
                         rule: str = "linear"):
     """The learning rate for ``batch_size``: ``k·γ`` (``rule="linear"``) or ``√k·γ``
@@ -38,16 +40,19 @@ def scale_learning_rate(learning_rate, base_batch_size: int, batch_size: int, *,
     return learning_rate * (k if rule == "linear" else math.sqrt(k))
 
 
+@public
 def linear_scaling_rule(learning_rate, base_batch_size: int, batch_size: int):
     """Goyal et al. 2017: ``γ' = γ · batch_size / base_batch_size``."""
     return scale_learning_rate(learning_rate, base_batch_size, batch_size, rule="linear")
 
 
+@public
 def sqrt_scaling_rule(learning_rate, base_batch_size: int, batch_size: int):
     """Hoffer et al. 2017: ``γ' = γ · √(batch_size / base_batch_size)``."""
     return scale_learning_rate(learning_rate, base_batch_size, batch_size, rule="sqrt")
 
 
+@public
 def batch_size_warmup(learning_rate, base_batch_size: int, batch_size: int,
                       warmup_steps: int, *, rule: str = "linear",
                       then: Optional[Callable] = None):

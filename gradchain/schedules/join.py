@@ -6,10 +6,12 @@ from typing import Callable, Sequence
 
 import jax.numpy as jnp
 
+from gradchain.core.public import public
 from gradchain.schedules.base import check_steps, float_step, named
 from gradchain.schedules.constant import constant_schedule
 
 
+@public
 def join_schedules(schedules: Sequence[Callable], boundaries: Sequence[int]):
     """Run ``schedules[i]`` from ``boundaries[i-1]`` on, restarting its step at 0 there.
 
@@ -40,6 +42,7 @@ def join_schedules(schedules: Sequence[Callable], boundaries: Sequence[int]):
     return schedule
 
 
+@public
 def linear_warmup(schedule: Callable, warmup_steps: int, init_value=0.0):
     """``schedule`` delayed by ``warmup_steps``, reached by a straight line from ``init_value``.
 
@@ -65,6 +68,7 @@ def linear_warmup(schedule: Callable, warmup_steps: int, init_value=0.0):
     return warmed
 
 
+@public
 def warmup_constant_schedule(init_value, peak_value, warmup_steps: int):
     """Linear warm-up from ``init_value`` to ``peak_value`` over ``warmup_steps``, then
     ``peak_value`` (Optax's ``warmup_constant_schedule``; with ``warmup_steps = 0`` Optax holds

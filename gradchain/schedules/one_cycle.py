@@ -21,6 +21,7 @@ from typing import Optional
 
 import jax.numpy as jnp
 
+from gradchain.core.public import public
 from gradchain.core.validation import check_range
 from gradchain.schedules.base import check_choice, check_steps, float_step, named
 
@@ -71,6 +72,7 @@ def _one_cycle(owner, total, pct_start, anneal_strategy, three_phase, values):
     return schedule
 
 
+@public
 def one_cycle_lr(max_lr, total_steps: Optional[int] = None, pct_start=0.3,
                  anneal_strategy: str = "cos", div_factor=25.0, final_div_factor=1e4,
                  three_phase: bool = False, *, epochs: Optional[int] = None,
@@ -95,6 +97,7 @@ def one_cycle_lr(max_lr, total_steps: Optional[int] = None, pct_start=0.3,
                                    values))
 
 
+@public
 def one_cycle_momentum(total_steps: Optional[int] = None, pct_start=0.3,
                        anneal_strategy: str = "cos", base_momentum=0.85, max_momentum=0.95,
                        three_phase: bool = False, *, epochs: Optional[int] = None,

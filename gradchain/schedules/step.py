@@ -13,10 +13,12 @@ from typing import Sequence
 import jax.numpy as jnp
 import numpy as np
 
+from gradchain.core.public import public
 from gradchain.core.validation import check_range
 from gradchain.schedules.base import check_steps, named
 
 
+@public
 def step_lr(init_value, step_size: int, gamma=0.1):
     """``v_t = init_value · γ^⌊t / step_size⌋`` (PyTorch's ``StepLR``, notes 003)."""
     step_size = check_steps("step_lr", "step_size", step_size)
@@ -29,6 +31,7 @@ def step_lr(init_value, step_size: int, gamma=0.1):
     return schedule
 
 
+@public
 def multi_step_lr(init_value, milestones: Sequence[int], gamma=0.1):
     """``v_t = init_value · γ^(number of milestones <= t)`` (PyTorch's ``MultiStepLR``).
 
@@ -49,6 +52,7 @@ def multi_step_lr(init_value, milestones: Sequence[int], gamma=0.1):
     return schedule
 
 
+@public
 def exponential_lr(init_value, gamma):
     """``v_t = init_value · γ^t`` (PyTorch's ``ExponentialLR``)."""
     check_range("exponential_lr", "gamma", gamma, 0)

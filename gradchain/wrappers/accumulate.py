@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradchain.core.hyperparams import COUNT_DTYPE, Hyperparams, compute_dtype, next_count
+from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import (check_range, check_same_structure, check_transformations,
                                        is_concrete_number)
@@ -114,6 +115,7 @@ def accumulation(owner: str, inner, k, *, average: bool, dtype, k_name: str = "k
     return GradientTransformation(init, update, name=owner, hyperparams=shown, children=[inner])
 
 
+@public
 def accumulate_gradients(inner, k, *, average: bool = True, dtype=None) -> GradientTransformation:
     """Step ``inner`` once every ``k`` calls, on the mean of the ``k`` gradients given.
 

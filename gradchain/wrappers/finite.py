@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from gradchain.core.hyperparams import COUNT_DTYPE, Hyperparams, next_count
+from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import check_range, check_transformations
 from gradchain.wrappers.conditional import update_if
@@ -40,6 +41,7 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
 
 
+@public
 def skip_non_finite(inner, *, give_up_after: Optional[int] = None) -> GradientTransformation:
     """Run ``inner`` on finite gradients only; return zeros and keep its state otherwise.
 
@@ -98,6 +100,7 @@ def _apply_if_finite(owner: str, inner, limit, display: dict) -> GradientTransfo
                                   children=[inner])
 
 
+@public
 def apply_if_finite(inner, max_consecutive_errors: int) -> GradientTransformation:
     """Optax's ``apply_if_finite``: the same arguments, state fields and numbers, except that the
     consecutive counter restarts after giving up (see ``skip_non_finite``; Optax's counter keeps

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
                                         next_count, zero_count)
+from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import (check_floating, check_range, check_same_shapes,
                                        check_same_structure, is_concrete_number)
@@ -23,6 +24,7 @@ class LookaheadState(NamedTuple):
     hyperparams: dict
 
 
+@public
 def lookahead(inner, sync_period=5, slow_step_size=0.5, reset_state: bool = False
               ) -> GradientTransformation:
     """Wrap ``inner`` (any optimizer) in Lookahead: the params are the fast weights θ, the slow

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import check_same_structure, check_transformations
 from gradchain.wrappers.labels import (Shown, check_booleans, flatten_leaves, keep_only,
@@ -56,6 +57,7 @@ def masked_transformation(owner: str, inner, mask, *, path_function: bool,
                                   children=[inner])
 
 
+@public
 def apply_where(inner, where) -> GradientTransformation:
     """Apply ``inner`` to the leaves ``where`` selects; pass the others through unchanged.
 
@@ -76,6 +78,7 @@ def apply_where(inner, where) -> GradientTransformation:
                                  display={"where": Shown(where)})
 
 
+@public
 def masked(inner, mask, *, mask_compatible_extra_args: bool = False) -> GradientTransformation:
     """Optax's ``masked``: the same arguments and numbers.
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Hashable, Mapping, NamedTuple
 
+from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import check_same_structure
 from gradchain.wrappers.labels import (Shown, check_known_labels, flatten_leaves, keep_only,
@@ -83,6 +84,7 @@ def partition_by_labels(owner: str, transforms: Mapping[Hashable, Any], labels, 
         children=[_labelled(label, tx) for label, tx in transforms.items()])
 
 
+@public
 def param_groups(groups: Mapping[Hashable, Any], labels) -> GradientTransformation:
     """Send each params leaf through the transformation of its group; leaves own state in their
     group only.
@@ -104,6 +106,7 @@ def param_groups(groups: Mapping[Hashable, Any], labels) -> GradientTransformati
     return partition_by_labels("param_groups", groups, labels, path_function=True)
 
 
+@public
 def partition(transforms: Mapping[Hashable, Any], param_labels, *,
               mask_compatible_extra_args: bool = False) -> GradientTransformation:
     """Optax's ``partition`` (and ``multi_transform``): the same arguments and numbers.
@@ -118,4 +121,4 @@ def partition(transforms: Mapping[Hashable, Any], param_labels, *,
                                mask_compatible_extra_args=mask_compatible_extra_args)
 
 
-multi_transform = partition
+multi_transform = public(partition.__wrapped__, name="multi_transform")
