@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams
-from gradchain.core.public import public
+from gradchain.core.public import called_name, public
 from gradchain.core.validation import check_range, concrete_nonzero
 
 
@@ -39,7 +39,7 @@ def scale_by_momentum(momentum=0.9, *, dampening=0.0, nesterov: bool = False,
     check_range("scale_by_momentum", "momentum", momentum, 0, 1)
     check_range("scale_by_momentum", "dampening", dampening, 0, 1)
     if nesterov and concrete_nonzero(dampening):
-        raise ValueError(f"scale_by_momentum: nesterov=True needs dampening=0, got "
+        raise ValueError(f"{called_name('scale_by_momentum')}: nesterov=True needs dampening=0, got "
                          f"dampening={dampening!r} (as in torch.optim.SGD)")
 
     def leaf(g, b, p, first, momentum, weight):

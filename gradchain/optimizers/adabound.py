@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gradchain.combinators.chain import chain
 from gradchain.core.public import public
+from gradchain.core.validation import check_range
 from gradchain.moments.ema import ema
 from gradchain.moments.max_v import max_v
 from gradchain.moments.square import square
@@ -29,11 +30,15 @@ def adabound(learning_rate=1e-3, b1=0.9, b2=0.999, final_lr=0.1, gamma=1e-3, eps
     ``amsbound=True`` puts ``max_v()`` after ``ema(β2)`` (AMSBound). Arguments, defaults and
     numbers are the authors' ``AdaBound`` (``Luolc/AdaBound``): ``weight_decay`` is L2, added to
     the gradient first, and ``base_learning_rate`` γ_0 is the rate ``final_lr`` is quoted for
-    (default: ``learning_rate``, or its value at step 0 for a schedule). The paper's Algorithm 2
+    (default: ``learning_rate``, or its value at step 0 for a schedule; it must be ``> 0``). The paper's Algorithm 2
     differs (bias-corrected moments outside the clip, an extra ``1/√t``); the code is followed.
     """
     if base_learning_rate is None:
-        base_learning_rate = learning_rate(0) if callable(learning_rate) else learning_rate
+        # γ_0 must be > 0 (clip_lr's base_learning_rate): checked under the name the user gave.
+        name, base_learning_rate = (("learning_rate(0)", learning_rate(0))
+                                    if callable(learning_rate)
+                                    else ("learning_rate", learning_rate))
+        check_range("adabound", name, base_learning_rate, 0, low_open=True)
     second = [square(), ema(b2, hyperparam_name="b2")]
     if amsbound:
         second.append(max_v())

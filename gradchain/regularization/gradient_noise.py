@@ -10,7 +10,7 @@ import numpy as np
 
 from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
                                         next_count, zero_count)
-from gradchain.core.public import public
+from gradchain.core.public import called_name, public
 from gradchain.core.transformation import GradientTransformation
 from gradchain.core.validation import (check_floating, check_range, check_same_shapes,
                                        check_same_structure)
@@ -60,9 +60,9 @@ def add_gradient_noise(eta=0.01, gamma=0.55, key=None, *, form: str = "variance"
     check_range(NAME, "eta", eta, 0)
     check_range(NAME, "gamma", gamma, 0)
     if form not in FORMS:
-        raise ValueError(f"{NAME}: form={form!r} is not one of {FORMS}")
+        raise ValueError(f"{called_name(NAME)}: form={form!r} is not one of {FORMS}")
     if key is None:
-        raise ValueError(f"{NAME}: key is required (an int seed or a jax.random key), so that "
+        raise ValueError(f"{called_name(NAME)}: key is required (an int seed or a jax.random key), so that "
                          "the noise is reproducible")
     data, impl = _key_data(key)
     hyper = Hyperparams(eta=eta, gamma=gamma)

@@ -17,9 +17,12 @@ import numbers
 import jax
 import jax.numpy as jnp
 
+from gradchain.core.public import called_name
+
 
 def check_steps(owner: str, name: str, value, low: int = 1) -> int:
     """``value`` as an ``int`` >= ``low``; ``ValueError`` naming owner, argument and range."""
+    owner = called_name(owner)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{owner}: {name}={value!r} is not an integer; expected a whole "
                          f"number of steps in [{low}, inf)")
@@ -32,6 +35,7 @@ def check_steps(owner: str, name: str, value, low: int = 1) -> int:
 def check_choice(owner: str, name: str, value, choices) -> str:
     """``value`` if it is one of ``choices``, else ``ValueError`` listing them."""
     if value not in choices:
+        owner = called_name(owner)
         allowed = ", ".join(repr(c) for c in choices)
         raise ValueError(f"{owner}: {name}={value!r} is not one of {allowed}")
     return value

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradchain.core.hyperparams import COUNT_DTYPE, Hyperparams, compute_dtype, next_count
-from gradchain.core.public import public
+from gradchain.core.public import called_name, public
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import (check_range, check_same_structure, check_transformations,
                                        is_concrete_number)
@@ -46,7 +46,7 @@ class MultiStepsState(NamedTuple):
 def _check_k(owner: str, name: str, k) -> None:
     check_range(owner, name, k, 1)
     if is_concrete_number(k) and not np.all(np.mod(np.asarray(k, np.float64), 1) == 0):
-        raise ValueError(f"{owner}: {name}={k!r} is not an integer; expected a whole number "
+        raise ValueError(f"{called_name(owner)}: {name}={k!r} is not an integer; expected a whole number "
                          "of micro-batches >= 1")
 
 
