@@ -40,10 +40,24 @@ class Range(NamedTuple):
     high_open: bool = False
 
     def check(self, owner: str, name: str, value) -> None:
-        check_range(owner, name, value, *self)
+        check_range(owner, name, value, self.low, self.high, low_open=self.low_open,
+                    high_open=self.high_open)
 
     def __str__(self):
         return _interval(*self)
+
+    @staticmethod
+    def intersection(ranges) -> "Range":
+        """The values that lie in every one of ``ranges`` (unbounded for none)."""
+        low, high, low_open, high_open = None, None, False, False
+        for r in ranges:
+            if r.low is not None and (low is None or r.low > low
+                                      or (r.low == low and r.low_open)):
+                low, low_open = r.low, r.low_open
+            if r.high is not None and (high is None or r.high < high
+                                       or (r.high == high and r.high_open)):
+                high, high_open = r.high, r.high_open
+        return Range(low, high, low_open, high_open)
 
 
 def check_range(owner: str, name: str, value, low=None, high=None, *,
