@@ -484,7 +484,7 @@ def test_schedule_names_show_in_the_optimizer_description():
      "join_schedules: boundaries=[10, 5] must be non-decreasing"),
     (lambda: S.scale_learning_rate(0.1, 256, 512, rule="cubic"),
      "scale_learning_rate: rule='cubic' is not one of 'linear', 'sqrt'"),
-    (lambda: S.linear_scaling_rule(0.1, 0, 512), "scale_learning_rate: base_batch_size=0"),
+    (lambda: S.linear_scaling_rule(0.1, 0, 512), "linear_scaling_rule: base_batch_size=0"),
     (lambda: S.warmup_cosine_decay_schedule(0.0, 1.0, 100, 100),
      "warmup_cosine_decay_schedule: decay_steps=100 is out of range; expected decay_steps in "
      "[101, inf)"),

@@ -39,7 +39,8 @@ def scale_by_momentum(momentum=0.9, *, dampening=0.0, nesterov: bool = False,
     check_range("scale_by_momentum", "momentum", momentum, 0, 1)
     check_range("scale_by_momentum", "dampening", dampening, 0, 1)
     if nesterov and concrete_nonzero(dampening):
-        raise ValueError(f"{called_name('scale_by_momentum')}: nesterov=True needs dampening=0, got "
+        owner = called_name("scale_by_momentum")
+        raise ValueError(f"{owner}: nesterov=True needs dampening=0, got "
                          f"dampening={dampening!r} (as in torch.optim.SGD)")
 
     def leaf(g, b, p, first, momentum, weight):

@@ -29,9 +29,10 @@ def adabound(learning_rate=1e-3, b1=0.9, b2=0.999, final_lr=0.1, gamma=1e-3, eps
 
     ``amsbound=True`` puts ``max_v()`` after ``ema(β2)`` (AMSBound). Arguments, defaults and
     numbers are the authors' ``AdaBound`` (``Luolc/AdaBound``): ``weight_decay`` is L2, added to
-    the gradient first, and ``base_learning_rate`` γ_0 is the rate ``final_lr`` is quoted for
-    (default: ``learning_rate``, or its value at step 0 for a schedule; it must be ``> 0``). The paper's Algorithm 2
-    differs (bias-corrected moments outside the clip, an extra ``1/√t``); the code is followed.
+    the gradient first, and ``base_learning_rate`` γ_0 ``> 0`` is the rate ``final_lr`` is
+    quoted for (default: ``learning_rate``, or its value at step 0 for a schedule). The
+    paper's Algorithm 2 differs (bias-corrected moments outside the clip, an extra ``1/√t``);
+    the code is followed.
     """
     if base_learning_rate is None:
         # γ_0 must be > 0 (clip_lr's base_learning_rate): checked under the name the user gave.

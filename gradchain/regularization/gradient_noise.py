@@ -62,8 +62,8 @@ def add_gradient_noise(eta=0.01, gamma=0.55, key=None, *, form: str = "variance"
     if form not in FORMS:
         raise ValueError(f"{called_name(NAME)}: form={form!r} is not one of {FORMS}")
     if key is None:
-        raise ValueError(f"{called_name(NAME)}: key is required (an int seed or a jax.random key), so that "
-                         "the noise is reproducible")
+        raise ValueError(f"{called_name(NAME)}: key is required (an int seed or a jax.random "
+                         "key), so that the noise is reproducible")
     data, impl = _key_data(key)
     hyper = Hyperparams(eta=eta, gamma=gamma)
 

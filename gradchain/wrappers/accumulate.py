@@ -46,8 +46,8 @@ class MultiStepsState(NamedTuple):
 def _check_k(owner: str, name: str, k) -> None:
     check_range(owner, name, k, 1)
     if is_concrete_number(k) and not np.all(np.mod(np.asarray(k, np.float64), 1) == 0):
-        raise ValueError(f"{called_name(owner)}: {name}={k!r} is not an integer; expected a whole number "
-                         "of micro-batches >= 1")
+        raise ValueError(f"{called_name(owner)}: {name}={k!r} is not an integer; expected a "
+                         "whole number of micro-batches >= 1")
 
 
 def accumulation(owner: str, inner, k, *, average: bool, dtype, k_name: str = "k",

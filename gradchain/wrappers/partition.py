@@ -121,4 +121,4 @@ def partition(transforms: Mapping[Hashable, Any], param_labels, *,
                                mask_compatible_extra_args=mask_compatible_extra_args)
 
 
-multi_transform = public(partition.__wrapped__, name="multi_transform")
+multi_transform = partition
