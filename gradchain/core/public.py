@@ -1,15 +1,16 @@
 """What a public constructor's call leaves behind: its name in errors, its ranges, its value.
 
-Every public function that builds a transformation or a schedule is decorated with ``public``.
-While it runs, the call is on a stack held in a context variable (per thread and per task; it
+Every public function that builds a transformation or a schedule is decorated with ``public``
+(and so are ``set_hyperparams`` and ``lr_finder``, which check arguments too). While it runs, the call is on a stack held in a context variable (per thread and per task; it
 is emptied again when the call returns or raises), which gives three things:
 
 - **the name in errors**: a refusal anywhere inside names the outermost public call, the
   function the user wrote (``adam``, not the ``ema`` inside it); a primitive called directly
   names itself. ``called_name(owner)`` is what ``core/validation.py`` prints;
 - **ranges**: ``check_range`` records each checked argument's allowed range in the innermost
-  call; the transformation that call returns keeps the ranges of the hyperparameters it stores
-  in its state (``tx.ranges``), so ``set_hyperparams`` can check a new value against them;
+  call; the transformation that call returns keeps them by name (``tx.ranges``), and
+  ``set_hyperparams`` checks a new value against the ranges of the hyperparameter's name in the
+  transformation whose state holds it;
 - **value**: the transformation (or schedule) returned remembers the function and its bound
   arguments (``tx.call``), so two built with equal arguments compare and hash equal
   (``core/equality.py``): one static ``jit`` argument, one compilation.
@@ -26,7 +27,6 @@ import types
 from typing import Callable
 
 from gradchain.core.equality import BuiltSchedule, Call
-from gradchain.core.transformation import GradientTransformation
 
 _CALLS: contextvars.ContextVar[tuple] = contextvars.ContextVar("gradchain_public_calls",
                                                               default=())
@@ -74,13 +74,16 @@ def public(function: Callable = None, *, name: str = None):
             result = function(*args, **kwargs)
         finally:
             _CALLS.reset(token)
+        transformation = hasattr(result, "built_by")  # a GradientTransformation
+        schedule = isinstance(result, types.FunctionType) and not any(
+            result is a for a in (*args, *kwargs.values()))
+        if not (transformation or schedule):
+            return result
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
         call = Call(wrapper, tuple(bound.arguments.items()))
-        if isinstance(result, GradientTransformation):
+        if transformation:
             return result.built_by(call, running.ranges)
-        if isinstance(result, types.FunctionType) and not any(result is a for a in args):
-            return BuiltSchedule(result, call)
-        return result
+        return BuiltSchedule(result, call)
 
     return wrapper

@@ -19,6 +19,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 
 from gradchain.core.equality import Call, call_key
+from gradchain.core.public import public
 
 Params = Any
 Updates = Any
@@ -110,6 +111,7 @@ class EmptyState(NamedTuple):
     """The state of a transformation that keeps none."""
 
 
+@public
 def identity() -> GradientTransformation:
     """Pass the updates through unchanged: ``u -> u``."""
 
