@@ -44,9 +44,9 @@ class GradientTransformation(_Protocol):
       equal, and hash equally, when their calls are equal by value (``core/equality.py``), so
       equal optimizers are one static ``jit`` argument; without one (built directly from two
       functions) they compare as the tuple ``(init, update)``;
-    - ``ranges``: ``{hyperparameter: (Range, ...)}``, the allowed range of each hyperparameter
-      of its state that was checked when it was built (``set_hyperparams`` checks new values
-      against them).
+    - ``ranges``: ``{argument: (Range, ...)}``, the ranges checked in the call that built it;
+      ``set_hyperparams`` checks a new value of a hyperparameter in this transformation's own
+      state against the ranges of its name.
     """
 
     def __new__(cls, init, update, *, name=None, hyperparams=None, children=()):
@@ -70,16 +70,13 @@ class GradientTransformation(_Protocol):
         return built
 
     def __eq__(self, other):
-        if isinstance(other, GradientTransformation) and (self.call is None) != (
-                other.call is None):
-            return False
-        if self.call is None or not isinstance(other, GradientTransformation):
-            return tuple.__eq__(self, other)
-        return type(self) is type(other) and call_key(self) == call_key(other)
+        if self.call is None:
+            return getattr(other, "call", None) is None and tuple.__eq__(self, other)
+        return (type(self) is type(other) and other.call is not None
+                and call_key(self) == call_key(other))
 
     def __ne__(self, other):
-        equal = self.__eq__(other)
-        return equal if equal is NotImplemented else not equal
+        return not self.__eq__(other)
 
     def __hash__(self):
         return tuple.__hash__(self) if self.call is None else hash(call_key(self))
