@@ -22,6 +22,7 @@ compares as the tuple ``(init, update)``, by identity of its functions.
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import Callable, NamedTuple
 
 import jax
@@ -29,10 +30,18 @@ import numpy as np
 
 
 class Call(NamedTuple):
-    """How something was built: ``function(**dict(arguments))``."""
+    """How something was built: ``function(*args, **kwargs)``."""
 
     function: Callable
-    arguments: tuple  # ((name, value), ...) bound to the signature, defaults applied
+    args: tuple
+    kwargs: dict
+
+    def arguments(self) -> dict:
+        """``{name: value}`` for every parameter of ``function``, defaults filled in (so
+        ``adam(1e-3)`` and ``adam(1e-3, b1=0.9)`` are the same call)."""
+        bound = inspect.signature(self.function).bind(*self.args, **self.kwargs)
+        bound.apply_defaults()
+        return bound.arguments
 
 
 class ByIdentity:
@@ -58,7 +67,7 @@ def call_key(built):
     if key is None:
         call = built.call
         key = (ByIdentity(call.function),
-               tuple((name, value_key(value)) for name, value in call.arguments))
+               tuple((name, value_key(value)) for name, value in call.arguments().items()))
         built.__dict__["_call_key"] = key
     return key
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import inspect
 import types
 from typing import Callable
 
@@ -63,7 +62,6 @@ def public(function: Callable = None, *, name: str = None):
     it (default: its ``__name__``)."""
     if function is None:
         return functools.partial(public, name=name)
-    signature = inspect.signature(function)
     shown = name or function.__name__
 
     @functools.wraps(function)
@@ -74,16 +72,11 @@ def public(function: Callable = None, *, name: str = None):
             result = function(*args, **kwargs)
         finally:
             _CALLS.reset(token)
-        transformation = hasattr(result, "built_by")  # a GradientTransformation
-        schedule = isinstance(result, types.FunctionType) and not any(
-            result is a for a in (*args, *kwargs.values()))
-        if not (transformation or schedule):
-            return result
-        bound = signature.bind(*args, **kwargs)
-        bound.apply_defaults()
-        call = Call(wrapper, tuple(bound.arguments.items()))
-        if transformation:
-            return result.built_by(call, running.ranges)
-        return BuiltSchedule(result, call)
+        if hasattr(result, "built_by"):  # a GradientTransformation
+            return result.built_by(Call(wrapper, args, kwargs), running.ranges)
+        if isinstance(result, types.FunctionType) and not any(
+                result is a for a in (*args, *kwargs.values())):
+            return BuiltSchedule(result, Call(wrapper, args, kwargs))
+        return result
 
     return wrapper

@@ -12,7 +12,6 @@ keyword values such as ``value=loss``; a transformation takes what it needs and 
 
 from __future__ import annotations
 
-import copy
 import inspect
 from typing import Any, Callable, NamedTuple
 
@@ -61,7 +60,8 @@ class GradientTransformation(_Protocol):
     def built_by(self, call: Call, ranges: dict) -> "GradientTransformation":
         """A copy (same functions, same description) that records ``call`` and adds
         ``ranges``; the original is left as it was (a constructor may return its argument)."""
-        built = copy.copy(self)
+        built = tuple.__new__(type(self), self)
+        built.__dict__.update(self.__dict__)
         built.__dict__.pop("_call_key", None)
         built.call = call
         built.ranges = {**self.ranges,
