@@ -25,6 +25,8 @@ The public API, by concept (each name's home module is its only import path):
   ``MaskedNode``;
 - introspection: ``describe``, ``describe_state``, ``find_state``, ``find_states``,
   ``state_bytes``;
+- interop: ``from_optax_state`` (an Optax optimizer's state as the gradchain optimizer's, to
+  resume an Optax checkpoint);
 - learning-rate policy: the ``schedules`` module (every PyTorch scheduler, Optax's schedule
   names, batch-size scaling rules), ``reduce_on_plateau``; hyperparameters at run time:
   ``get_hyperparams``, ``get_hyperparam``, ``set_hyperparams``; the LR range test
@@ -42,6 +44,7 @@ from gradchain.core.updates import apply_updates
 from gradchain.introspection.hyperparams import get_hyperparam, get_hyperparams, set_hyperparams
 from gradchain.introspection.describe import describe, describe_state, state_bytes
 from gradchain.introspection.find import find_state, find_states
+from gradchain.interop.optax_state import from_optax_state
 from gradchain.tools.lr_finder import LRFinderResult, lr_finder
 from gradchain.moments.accumulate import AccumulateState, accumulate
 from gradchain.moments.bias_correction import BiasCorrectionState, bias_correction
@@ -117,4 +120,5 @@ __all__ = [
     "switch_to_sgd",
     "LRFinderResult", "ReduceOnPlateauState", "get_hyperparam", "get_hyperparams", "lr_finder",
     "plot_lr_finder", "plot_schedules", "reduce_on_plateau", "schedules", "set_hyperparams",
+    "from_optax_state",
 ]

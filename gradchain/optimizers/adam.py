@@ -40,8 +40,9 @@ def adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None
     ``θ -= η_t · (α · m̂/(√v̂ + ε) + λθ)``: the decay is scaled by ``η_t`` only
     (``λ_torch = λ_paper / α``).
 
-    ``mask`` (Optax's): a prefix tree of booleans, or a function of the params returning one,
-    selecting the leaves that decay (biases and norm scales are usually left out).
+    ``mask``: a prefix tree of booleans, Optax's function of the params returning one, or
+    ``fn(path, leaf) -> bool``, selecting the leaves that decay (biases and norm scales are
+    usually left out).
     ``nesterov=True`` uses NAdam's first moment.
     """
     preconditioner = scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov,

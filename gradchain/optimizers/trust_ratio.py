@@ -29,10 +29,10 @@ def lars(learning_rate, weight_decay=0.0, weight_decay_mask=True, trust_coeffici
     rate inside the buffer; the paper's local rate puts λ outside the norm, see
     ``scale_by_trust_ratio``).
 
-    The usual exclusions are masks (Optax's ``masked``: a prefix tree of booleans, or a function
-    of the params returning one; True = apply): e.g. ``weight_decay_mask`` and
-    ``trust_ratio_mask`` both ``lambda p: jax.tree.map(lambda x: x.ndim > 1, p)`` leave biases
-    and normalisation scales with plain momentum SGD.
+    The usual exclusions are masks (as ``masked``: a prefix tree of booleans, a function of the
+    params returning one, or ``fn(path, leaf)``; True = apply): e.g. ``weight_decay_mask`` and
+    ``trust_ratio_mask`` both ``lambda path, leaf: leaf.ndim > 1`` leave biases and
+    normalisation scales with plain momentum SGD.
     """
     return chain(
         _where(weight_decay_mask, add_decayed_weights(weight_decay)),

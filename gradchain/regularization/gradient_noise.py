@@ -25,13 +25,45 @@ class GradientNoiseState(NamedTuple):
     hyperparams: dict
 
 
-def _key_data(key):
-    """``(raw uint32 key data, key implementation)`` of a seed, typed key or raw key."""
+def check_key(owner: str, key):
+    """The ``key`` argument as ``(raw uint32 key data, implementation)``, or an error naming
+    ``owner`` and ``key``.
+
+    Accepted: an integer seed (a Python or NumPy integer in the range of JAX's integer dtype,
+    or an integer scalar array, traced too: ``vmap`` over seeds, ``optax.inject_hyperparams``),
+    a typed key ``jax.random.key(...)``, or a legacy raw key ``jax.random.PRNGKey(...)``
+    (``uint32`` data of the default implementation's shape, ``(2,)`` for threefry; its
+    implementation is returned as ``None``: the default one).
+    """
+    raw_shape = jax.eval_shape(lambda: jax.random.key_data(jax.random.key(0))).shape
+    expected = ("expected an integer seed, a jax.random.key(...) or a jax.random.PRNGKey(...) "
+                f"(uint32 data of shape {raw_shape})")
+    if key is None:
+        raise ValueError(f"{owner}: key is required (an int seed or a jax.random key), so that "
+                         "the noise is reproducible")
+    if isinstance(key, (bool, np.bool_)):
+        raise TypeError(f"{owner}: key={key!r} is not a PRNG key; {expected}")
     if isinstance(key, (int, np.integer)):
-        key = jax.random.key(key)
-    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        limits = jnp.iinfo(jnp.result_type(int))
+        if not limits.min <= int(key) <= limits.max:
+            raise ValueError(f"{owner}: key={key!r} is out of range; expected an integer seed in "
+                             f"[{limits.min}, {limits.max}] (JAX's {limits.dtype} seeds)")
+        key = jax.random.key(int(key))
+    if not isinstance(key, (jax.Array, np.ndarray)):
+        raise TypeError(f"{owner}: key={key!r} is not a PRNG key; {expected}")
+    shape, dtype = jnp.shape(key), key.dtype
+    if jnp.issubdtype(dtype, jax.dtypes.prng_key):
+        if shape != ():
+            raise ValueError(f"{owner}: key has shape {shape}; expected a single key (shape ()), "
+                             "batch runs over keys with vmap")
         return jax.random.key_data(key), jax.random.key_impl(key)
-    return jnp.asarray(key), None
+    if jnp.issubdtype(dtype, jnp.integer) and shape == ():
+        key = jax.random.key(key)
+        return jax.random.key_data(key), jax.random.key_impl(key)
+    if dtype == jnp.uint32 and shape == raw_shape:
+        return jnp.asarray(key), None
+    raise TypeError(f"{owner}: key is an array of dtype {dtype} and shape {shape}, not a PRNG "
+                    f"key; {expected}")
 
 
 @public
@@ -54,17 +86,15 @@ def add_gradient_noise(eta=0.01, gamma=0.55, key=None, *, form: str = "variance"
     Args:
       eta: η ``>= 0``: the initial variance (``"variance"``) or standard deviation (``"std"``).
       gamma: γ ``>= 0``, the annealing exponent.
-      key: an int seed, a ``jax.random.key`` or a raw ``jax.random.PRNGKey``; required.
+      key: an integer seed, a ``jax.random.key`` or a raw ``jax.random.PRNGKey``; required
+        (see ``check_key``).
       form: ``"variance"`` or ``"std"``: what η and the annealing apply to.
     """
     check_range(NAME, "eta", eta, 0)
     check_range(NAME, "gamma", gamma, 0)
     if form not in FORMS:
         raise ValueError(f"{called_name(NAME)}: form={form!r} is not one of {FORMS}")
-    if key is None:
-        raise ValueError(f"{called_name(NAME)}: key is required (an int seed or a jax.random "
-                         "key), so that the noise is reproducible")
-    data, impl = _key_data(key)
+    data, impl = check_key(called_name(NAME), key)
     hyper = Hyperparams(eta=eta, gamma=gamma)
 
     def init(params):
@@ -78,7 +108,8 @@ def add_gradient_noise(eta=0.01, gamma=0.55, key=None, *, form: str = "variance"
             check_same_structure(NAME, updates, params, "params")
             check_same_shapes(NAME, updates, params, "params")
         values, stored = hyper.read(state.hyperparams, state.count)
-        annealed = values["eta"] / (1 + state.count) ** values["gamma"]
+        t = state.count.astype(values["eta"].dtype)  # 1 + count overflows at the saturated count
+        annealed = values["eta"] / (1 + t) ** values["gamma"]
         scalars = ScalarsByDtype({"std": jnp.sqrt(annealed) if form == "variance" else annealed})
         key = jax.random.wrap_key_data(state.key, **({} if impl is None else {"impl": impl}))
         key, sample = jax.random.split(key)

@@ -28,8 +28,8 @@ def add_decayed_weights(weight_decay=0.0, mask=None):
     scaled by the learning rate as in torch and Optax.
 
     ``weight_decay`` λ is ``>= 0``: a number, array or schedule. Needs ``params``. ``mask``
-    (Optax's ``mask``: a prefix tree of booleans or a function of the params returning one)
-    restricts the decay to the selected leaves, through ``masked``.
+    (a prefix tree of booleans, Optax's function of the params returning one, or
+    ``fn(path, leaf) -> bool``) restricts the decay to the selected leaves, through ``masked``.
     """
     check_range("add_decayed_weights", "weight_decay", weight_decay, 0)
     decay = elementwise_transformation(

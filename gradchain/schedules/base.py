@@ -1,41 +1,98 @@
-"""What every schedule shares: argument checks, a display name, the step as a float.
+"""What every schedule shares: argument checks, a display name, and step arithmetic that stays
+exact for any step the optimizer can count.
 
 A schedule is a pure function ``step -> value`` that works on a traced step inside ``jit`` (no
 Python branching on the step). Step 0 is the first update; the value a schedule gives at step
 ``t`` is the one in force for update ``t`` (PyTorch's learning rate before its ``t``-th
 ``optimizer.step()``, counted from 0).
 
-Values (``init_value``, ``gamma``, ``eta_min``...) go through ``check_range`` like every other
-hyperparameter, so a traced value passes unchecked. Step counts (``step_size``, ``T_max``,
-``milestones``...) shape the schedule itself and must be Python integers.
+Arguments are checked when the schedule is built, and an error starts with the schedule's name,
+then names the argument, its value and what is allowed. Values (``init_value``, ``gamma``,
+``eta_min``...) go through ``check_value``, so a traced value passes unchecked. Step counts
+(``step_size``, ``T_max``, ``milestones``...) shape the schedule itself and must be integers
+known at construction; any size is allowed, beyond 2^31 too.
+
+Steps and step counts. The optimizer's step count is an int32 that saturates at ``2^31 - 1``.
+Where a schedule compares, divides or subtracts steps (milestones, restarts, cycles, joins) it
+does so in the step's integer dtype, so it is exact at every count up to the saturated one (a
+float32 step is not: it rounds past ``2^24``). A step count larger than the step's dtype holds
+is never reached by such a step and is treated as such, without converting it (which overflows
+in 32-bit mode). Where a formula is continuous in ``t`` (cosine, polynomial, one-cycle) the
+step and the step counts enter as floats, as in Optax. A step given as a Python or NumPy integer
+too large for JAX's integer dtype (``2^31`` or more without ``jax_enable_x64``) becomes a float,
+as Optax casts it.
 """
 
 from __future__ import annotations
 
 import numbers
+import operator
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gradchain.core.public import called_name
+from gradchain.core.validation import check_range
 
 
 def check_steps(owner: str, name: str, value, low: int = 1) -> int:
-    """``value`` as an ``int`` >= ``low``; ``ValueError`` naming owner, argument and range."""
+    """``value`` as an ``int`` >= ``low``: ``TypeError`` for a value that is not a number,
+    ``ValueError`` for one that is not whole or is below ``low``, naming owner and argument.
+
+    Python, NumPy and concrete JAX integers are accepted; booleans are not.
+    """
     owner = called_name(owner)
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{owner}: {name}={value!r} is not an integer; expected a whole "
-                         f"number of steps in [{low}, inf)")
-    if value < low:
+    if isinstance(value, (bool, np.bool_)) or isinstance(value, jax.core.Tracer):
+        raise TypeError(f"{owner}: {name}={value!r} is not an integer; expected a whole number "
+                        f"of steps in [{low}, inf) known when the schedule is built")
+    try:
+        steps = operator.index(value)
+    except TypeError:
+        if isinstance(value, numbers.Real) or (
+                isinstance(value, (np.ndarray, jax.Array)) and np.ndim(value) == 0
+                and jnp.issubdtype(value.dtype, jnp.floating)):
+            raise ValueError(f"{owner}: {name}={value!r} is not an integer; expected a whole "
+                             f"number of steps in [{low}, inf)") from None
+        raise TypeError(f"{owner}: {name}={value!r} is not an integer; expected a whole number "
+                        f"of steps in [{low}, inf)") from None
+    if steps < low:
         raise ValueError(f"{owner}: {name}={value!r} is out of range; expected {name} in "
                          f"[{low}, inf)")
-    return int(value)
+    return steps
+
+
+def check_value(owner: str, name: str, value, low=None, high=None, *,
+                low_open: bool = False, high_open: bool = False) -> None:
+    """A schedule's value argument: a number or an array (not itself a schedule), in range
+    (``check_range``'s rules; a traced value passes)."""
+    owner = called_name(owner)
+    if callable(value):
+        raise TypeError(f"{owner}: {name}={value!r} must be a number or an array, not a "
+                        "schedule")
+    check_range(owner, name, value, low, high, low_open=low_open, high_open=high_open)
+
+
+def check_schedule(owner: str, name: str, value) -> None:
+    """Refuse an argument that should be a schedule (a function ``step -> value``)."""
+    owner = called_name(owner)
+    if not callable(value):
+        raise TypeError(f"{owner}: {name}={value!r} is not a schedule "
+                        "(a function step -> value)")
+
+
+def check_flag(owner: str, name: str, value) -> bool:
+    """A ``True``/``False`` option."""
+    owner = called_name(owner)
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{owner}: {name}={value!r} must be True or False")
+    return bool(value)
 
 
 def check_choice(owner: str, name: str, value, choices) -> str:
-    """``value`` if it is one of ``choices``, else ``ValueError`` listing them."""
-    if value not in choices:
-        owner = called_name(owner)
+    """``value`` if it is one of the strings ``choices``, else ``ValueError`` listing them."""
+    owner = called_name(owner)
+    if not isinstance(value, str) or value not in choices:
         allowed = ", ".join(repr(c) for c in choices)
         raise ValueError(f"{owner}: {name}={value!r} is not one of {allowed}")
     return value
@@ -51,6 +108,65 @@ def named(name: str):
     return rename
 
 
+def as_step(step) -> jax.Array:
+    """The step as an array: an integer step stays an integer array, except a Python or NumPy
+    integer too large for JAX's integer dtype, which becomes a float (Optax's cast)."""
+    if isinstance(step, jax.Array):
+        return step
+    array = np.asarray(step)
+    if jnp.issubdtype(array.dtype, jnp.integer):
+        limits = jnp.iinfo(jnp.result_type(int))
+        if array.size and (array.min() < limits.min or array.max() > limits.max):
+            return jnp.asarray(array.astype(np.float64), jnp.result_type(float))
+        return jnp.asarray(array, jnp.result_type(int))
+    return jnp.asarray(array)
+
+
 def float_step(step) -> jax.Array:
     """The step as a float array (JAX's default float: float64 under ``jax_enable_x64``)."""
-    return jnp.asarray(step, dtype=jnp.result_type(float))
+    return jnp.asarray(as_step(step), dtype=jnp.result_type(float))
+
+
+def holds(step: jax.Array, n: int) -> bool:
+    """Whether ``step``'s dtype holds the step count ``n`` (a float step always does, rounded)."""
+    return (not jnp.issubdtype(step.dtype, jnp.integer)) or n <= jnp.iinfo(step.dtype).max
+
+
+def _operand(step: jax.Array, n: int):
+    """``n`` as an operand of the step's arithmetic: a Python float for a float step (a large
+    Python int would overflow JAX's int32 in 32-bit mode), else the int."""
+    return n if jnp.issubdtype(step.dtype, jnp.integer) else float(n)
+
+
+def before(step, n: int) -> jax.Array:
+    """``step < n``, exact for an integer step whatever the size of ``n``."""
+    step = as_step(step)
+    if not holds(step, n):
+        return jnp.ones(jnp.shape(step), bool)
+    return step < _operand(step, n)
+
+
+def steps_since(step, n: int) -> jax.Array:
+    """``max(step - n, 0)``, in the step's dtype (0 where the step cannot reach ``n``)."""
+    step = as_step(step)
+    if not holds(step, n):
+        return jnp.zeros_like(step)
+    return jnp.maximum(step - _operand(step, n), 0)
+
+
+def divmod_steps(step, n: int) -> tuple[jax.Array, jax.Array]:
+    """``(⌊step / n⌋, step mod n)``, exact for an integer step whatever the size of ``n``."""
+    step = as_step(step)
+    if not holds(step, n):
+        return jnp.zeros_like(step), step
+    n = _operand(step, n)
+    return step // n, step % n
+
+
+def marks_reached(step, marks) -> jax.Array:
+    """How many of the step counts ``marks`` (sorted integers) are ``<= step``, exactly."""
+    step = as_step(step)
+    kept = [_operand(step, m) for m in marks if holds(step, m)]
+    if not kept:
+        return jnp.zeros(jnp.shape(step), jnp.int32)
+    return jnp.sum(step[..., None] >= jnp.asarray(kept, step.dtype), axis=-1)

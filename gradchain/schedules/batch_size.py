@@ -18,21 +18,16 @@ import math
 from typing import Callable, Optional
 
 from gradchain.core.public import public
-from gradchain.core.validation import check_range
-from gradchain.schedules.base import check_choice, check_steps, named
+from gradchain.schedules.base import check_choice, check_steps, check_value, named
 from gradchain.schedules.constant import constant_schedule
 from gradchain.schedules.join import linear_warmup
 
 _RULES = ("linear", "sqrt")
 
 
-@public
-def scale_learning_rate(learning_rate, base_batch_size: int, batch_size: int, *,
-                        rule: str = "linear"):
-    """The learning rate for ``batch_size``: ``k·γ`` (``rule="linear"``) or ``√k·γ``
-    (``rule="sqrt"``), ``k = batch_size / base_batch_size``."""
-    owner = "scale_learning_rate"
-    check_range(owner, "learning_rate", learning_rate, 0)
+def _scaled(owner, learning_rate, base_batch_size, batch_size, rule):
+    """``k·γ`` or ``√k·γ``, the arguments checked in the name of ``owner``."""
+    check_value(owner, "learning_rate", learning_rate, 0)
     base_batch_size = check_steps(owner, "base_batch_size", base_batch_size)
     batch_size = check_steps(owner, "batch_size", batch_size)
     check_choice(owner, "rule", rule, _RULES)
@@ -41,15 +36,23 @@ def scale_learning_rate(learning_rate, base_batch_size: int, batch_size: int, *,
 
 
 @public
+def scale_learning_rate(learning_rate, base_batch_size: int, batch_size: int, *,
+                        rule: str = "linear"):
+    """The learning rate for ``batch_size``: ``k·γ`` (``rule="linear"``) or ``√k·γ``
+    (``rule="sqrt"``), ``k = batch_size / base_batch_size``."""
+    return _scaled("scale_learning_rate", learning_rate, base_batch_size, batch_size, rule)
+
+
+@public
 def linear_scaling_rule(learning_rate, base_batch_size: int, batch_size: int):
     """Goyal et al. 2017: ``γ' = γ · batch_size / base_batch_size``."""
-    return scale_learning_rate(learning_rate, base_batch_size, batch_size, rule="linear")
+    return _scaled("linear_scaling_rule", learning_rate, base_batch_size, batch_size, "linear")
 
 
 @public
 def sqrt_scaling_rule(learning_rate, base_batch_size: int, batch_size: int):
     """Hoffer et al. 2017: ``γ' = γ · √(batch_size / base_batch_size)``."""
-    return scale_learning_rate(learning_rate, base_batch_size, batch_size, rule="sqrt")
+    return _scaled("sqrt_scaling_rule", learning_rate, base_batch_size, batch_size, "sqrt")
 
 
 @public
@@ -63,12 +66,15 @@ def batch_size_warmup(learning_rate, base_batch_size: int, batch_size: int,
     follows the warm-up from the scaled rate: ``then(γ')`` is a schedule started at step
     ``W``, e.g. ``then=lambda lr: multi_step_lr(lr, [30 * steps_per_epoch], 0.1)``.
     """
-    peak = scale_learning_rate(learning_rate, base_batch_size, batch_size, rule=rule)
-    warmup_steps = check_steps("batch_size_warmup", "warmup_steps", warmup_steps, 0)
+    owner = "batch_size_warmup"
+    peak = _scaled(owner, learning_rate, base_batch_size, batch_size, rule)
+    warmup_steps = check_steps(owner, "warmup_steps", warmup_steps, 0)
+    if then is not None and not callable(then):
+        raise TypeError(f"{owner}: then={then!r} is not a function (peak -> schedule)")
     after = constant_schedule(peak) if then is None else then(peak)
     if not callable(after):
-        raise TypeError(f"batch_size_warmup: then({peak!r}) returned {after!r}, not a schedule "
+        raise TypeError(f"{owner}: then({peak!r}) returned {after!r}, not a schedule "
                         "(a function step -> value)")
     if warmup_steps == 0:
         return after
-    return named("batch_size_warmup")(linear_warmup(after, warmup_steps, learning_rate))
+    return named(owner)(linear_warmup(after, warmup_steps, learning_rate))

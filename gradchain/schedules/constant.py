@@ -5,8 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from gradchain.core.public import public
-from gradchain.core.validation import check_range
-from gradchain.schedules.base import check_steps, float_step, named
+from gradchain.schedules.base import before, check_steps, check_value, float_step, named
 
 
 @public
@@ -15,7 +14,7 @@ def constant_schedule(value):
 
     The result has the step's shape, so evaluating it over ``jnp.arange(n)`` gives ``n`` values.
     """
-    check_range("constant_schedule", "value", value)
+    check_value("constant_schedule", "value", value)
     return named("constant_schedule")(lambda step: jnp.zeros_like(float_step(step)) + value)
 
 
@@ -25,11 +24,12 @@ def constant_lr(init_value, factor=1.0 / 3, total_iters: int = 5):
 
     PyTorch's ``ConstantLR`` (same defaults; ``factor`` in ``[0, 1]``).
     """
-    check_range("constant_lr", "factor", factor, 0, 1)
+    check_value("constant_lr", "init_value", init_value)
+    check_value("constant_lr", "factor", factor, 0, 1)
     total_iters = check_steps("constant_lr", "total_iters", total_iters, 0)
 
     @named("constant_lr")
     def schedule(step):
-        return init_value * jnp.where(float_step(step) < total_iters, factor, 1.0)
+        return init_value * jnp.where(before(step, total_iters), factor, 1.0)
 
     return schedule

@@ -10,11 +10,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradchain.core.public import public
-from gradchain.core.validation import check_range, is_concrete_number
-from gradchain.schedules.base import check_steps, float_step, named
+from gradchain.core.validation import is_concrete_number
+from gradchain.schedules.base import (as_step, check_steps, check_value, divmod_steps,
+                                      float_step, holds, marks_reached, named)
 from gradchain.schedules.join import linear_warmup
 
-_LAST_STEP = np.iinfo(np.int32).max  # optimizer step counts are int32 (and saturate there)
+_LAST_STEP = np.iinfo(np.int64).max  # the largest step any integer step dtype can hold
 
 
 @public
@@ -27,9 +28,12 @@ def cosine_annealing_lr(init_value, T_max: int, eta_min=0.0):
     oscillates with period ``2·T_max`` for as long as it is stepped. Use
     ``cosine_annealing_warm_restarts`` for deliberate restarts.
     """
-    T_max = check_steps("cosine_annealing_lr", "T_max", T_max)
+    owner = "cosine_annealing_lr"
+    check_value(owner, "init_value", init_value)
+    T_max = float(check_steps(owner, "T_max", T_max))
+    check_value(owner, "eta_min", eta_min)
 
-    @named("cosine_annealing_lr")
+    @named(owner)
     def schedule(step):
         t = jnp.minimum(float_step(step), T_max)
         return eta_min + (init_value - eta_min) * (1 + jnp.cos(jnp.pi * t / T_max)) / 2
@@ -49,25 +53,26 @@ def cosine_annealing_warm_restarts(init_value, T_0: int, T_mult: int = 1, eta_mi
     reached. Restart points are computed exactly in integers (PyTorch's ``step(epoch)`` path
     uses a floating-point logarithm for them).
     """
-    T_0 = check_steps("cosine_annealing_warm_restarts", "T_0", T_0)
-    T_mult = check_steps("cosine_annealing_warm_restarts", "T_mult", T_mult)
-    if T_mult > 1:
-        starts, lengths = [0], [T_0]
-        while starts[-1] + lengths[-1] <= _LAST_STEP:
-            starts.append(starts[-1] + lengths[-1])
-            lengths.append(lengths[-1] * T_mult)
-        starts = np.asarray(starts, np.int64)
-        lengths = np.asarray(lengths, np.float64)
+    owner = "cosine_annealing_warm_restarts"
+    check_value(owner, "init_value", init_value)
+    T_0 = check_steps(owner, "T_0", T_0)
+    T_mult = check_steps(owner, "T_mult", T_mult)
+    check_value(owner, "eta_min", eta_min)
+    starts, lengths = [0], [T_0]
+    while T_mult > 1 and starts[-1] + lengths[-1] <= _LAST_STEP:
+        starts.append(starts[-1] + lengths[-1])
+        lengths.append(lengths[-1] * T_mult)
 
-    @named("cosine_annealing_warm_restarts")
+    @named(owner)
     def schedule(step):
-        step = jnp.asarray(step)
+        step = as_step(step)
         if T_mult == 1:
-            t_cur, t_i = float_step(step % T_0), T_0
+            t_cur, t_i = float_step(divmod_steps(step, T_0)[1]), float(T_0)
         else:
-            cycle = jnp.sum(step[..., None] >= starts[1:], axis=-1)
-            t_cur = float_step(step - jnp.asarray(starts)[cycle])
-            t_i = jnp.asarray(lengths, t_cur.dtype)[cycle]
+            cycle = marks_reached(step, starts[1:])
+            reachable = [s for s in starts if holds(step, s)]
+            t_cur = float_step(step - jnp.asarray(reachable, step.dtype)[cycle])
+            t_i = jnp.asarray(lengths[:len(reachable)], t_cur.dtype)[cycle]
         return eta_min + (init_value - eta_min) * (1 + jnp.cos(jnp.pi * t_cur / t_i)) / 2
 
     return schedule
@@ -78,9 +83,13 @@ def cosine_decay_schedule(init_value, decay_steps: int, alpha=0.0, exponent=1.0)
     """Optax's ``cosine_decay_schedule``:
     ``v_t = init_value · ((1 - α) · c_t^exponent + α)``, ``c_t = (1 + cos(π · min(t, T)/T)) / 2``,
     ``T = decay_steps``; ``α · init_value`` after ``T``."""
-    decay_steps = check_steps("cosine_decay_schedule", "decay_steps", decay_steps)
+    owner = "cosine_decay_schedule"
+    check_value(owner, "init_value", init_value)
+    decay_steps = float(check_steps(owner, "decay_steps", decay_steps))
+    check_value(owner, "alpha", alpha)
+    check_value(owner, "exponent", exponent, 0)
 
-    @named("cosine_decay_schedule")
+    @named(owner)
     def schedule(step):
         t = jnp.minimum(float_step(step), decay_steps)
         cosine = 0.5 * (1 + jnp.cos(jnp.pi * t / decay_steps))
@@ -95,11 +104,14 @@ def warmup_cosine_decay_schedule(init_value, peak_value, warmup_steps: int, deca
     """Optax's ``warmup_cosine_decay_schedule``: a linear warm-up from ``init_value`` to
     ``peak_value`` over ``warmup_steps``, then cosine decay to ``end_value`` at ``decay_steps``
     (which counts the warm-up), held after."""
-    warmup_steps = check_steps("warmup_cosine_decay_schedule", "warmup_steps", warmup_steps, 0)
-    decay_steps = check_steps("warmup_cosine_decay_schedule", "decay_steps", decay_steps,
-                              warmup_steps + 1)
+    owner = "warmup_cosine_decay_schedule"
+    check_value(owner, "init_value", init_value)
+    check_value(owner, "peak_value", peak_value)
+    warmup_steps = check_steps(owner, "warmup_steps", warmup_steps, 0)
+    decay_steps = check_steps(owner, "decay_steps", decay_steps, warmup_steps + 1)
+    check_value(owner, "end_value", end_value)
+    check_value(owner, "exponent", exponent, 0)
     peak_is_zero = is_concrete_number(peak_value) and np.all(np.asarray(peak_value) == 0)
     alpha = 0.0 if peak_is_zero else end_value / peak_value
-    check_range("warmup_cosine_decay_schedule", "exponent", exponent, 0)
     decay = cosine_decay_schedule(peak_value, decay_steps - warmup_steps, alpha, exponent)
     return named("warmup_cosine_decay_schedule")(linear_warmup(decay, warmup_steps, init_value))

@@ -15,19 +15,25 @@ from typing import Callable, Optional
 import jax.numpy as jnp
 
 from gradchain.core.public import public
-from gradchain.schedules.base import check_choice, check_steps, float_step, named
+from gradchain.schedules.base import (as_step, before, check_choice, check_schedule,
+                                      check_steps, check_value, divmod_steps, float_step, named)
 
 _MODES = ("triangular", "triangular2", "exp_range")
 
 
 def _cycle(owner, step_size_up, step_size_down, mode, gamma, scale_fn, scale_mode):
     """``step -> (h_t, scale)``, as PyTorch computes them: ``h_t`` the height of the triangle
-    in [0, 1] (0 where a cycle starts, 1 at its peak), ``scale`` the amplitude's."""
+    in [0, 1] (0 where a cycle starts, 1 at its peak), ``scale`` the amplitude's.
+
+    The cycle number and the position in the cycle are computed in the step's integer dtype
+    (``t = (cycle - 1)·P + r``, ``P`` = up + down), so they are exact at every step count; only
+    the height ``r/up`` or ``(P - r)/down`` is a float.
+    """
     up = check_steps(owner, "step_size_up", step_size_up)
     down = up if step_size_down is None else check_steps(owner, "step_size_down",
                                                          step_size_down)
-    total = float(up + down)
-    ratio = up / total
+    period = up + down
+    check_value(owner, "gamma", gamma, 0)
     if scale_fn is None:
         check_choice(owner, "mode", mode, _MODES)
         scale_mode = "iterations" if mode == "exp_range" else "cycle"
@@ -35,14 +41,17 @@ def _cycle(owner, step_size_up, step_size_down, mode, gamma, scale_fn, scale_mod
                     "triangular2": lambda x: 1 / (2.0 ** (x - 1)),
                     "exp_range": lambda x: gamma ** x}[mode]
     else:
+        check_schedule(owner, "scale_fn", scale_fn)
         check_choice(owner, "scale_mode", scale_mode, ("cycle", "iterations"))
 
     def position(step):
-        t = float_step(step)
-        cycle = jnp.floor(1 + t / total)
-        x = 1.0 + t / total - cycle
-        height = jnp.where(x <= ratio, x / ratio, (x - 1) / (ratio - 1))
-        return height, scale_fn(cycle if scale_mode == "cycle" else t)
+        step = as_step(step)
+        completed, r = divmod_steps(step, period)
+        r_float = float_step(r)
+        height = jnp.where(before(r, up + 1), r_float / float(up),
+                           (float(period) - r_float) / float(down))
+        at = float_step(completed) + 1 if scale_mode == "cycle" else float_step(step)
+        return height, scale_fn(at)
 
     return position
 
@@ -60,6 +69,8 @@ def cyclic_lr(base_lr, max_lr, step_size_up: int = 2000, step_size_down: Optiona
     replaces ``mode`` and is given the cycle number or the step (``scale_mode``). Pair it with
     ``cyclic_momentum`` for PyTorch's ``cycle_momentum=True``.
     """
+    check_value("cyclic_lr", "base_lr", base_lr)
+    check_value("cyclic_lr", "max_lr", max_lr)
     position = _cycle("cyclic_lr", step_size_up, step_size_down, mode, gamma, scale_fn,
                       scale_mode)
 
@@ -81,6 +92,8 @@ def cyclic_momentum(base_momentum=0.8, max_momentum=0.9, step_size_up: int = 200
     momentum is highest where the learning rate is lowest. Give it the same cycle arguments as
     the ``cyclic_lr`` it mirrors, e.g. ``sgd(cyclic_lr(...), momentum=cyclic_momentum(...))``.
     """
+    check_value("cyclic_momentum", "base_momentum", base_momentum)
+    check_value("cyclic_momentum", "max_momentum", max_momentum)
     position = _cycle("cyclic_momentum", step_size_up, step_size_down, mode, gamma, scale_fn,
                       scale_mode)
 

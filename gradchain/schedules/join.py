@@ -7,7 +7,8 @@ from typing import Callable, Sequence
 import jax.numpy as jnp
 
 from gradchain.core.public import public
-from gradchain.schedules.base import check_steps, float_step, named
+from gradchain.schedules.base import (as_step, before, check_schedule, check_steps,
+                                      check_value, float_step, named, steps_since)
 from gradchain.schedules.constant import constant_schedule
 
 
@@ -18,25 +19,26 @@ def join_schedules(schedules: Sequence[Callable], boundaries: Sequence[int]):
     ``v_t = s_i(t - b_i)`` for ``b_i <= t < b_{i+1}`` (``b_0 = 0``); Optax's ``join_schedules``.
     ``boundaries`` are non-decreasing integers, one fewer than ``schedules``.
     """
+    owner = "join_schedules"
+    for name, value in (("schedules", schedules), ("boundaries", boundaries)):
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            raise TypeError(f"{owner}: {name}={value!r} is not a sequence")
     schedules, boundaries = list(schedules), list(boundaries)
     if len(boundaries) != len(schedules) - 1:
-        raise ValueError(f"join_schedules: {len(schedules)} schedules need "
+        raise ValueError(f"{owner}: {len(schedules)} schedules need "
                          f"{len(schedules) - 1} boundaries, got {len(boundaries)}")
     for i, s in enumerate(schedules):
-        if not callable(s):
-            raise TypeError(f"join_schedules: schedules[{i}]={s!r} is not a schedule "
-                            "(a function step -> value)")
-    for i, b in enumerate(boundaries):
-        check_steps("join_schedules", f"boundaries[{i}]", b, 0)
+        check_schedule(owner, f"schedules[{i}]", s)
+    boundaries = [check_steps(owner, f"boundaries[{i}]", b, 0) for i, b in enumerate(boundaries)]
     if sorted(boundaries) != boundaries:
-        raise ValueError(f"join_schedules: boundaries={boundaries} must be non-decreasing")
+        raise ValueError(f"{owner}: boundaries={boundaries} must be non-decreasing")
 
-    @named("join_schedules")
+    @named(owner)
     def schedule(step):
-        step = jnp.asarray(step)
+        step = as_step(step)
         value = schedules[0](step)
         for boundary, later in zip(boundaries, schedules[1:]):
-            value = jnp.where(step < boundary, value, later(step - boundary))
+            value = jnp.where(before(step, boundary), value, later(steps_since(step, boundary)))
         return value
 
     return schedule
@@ -50,20 +52,20 @@ def linear_warmup(schedule: Callable, warmup_steps: int, init_value=0.0):
     the warm-up ends exactly where ``schedule`` starts, whatever it is (a decay, a cycle, a
     constant). ``warmup_steps = 0`` gives ``schedule`` itself.
     """
-    if not callable(schedule):
-        raise TypeError(f"linear_warmup: schedule={schedule!r} is not a schedule "
-                        "(a function step -> value)")
-    warmup_steps = check_steps("linear_warmup", "warmup_steps", warmup_steps, 0)
+    owner = "linear_warmup"
+    check_schedule(owner, "schedule", schedule)
+    warmup_steps = check_steps(owner, "warmup_steps", warmup_steps, 0)
+    check_value(owner, "init_value", init_value)
     if warmup_steps == 0:
         return schedule
 
-    @named("linear_warmup")
+    @named(owner)
     def warmed(step):
-        step = jnp.asarray(step)
-        t = float_step(step)
+        step = as_step(step)
         peak = schedule(jnp.zeros_like(step))
-        ramp = init_value + (peak - init_value) * t / warmup_steps
-        return jnp.where(t < warmup_steps, ramp, schedule(step - warmup_steps))
+        ramp = init_value + (peak - init_value) * float_step(step) / float(warmup_steps)
+        return jnp.where(before(step, warmup_steps), ramp,
+                         schedule(steps_since(step, warmup_steps)))
 
     return warmed
 
@@ -73,6 +75,9 @@ def warmup_constant_schedule(init_value, peak_value, warmup_steps: int):
     """Linear warm-up from ``init_value`` to ``peak_value`` over ``warmup_steps``, then
     ``peak_value`` (Optax's ``warmup_constant_schedule``; with ``warmup_steps = 0`` Optax holds
     ``init_value`` for ever, here the value is ``peak_value`` from the start)."""
+    owner = "warmup_constant_schedule"
+    check_value(owner, "init_value", init_value)
+    check_value(owner, "peak_value", peak_value)
+    warmup_steps = check_steps(owner, "warmup_steps", warmup_steps, 0)
     # linear_warmup returns a new function (or the new constant schedule): safe to rename
-    return named("warmup_constant_schedule")(
-        linear_warmup(constant_schedule(peak_value), warmup_steps, init_value))
+    return named(owner)(linear_warmup(constant_schedule(peak_value), warmup_steps, init_value))

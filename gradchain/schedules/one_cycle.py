@@ -19,11 +19,12 @@ from __future__ import annotations
 
 from typing import Optional
 
+import jax
 import jax.numpy as jnp
 
 from gradchain.core.public import public
-from gradchain.core.validation import check_range
-from gradchain.schedules.base import check_choice, check_steps, float_step, named
+from gradchain.schedules.base import (check_choice, check_flag, check_steps, check_value,
+                                      float_step, named)
 
 
 def _total_steps(owner, total_steps, epochs, steps_per_epoch) -> int:
@@ -37,7 +38,10 @@ def _total_steps(owner, total_steps, epochs, steps_per_epoch) -> int:
 
 def _phases(owner, total, pct_start, three_phase) -> tuple[list[float], list[float]]:
     """The (fractional) first and last step of each phase, as PyTorch places them."""
-    check_range(owner, "pct_start", pct_start, 0, 1)
+    if isinstance(pct_start, jax.core.Tracer):
+        raise TypeError(f"{owner}: pct_start={pct_start!r} must be known when the schedule is "
+                        "built (it places the phases), not traced")
+    check_value(owner, "pct_start", pct_start, 0, 1)
     pct_start = float(pct_start)
     ends = ([pct_start * total - 1, 2 * pct_start * total - 2, total - 1.0] if three_phase
             else [pct_start * total - 1, total - 1.0])
@@ -63,7 +67,7 @@ def _one_cycle(owner, total, pct_start, anneal_strategy, three_phase, values):
         return anneal(values[i], values[i + 1], (t - starts[i]) / (ends[i] - starts[i]))
 
     def schedule(step):
-        t = jnp.minimum(float_step(step), total - 1)
+        t = jnp.minimum(float_step(step), float(total - 1))
         value = phase(len(ends) - 1, t)
         for i in reversed(range(len(ends) - 1)):
             value = jnp.where(t <= ends[i], phase(i, t), value)
@@ -86,9 +90,11 @@ def one_cycle_lr(max_lr, total_steps: Optional[int] = None, pct_start=0.3,
     ``cycle_momentum=True``.
     """
     owner = "one_cycle_lr"
+    check_value(owner, "max_lr", max_lr)
     total = _total_steps(owner, total_steps, epochs, steps_per_epoch)
-    check_range(owner, "div_factor", div_factor, 0, low_open=True)
-    check_range(owner, "final_div_factor", final_div_factor, 0, low_open=True)
+    check_value(owner, "div_factor", div_factor, 0, low_open=True)
+    check_value(owner, "final_div_factor", final_div_factor, 0, low_open=True)
+    three_phase = check_flag(owner, "three_phase", three_phase)
     initial = max_lr / div_factor
     minimum = initial / final_div_factor
     values = ([initial, max_lr, initial, minimum] if three_phase
@@ -112,6 +118,9 @@ def one_cycle_momentum(total_steps: Optional[int] = None, pct_start=0.3,
     """
     owner = "one_cycle_momentum"
     total = _total_steps(owner, total_steps, epochs, steps_per_epoch)
+    check_value(owner, "base_momentum", base_momentum)
+    check_value(owner, "max_momentum", max_momentum)
+    three_phase = check_flag(owner, "three_phase", three_phase)
     values = ([max_momentum, base_momentum, max_momentum, max_momentum] if three_phase
               else [max_momentum, base_momentum, max_momentum])
     return named(owner)(_one_cycle(owner, total, pct_start, anneal_strategy, three_phase,

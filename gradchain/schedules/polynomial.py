@@ -10,16 +10,16 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from gradchain.core.public import public
-from gradchain.core.validation import check_range
-from gradchain.schedules.base import check_steps, float_step, named
+from gradchain.schedules.base import check_steps, check_value, float_step, named, steps_since
 
 
 @public
 def polynomial_lr(init_value, total_iters: int = 5, power=1.0):
     """``v_t = init_value · (1 - min(t, T) / T)^power``, ``T = total_iters`` (PyTorch's
     ``PolynomialLR``, same defaults): 0 from step ``T`` on."""
-    total_iters = check_steps("polynomial_lr", "total_iters", total_iters)
-    check_range("polynomial_lr", "power", power, 0)
+    check_value("polynomial_lr", "init_value", init_value)
+    total_iters = float(check_steps("polynomial_lr", "total_iters", total_iters))
+    check_value("polynomial_lr", "power", power, 0)
 
     @named("polynomial_lr")
     def schedule(step):
@@ -37,9 +37,10 @@ def linear_lr(init_value, start_factor=1.0 / 3, end_factor=1.0, total_iters: int
     defaults): the factor moves linearly from ``start_factor`` f_0 to ``end_factor`` f_1 over
     ``T = total_iters`` steps, then stays at f_1. PyTorch allows f_0 in (0, 1], f_1 in [0, 1].
     """
-    check_range("linear_lr", "start_factor", start_factor, 0, 1, low_open=True)
-    check_range("linear_lr", "end_factor", end_factor, 0, 1)
-    total_iters = check_steps("linear_lr", "total_iters", total_iters)
+    check_value("linear_lr", "init_value", init_value)
+    check_value("linear_lr", "start_factor", start_factor, 0, 1, low_open=True)
+    check_value("linear_lr", "end_factor", end_factor, 0, 1)
+    total_iters = float(check_steps("linear_lr", "total_iters", total_iters))
 
     @named("linear_lr")
     def schedule(step):
@@ -57,13 +58,16 @@ def polynomial_schedule(init_value, end_value, power, transition_steps: int,
 
     ``transition_steps`` T must be >= 1 (Optax turns T <= 0 into a constant ``init_value``).
     """
-    transition_steps = check_steps("polynomial_schedule", "transition_steps", transition_steps)
-    transition_begin = check_steps("polynomial_schedule", "transition_begin",
-                                   transition_begin, 0)
+    owner = "polynomial_schedule"
+    check_value(owner, "init_value", init_value)
+    check_value(owner, "end_value", end_value)
+    check_value(owner, "power", power, 0)
+    transition_steps = float(check_steps(owner, "transition_steps", transition_steps))
+    transition_begin = check_steps(owner, "transition_begin", transition_begin, 0)
 
-    @named("polynomial_schedule")
+    @named(owner)
     def schedule(step):
-        t = jnp.clip(float_step(step) - transition_begin, 0, transition_steps)
+        t = jnp.minimum(float_step(steps_since(step, transition_begin)), transition_steps)
         remaining = (transition_steps - t) / transition_steps  # >= 0, see polynomial_lr
         return (init_value - end_value) * jnp.power(remaining, power) + end_value
 
@@ -75,5 +79,10 @@ def linear_schedule(init_value, end_value, transition_steps: int, transition_beg
     """Optax's ``linear_schedule``: a straight line from ``init_value`` at ``transition_begin``
     to ``end_value`` at ``transition_begin + transition_steps``; constant outside. With
     ``init_value = 0`` it is the plain linear warm-up."""
-    return named("linear_schedule")(
+    owner = "linear_schedule"
+    check_value(owner, "init_value", init_value)
+    check_value(owner, "end_value", end_value)
+    check_steps(owner, "transition_steps", transition_steps)
+    check_steps(owner, "transition_begin", transition_begin, 0)
+    return named(owner)(
         polynomial_schedule(init_value, end_value, 1, transition_steps, transition_begin))

@@ -11,22 +11,22 @@ from __future__ import annotations
 from typing import Sequence
 
 import jax.numpy as jnp
-import numpy as np
 
 from gradchain.core.public import public
-from gradchain.core.validation import check_range
-from gradchain.schedules.base import check_steps, named
+from gradchain.schedules.base import (as_step, check_steps, check_value, divmod_steps,
+                                      marks_reached, named)
 
 
 @public
 def step_lr(init_value, step_size: int, gamma=0.1):
     """``v_t = init_value · γ^⌊t / step_size⌋`` (PyTorch's ``StepLR``, notes 003)."""
+    check_value("step_lr", "init_value", init_value)
     step_size = check_steps("step_lr", "step_size", step_size)
-    check_range("step_lr", "gamma", gamma, 0)
+    check_value("step_lr", "gamma", gamma, 0)
 
     @named("step_lr")
     def schedule(step):
-        return init_value * jnp.power(gamma, jnp.asarray(step) // step_size)
+        return init_value * jnp.power(gamma, divmod_steps(step, step_size)[0])
 
     return schedule
 
@@ -38,16 +38,17 @@ def multi_step_lr(init_value, milestones: Sequence[int], gamma=0.1):
     ``milestones`` are integers >= 0, in any order; a milestone listed twice decays twice, as in
     PyTorch (which counts them). A milestone at 0 applies from the first step.
     """
-    milestones = [check_steps("multi_step_lr", f"milestones[{i}]", m, 0)
-                  for i, m in enumerate(milestones)]
-    check_range("multi_step_lr", "gamma", gamma, 0)
-    marks = np.sort(np.asarray(milestones, dtype=np.int64))
+    owner = "multi_step_lr"
+    check_value(owner, "init_value", init_value)
+    if isinstance(milestones, (str, bytes)) or not hasattr(milestones, "__iter__"):
+        raise TypeError(f"{owner}: milestones={milestones!r} is not a sequence of step counts")
+    marks = sorted(check_steps(owner, f"milestones[{i}]", m, 0)
+                   for i, m in enumerate(milestones))
+    check_value(owner, "gamma", gamma, 0)
 
-    @named("multi_step_lr")
+    @named(owner)
     def schedule(step):
-        step = jnp.asarray(step)
-        passed = jnp.sum(step[..., None] >= marks, axis=-1) if marks.size else 0 * step
-        return init_value * jnp.power(gamma, passed)
+        return init_value * jnp.power(gamma, marks_reached(step, marks))
 
     return schedule
 
@@ -55,10 +56,11 @@ def multi_step_lr(init_value, milestones: Sequence[int], gamma=0.1):
 @public
 def exponential_lr(init_value, gamma):
     """``v_t = init_value · γ^t`` (PyTorch's ``ExponentialLR``)."""
-    check_range("exponential_lr", "gamma", gamma, 0)
+    check_value("exponential_lr", "init_value", init_value)
+    check_value("exponential_lr", "gamma", gamma, 0)
 
     @named("exponential_lr")
     def schedule(step):
-        return init_value * jnp.power(gamma, jnp.asarray(step))
+        return init_value * jnp.power(gamma, as_step(step))
 
     return schedule

@@ -42,20 +42,22 @@ def freeze_where(optimizer, where) -> GradientTransformation:
     Args:
       optimizer: the transformation that trains the leaves that are not frozen.
       where: ``fn(path, leaf) -> bool``, True for a frozen leaf (``path`` a tuple of plain
-        keys), or a prefix tree of booleans matched to the params by key (``{"encoder": True,
-        "head": False}``). A scalar ``True`` freezes everything.
+        keys), Optax's ``fn(params) -> prefix tree`` (told apart by the signature; one that fits
+        both gets ``(path, leaf)``), or a prefix tree of booleans matched to the params by key
+        (``{"encoder": True, "head": False}``). A scalar ``True`` freezes everything.
 
     Raises:
       ValueError: naming the path where a mask tree does not match the params.
     """
-    return masked_transformation("freeze_where", optimizer, where, path_function=True,
+    return masked_transformation("freeze_where", optimizer, where, native_form="path",
                                  selected_when=False, others=jnp.zeros_like,
                                  display={"frozen": Shown(where)})
 
 
 @public
 def freeze(mask) -> GradientTransformation:
-    """Optax's ``freeze``: zero updates where ``mask`` (a prefix tree of booleans) is True,
+    """Optax's ``freeze``: zero updates where ``mask`` (a prefix tree of booleans, or a function
+    in either form of ``masked``) is True,
     pass the others through: ``masked(set_to_zero(), mask)``."""
     return masked(set_to_zero(), mask)
 
@@ -64,7 +66,7 @@ def freeze(mask) -> GradientTransformation:
 def selective_transform(optimizer, *, freeze_mask) -> GradientTransformation:
     """Optax's ``selective_transform``: ``optimizer`` on the leaves where ``freeze_mask`` is
     False, zero updates and no state where it is True (a prefix tree of booleans, or a function
-    of the params tree returning one)."""
+    in either form of ``masked``)."""
     return masked_transformation("selective_transform", optimizer, freeze_mask,
-                                 path_function=False, selected_when=False,
+                                 native_form="params", selected_when=False,
                                  others=jnp.zeros_like, display={"freeze_mask": Shown(freeze_mask)})

@@ -10,8 +10,24 @@ time (labels are static Python values, never arrays computed at run time). A lab
 - a prefix tree: a tree whose leaves are labels and whose nodes are matched to the params' nodes
   *by key*, not by container type, so a plain dict of labels fits Flax's ``nnx.State``, a
   ``FrozenDict`` or a custom pytree with the same keys. A label at an inner node covers its whole
-  subtree;
+  subtree. A pytree node is a tree even when it is callable (an Equinox module or a registered
+  dataclass with ``__call__``; ``jax.tree_util.Partial`` is the exception: a function);
 - Optax's form: a function of the whole params tree returning such a prefix tree.
+
+Every wrapper takes both function forms; ``read_spec`` tells them apart once, when the wrapper is
+built, by the function's signature (one required positional argument: ``fn(params)``; two:
+``fn(path, leaf)``; a signature that fits both, or none that can be read, gets the wrapper's own
+form: ``(path, leaf)`` for ``param_groups``/``apply_where``/``freeze_where``, the params tree for
+Optax's names).
+
+Wrappers compose: a wrapper inside another sees the leaves the outer one does not own as
+placeholders (``MaskedNode()``, Optax's ``MaskedNode``, or any other node with no leaves, such
+as an empty dict or Optax's ``map_params`` placeholder). A prefix tree over the whole model is
+matched against that tree as it is against the params: an entry at or below a placeholder is
+accepted and selects nothing, a tree may also leave placeholders out (a mask over the group's own
+leaves), and placeholders are passed on unchanged. So a mask over the whole model works inside
+``masked``, a group or ``freeze_where``, and empty params give empty states. Entries that match
+nothing at all and owned leaves with no entry are still errors.
 
 Flax ``nnx.Variable`` objects (``nnx.Optimizer`` gives ``init`` a state of ``Param`` variables and
 ``update`` plain arrays) count as leaves, so labels and paths are the same in both calls.
@@ -26,10 +42,12 @@ tree (an ``nnx.State`` stays an ``nnx.State``) and a layer's statistics are foun
 
 from __future__ import annotations
 
+import inspect
 import sys
 from typing import Any, NamedTuple
 
 import jax
+import numpy as np
 
 
 class MaskedNode(NamedTuple):
@@ -64,12 +82,30 @@ def format_path(path: tuple) -> str:
     return "/".join(str(k) for k in path) or "<root>"
 
 
+def _flatten(tree, is_leaf):
+    flat, treedef = jax.tree_util.tree_flatten_with_path(tree, is_leaf=is_leaf)
+    paths = [tuple(_plain_key(k) for k in path) for path, _ in flat]
+    return paths, [leaf for _, leaf in flat], treedef
+
+
 def flatten_leaves(tree):
     """``(paths, leaves, treedef)``: the leaves (a Flax Variable counts as one), with their paths
     as tuples of plain keys."""
-    flat, treedef = jax.tree_util.tree_flatten_with_path(tree, is_leaf=_is_variable)
-    paths = [tuple(_plain_key(k) for k in path) for path, _ in flat]
-    return paths, [leaf for _, leaf in flat], treedef
+    return _flatten(tree, _is_variable)
+
+
+def _is_placeholder(x) -> bool:
+    """A pytree node with no leaves: a leaf an enclosing wrapper does not own (``MaskedNode()``,
+    Optax's ``MaskedNode``), an empty container, ``None``, Optax's ``map_params`` placeholder."""
+    if isinstance(x, (jax.Array, np.ndarray)) or _is_variable(x):
+        return False
+    return jax.tree_util.tree_structure(x, is_leaf=_is_variable).num_leaves == 0
+
+
+def flatten_positions(tree):
+    """``(paths, leaves, treedef)`` as ``flatten_leaves``, with every placeholder (a node with no
+    leaves) as a position of its own, so that a prefix tree's entries there can be matched."""
+    return _flatten(tree, lambda x: _is_variable(x) or _is_placeholder(x))
 
 
 def children_by_key(node) -> dict:
@@ -80,6 +116,69 @@ def children_by_key(node) -> dict:
 
 def _is_label(node) -> bool:
     return node is None or jax.tree_util.all_leaves([node])
+
+
+def _is_function(spec) -> bool:
+    """A mask or labels function, as opposed to a tree: callable and not a pytree node (an
+    Equinox module is callable, and is read as a tree), or a ``jax.tree_util.Partial``."""
+    return callable(spec) and (_is_label(spec) or isinstance(spec, jax.tree_util.Partial))
+
+
+class _NotOwned:
+    def __repr__(self):
+        return "NOT_OWNED"
+
+
+NOT_OWNED = _NotOwned()
+"""The label of a placeholder position: a leaf an enclosing wrapper does not own."""
+
+
+class LabelSpec(NamedTuple):
+    """A mask or labels argument as ``read_spec`` read it: ``form`` is ``"tree"``, ``"params"``
+    (``fn(params) -> tree``, Optax's) or ``"path"`` (``fn(path, leaf) -> label``)."""
+    what: str
+    form: str
+    value: Any
+
+
+def _function_form(fn, native: str):
+    """``"params"``, ``"path"``, ``native`` when the signature fits both or cannot be read,
+    ``None`` when it fits neither."""
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return native
+    positional = [p for p in parameters
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = sum(p.default is p.empty for p in positional)
+    required_keywords = any(p.kind is p.KEYWORD_ONLY and p.default is p.empty
+                            for p in parameters)
+    variadic = any(p.kind is p.VAR_POSITIONAL for p in parameters)
+    fits = [form for form, n in (("params", 1), ("path", 2))
+            if not required_keywords and required <= n and (len(positional) >= n or variadic)]
+    if len(fits) == 1:
+        return fits[0]
+    return native if fits else None
+
+
+def read_spec(owner: str, what: str, spec, *, native: str) -> LabelSpec:
+    """Read a mask or labels argument once, when the wrapper is built.
+
+    A callable that is not a pytree node (or is a ``jax.tree_util.Partial``) is a function; its
+    form is decided by its signature (see the module docstring; ``native`` is the wrapper's own
+    form, ``"path"`` or ``"params"``). Raises ``TypeError`` naming ``owner`` for a function of
+    neither form."""
+    if not _is_function(spec):
+        return LabelSpec(what, "tree", spec)
+    form = _function_form(spec, native)
+    if form is None:
+        values, value = ("booleans", "a boolean") if what == "mask" else ("labels", "a label")
+        raise TypeError(
+            f"{owner}: the {what} function {getattr(spec, '__name__', type(spec).__name__)} "
+            f"has the signature {inspect.signature(spec)}; it must be fn(params) (Optax's form: "
+            f"the params tree to a prefix tree of {values}) or fn(path, leaf) (a leaf's path "
+            f"and value to {value})")
+    return LabelSpec(what, form, spec)
 
 
 def _static(owner: str, what: str, path: tuple, label):
@@ -94,36 +193,46 @@ def _static(owner: str, what: str, path: tuple, label):
     return label
 
 
-def _labels_from_prefix_tree(owner: str, what: str, prefix, paths: list, against: str) -> list:
+def _labels_from_prefix_tree(owner: str, what: str, prefix, paths: list, leaves: list,
+                             against: str) -> list:
+    """Each position's label: the prefix tree's entry at or above its path; ``NOT_OWNED`` for a
+    placeholder, whether the tree has an entry for it, one below it or none."""
     labels, used = [], set()
-    for path in paths:
-        node = unwrap(prefix)
-        depth = 0
+    for path, leaf in zip(paths, leaves):
+        node, depth, missing = unwrap(prefix), 0, False
         while not _is_label(node) and depth < len(path):
             children = children_by_key(node)
-            key = path[depth]
-            if key not in children:
-                raise ValueError(
-                    f"{owner}: the {what} tree does not match the {against}: it has no entry "
-                    f"{key!r} at {format_path(path[:depth])} ({against} leaf "
-                    f"{format_path(path)}); "
-                    f"its keys there are {sorted(map(str, children))}")
+            missing = path[depth] not in children
+            if missing:
+                break
+            node = unwrap(children[path[depth]])
             depth += 1
-            node = unwrap(children[key])
-        if not _is_label(node):
+        if not missing:
+            used.add(path[:depth])
+        if _is_placeholder(leaf):
+            labels.append(NOT_OWNED)
+        elif missing:
+            raise ValueError(
+                f"{owner}: the {what} tree does not match the {against}: it has no entry "
+                f"{path[depth]!r} at {format_path(path[:depth])} ({against} leaf "
+                f"{format_path(path)}); its keys there are {sorted(map(str, children))}")
+        elif not _is_label(node):
             raise ValueError(f"{owner}: the {what} tree does not match the {against}: it goes "
                              f"deeper than the {against} leaf {format_path(path)}")
-        used.add(path[:depth])
-        labels.append(_static(owner, what, path, node))
+        else:
+            labels.append(_static(owner, what, path, node))
     _check_all_used(owner, what, prefix, used, against)
     return labels
 
 
 def _check_all_used(owner: str, what: str, prefix, used: set, against: str) -> None:
-    """Refuse a prefix-tree entry that matches no leaf (a typo would silently do nothing)."""
+    """Refuse a prefix-tree entry that matches no leaf (a typo would silently do nothing); the
+    entries at and below a placeholder match it."""
 
     def walk(node, path):
         node = unwrap(node)
+        if not _is_label(node) and path in used:
+            return
         if _is_label(node):
             if path not in used:
                 raise ValueError(f"{owner}: the {what} tree does not match the {against}: its "
@@ -135,37 +244,41 @@ def _check_all_used(owner: str, what: str, prefix, used: set, against: str) -> N
     walk(prefix, ())
 
 
-def leaf_labels(owner: str, spec: Any, tree, *, what: str = "labels",
-                path_function: bool = True, against: str = "params"):
-    """One static label per leaf of ``tree``: ``(paths, leaves, treedef, labels)``.
+def leaf_labels(owner: str, spec: LabelSpec, tree, *, against: str = "params"):
+    """One static label per position of ``tree`` (``flatten_positions``):
+    ``(paths, leaves, treedef, labels)``, with ``NOT_OWNED`` at placeholders.
 
-    ``spec`` is a prefix tree or a function: of ``(path, leaf)`` when ``path_function``,
-    else of the whole tree (Optax's form). Raises ``ValueError`` naming the first path where a
+    ``spec`` comes from ``read_spec``. Raises ``ValueError`` naming the first path where a
     prefix tree and ``tree`` (called ``against`` in messages: "params" or "updates") disagree.
     """
-    paths, leaves, treedef = flatten_leaves(tree)
-    if callable(spec) and path_function:
-        labels = [_static(owner, what, path, spec(path, unwrap(leaf)))
+    paths, leaves, treedef = flatten_positions(tree)
+    if spec.form == "path":
+        labels = [NOT_OWNED if _is_placeholder(leaf)
+                  else _static(owner, spec.what, path, spec.value(path, unwrap(leaf)))
                   for path, leaf in zip(paths, leaves)]
     else:
-        prefix = spec(tree) if callable(spec) else spec
-        labels = _labels_from_prefix_tree(owner, what, prefix, paths, against)
+        prefix = spec.value(tree) if spec.form == "params" else spec.value
+        labels = _labels_from_prefix_tree(owner, spec.what, prefix, paths, leaves, against)
     return paths, leaves, treedef, labels
 
 
 def check_known_labels(owner: str, labels: list, paths: list, known) -> None:
     """Raise ``ValueError`` for a label with no transformation, naming it and a path that has it."""
     for label, path in zip(labels, paths):
-        if label not in known:
+        if label is not NOT_OWNED and label not in known:
             raise ValueError(f"{owner}: the label {label!r} (of params leaf {format_path(path)}) "
                              f"has no transformation; the transformations are labelled "
                              f"{', '.join(sorted(map(repr, known)))}")
 
 
 def check_booleans(owner: str, mask: list, paths: list) -> list:
-    """The mask as Python booleans; ``ValueError`` naming the path of a value that is not one."""
+    """The mask as Python booleans (``NOT_OWNED`` kept); ``ValueError`` naming the path of a value
+    that is not one."""
     out = []
     for value, path in zip(mask, paths):
+        if value is NOT_OWNED:
+            out.append(value)
+            continue
         if not isinstance(value, (bool, int)) or value not in (0, 1):
             raise ValueError(f"{owner}: the mask at {format_path(path)} is {value!r}; a mask "
                              "holds booleans (True: the leaf is selected)")
@@ -174,8 +287,10 @@ def check_booleans(owner: str, mask: list, paths: list) -> list:
 
 
 def keep_only(treedef, leaves: list, keep: list):
-    """The tree with every leaf not kept replaced by ``MaskedNode()``."""
-    return treedef.unflatten([leaf if k else MaskedNode() for leaf, k in zip(leaves, keep)])
+    """The tree of ``flatten_positions`` with every leaf not kept replaced by ``MaskedNode()``
+    (placeholders stay as they are)."""
+    return treedef.unflatten([leaf if k or _is_placeholder(leaf) else MaskedNode()
+                              for leaf, k in zip(leaves, keep)])
 
 
 def mask_extras(extra: dict, treedef, keep: list, enabled: bool) -> dict:
@@ -185,7 +300,7 @@ def mask_extras(extra: dict, treedef, keep: list, enabled: bool) -> dict:
         return extra
     masked = {}
     for key, value in extra.items():
-        _, leaves, value_treedef = flatten_leaves(value)
+        _, leaves, value_treedef = flatten_positions(value)
         masked[key] = keep_only(treedef, leaves, keep) if value_treedef == treedef else value
     return masked
 
@@ -207,7 +322,7 @@ class Shown:
     """A label or mask specification as ``repr`` shows it in an optimizer's description."""
 
     def __init__(self, spec):
-        if callable(spec):
+        if _is_function(spec):
             self.text = f"<function {getattr(spec, '__name__', type(spec).__name__)}>"
         else:
             text = repr(spec)

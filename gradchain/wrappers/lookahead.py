@@ -41,6 +41,9 @@ def lookahead(inner, sync_period=5, slow_step_size=0.5, reset_state: bool = Fals
     ``nnx.Optimizer`` works unchanged); the trajectory of the params equals Optax's fast
     params. The slow weights are ``state.slow`` (evaluate with them between syncs, if wanted).
     Apply the returned updates unmodified, or the fast and slow weights fall out of step.
+    The sync test ``t mod k = 0`` is done in integers, exact at every count; once the count
+    saturates at ``2^31 - 1`` it stops advancing, and so do the syncs (except with ``k = 1``,
+    which syncs at every update).
 
     Args:
       inner: the fast optimizer, any gradient transformation.
@@ -67,7 +70,8 @@ def lookahead(inner, sync_period=5, slow_step_size=0.5, reset_state: bool = Fals
         fast_updates, inner_state = call_update(inner, updates, state.inner_state, params, extra)
         values, stored = hyper.read(state.hyperparams, state.count)
         count = next_count(state.count)
-        sync = jnp.mod(count, values["sync_period"]) == 0
+        period = jnp.round(values["sync_period"]).astype(count.dtype)
+        sync = (count % period == 0) & ((count > state.count) | (period == 1))
         scalars = ScalarsByDtype({"alpha": values["slow_step_size"]})
 
         def leaf(u, p, s):

@@ -15,8 +15,8 @@ from typing import Any, Hashable, Mapping, NamedTuple
 from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import check_same_structure
-from gradchain.wrappers.labels import (Shown, check_known_labels, flatten_leaves, keep_only,
-                                       leaf_labels, mask_extras, put_owned)
+from gradchain.wrappers.labels import (Shown, check_known_labels, flatten_positions, keep_only,
+                                       leaf_labels, mask_extras, put_owned, read_spec)
 
 
 class PartitionState(NamedTuple):
@@ -43,14 +43,16 @@ def _labelled(label, tx) -> GradientTransformation:
 
 
 def partition_by_labels(owner: str, transforms: Mapping[Hashable, Any], labels, *,
-                        path_function: bool, mask_compatible_extra_args: bool = False
+                        native_form: str, mask_compatible_extra_args: bool = False
                         ) -> GradientTransformation:
-    """The implementation shared by ``param_groups`` and Optax's ``partition``."""
+    """The implementation shared by ``param_groups`` and Optax's ``partition``. ``native_form``
+    is the form (``"path"`` or ``"params"``) a labels function whose signature fits both is
+    given. Placeholders (leaves an enclosing wrapper does not own) go to no group."""
     transforms = _check_transformations(owner, transforms)
+    spec = read_spec(owner, "labels", labels, native=native_form)
 
     def split(tree, against):
-        paths, leaves, treedef, leaf_label = leaf_labels(owner, labels, tree, against=against,
-                                                         path_function=path_function)
+        paths, leaves, treedef, leaf_label = leaf_labels(owner, spec, tree, against=against)
         check_known_labels(owner, leaf_label, paths, transforms)
         return leaves, treedef, leaf_label
 
@@ -68,7 +70,7 @@ def partition_by_labels(owner: str, transforms: Mapping[Hashable, Any], labels, 
                              f"transformation has {', '.join(sorted(map(repr, transforms)))}")
         if params is not None:
             check_same_structure(owner, updates, params, "params")
-            params_leaves = flatten_leaves(params)[1]
+            params_leaves = flatten_positions(params)[1]
         out, new_states = list(leaves), {}
         for label, tx in transforms.items():
             keep = [x == label for x in leaf_label]
@@ -94,16 +96,18 @@ def param_groups(groups: Mapping[Hashable, Any], labels) -> GradientTransformati
     Args:
       groups: mapping from a label to a gradient transformation (gradchain's or Optax's).
       labels: ``fn(path, leaf) -> label`` with ``path`` a tuple of plain keys, e.g.
-        ``lambda path, leaf: "no_decay" if path[-1] in ("bias", "scale") else "decay"``; or a
-        prefix tree of labels matched to the params by key (``{"backbone": "slow", "head":
-        "fast"}`` fits an ``nnx.State`` with those two sub-modules).
+        ``lambda path, leaf: "no_decay" if path[-1] in ("bias", "scale") else "decay"``;
+        Optax's ``fn(params) -> prefix tree`` (told apart by the signature; one that fits both
+        gets ``(path, leaf)``); or a prefix tree of labels matched to the params by key
+        (``{"backbone": "slow", "head": "fast"}`` fits an ``nnx.State`` with those two
+        sub-modules).
 
     Raises:
       ValueError: naming the path where a label tree does not match the params, or a label
         (and a leaf that has it) with no transformation; raised by ``init`` and ``update``
         before any state is computed.
     """
-    return partition_by_labels("param_groups", groups, labels, path_function=True)
+    return partition_by_labels("param_groups", groups, labels, native_form="path")
 
 
 @public
@@ -112,12 +116,13 @@ def partition(transforms: Mapping[Hashable, Any], param_labels, *,
     """Optax's ``partition`` (and ``multi_transform``): the same arguments and numbers.
 
     ``param_labels`` is a prefix tree of labels or, as in Optax, a function of the whole params
-    tree returning one (``param_groups`` takes a function of each leaf's path instead). Unlike
+    tree returning one; ``fn(path, leaf) -> label`` is accepted too (told apart by the
+    signature; one that fits both gets the params tree, as in Optax). Unlike
     Optax, the prefix tree is matched by key, so a plain dict fits an ``nnx.State``.
     ``mask_compatible_extra_args`` restricts keyword extras that have the updates' structure to
     each group, as in Optax.
     """
-    return partition_by_labels("partition", transforms, param_labels, path_function=False,
+    return partition_by_labels("partition", transforms, param_labels, native_form="params",
                                mask_compatible_extra_args=mask_compatible_extra_args)
 
 

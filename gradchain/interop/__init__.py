@@ -1,0 +1,1 @@
+"""Working with other libraries' artefacts: resuming an Optax optimizer state with gradchain."""
