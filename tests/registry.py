@@ -184,3 +184,41 @@ FAMILIES = [c for c in CONFIGS if not c.variant]
 
 def ids(configs):
     return [c.name for c in configs]
+
+# Every named optimizer, called with arguments that switch on each of its optional stages
+# (momentum, weight decay, multipliers), for the tests that go through all of an alias's
+# arguments: each numeric argument out of its range is refused naming the alias and the
+# argument, and each hyperparameter it stores is checked by ``set_hyperparams`` against the same
+# range. ``(label, alias, keyword arguments)``.
+ALIAS_CALLS = [
+    ("sgd", "sgd", dict(learning_rate=0.1, momentum=0.9, dampening=0.1, weight_decay=1e-4)),
+    ("sgd(nesterov)", "sgd", dict(learning_rate=0.1, momentum=0.9, nesterov=True)),
+    ("adagrad", "adagrad", dict(learning_rate=0.1, weight_decay=1e-4)),
+    ("adagrad(eps_in_sqrt=False)", "adagrad", dict(learning_rate=0.1, eps_in_sqrt=False)),
+    ("rmsprop", "rmsprop", dict(learning_rate=0.1, momentum=0.9, weight_decay=1e-4)),
+    ("rmsprop(centered)", "rmsprop", dict(learning_rate=0.1, centered=True,
+                                         bias_correction=True, eps_in_sqrt=False)),
+    ("adadelta", "adadelta", dict(weight_decay=1e-4)),
+    ("adam", "adam", dict(learning_rate=1e-3, weight_decay=1e-4)),
+    ("adam(nesterov)", "adam", dict(learning_rate=1e-3, nesterov=True)),
+    ("adamw", "adamw", dict(learning_rate=1e-3)),
+    ("adamw(multiplier)", "adamw", dict(learning_rate=1e-3, multiplier=0.5)),
+    ("amsgrad", "amsgrad", dict(learning_rate=1e-3, weight_decay=1e-4)),
+    ("amsgrad(max_on_raw)", "amsgrad", dict(learning_rate=1e-3, max_on_raw=True)),
+    ("adabound", "adabound", dict(weight_decay=1e-4)),
+    ("adabound(base_learning_rate)", "adabound", dict(base_learning_rate=1e-2)),
+    ("amsbound", "amsbound", dict(weight_decay=1e-4)),
+    ("swats", "swats", dict(weight_decay=1e-4)),
+    ("radam", "radam", dict(learning_rate=1e-3, weight_decay=1e-4)),
+    ("radam(decoupled)", "radam", dict(learning_rate=1e-3, weight_decay=1e-4,
+                                       decoupled_weight_decay=True, nesterov=True)),
+    ("nadam", "nadam", dict(learning_rate=1e-3, weight_decay=1e-4, momentum_decay=4e-3)),
+    ("nadam(decoupled)", "nadam", dict(learning_rate=1e-3, weight_decay=1e-4,
+                                       decoupled_weight_decay=True)),
+    ("sgdw", "sgdw", dict(learning_rate=0.1, momentum=0.9, dampening=0.1)),
+    ("sgdw(multiplier)", "sgdw", dict(learning_rate=0.1, multiplier=0.5)),
+    ("lars", "lars", dict(learning_rate=0.1, weight_decay=1e-4)),
+    ("lamb", "lamb", dict(learning_rate=1e-3, weight_decay=1e-4)),
+    ("noisy_sgd", "noisy_sgd", dict(learning_rate=0.1, key=0)),
+    ("lookahead", "lookahead", dict(inner=gc.sgd(0.1))),
+]

@@ -120,10 +120,11 @@ def test_grad_wrt_learning_rate_matches_central_difference():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"final_lr": 0.0}, r"clip_lr: final_lr=0.0 is out of range; expected final_lr in \(0, inf\)"),
-    ({"gamma": -1.0}, r"clip_lr: gamma=-1.0 is out of range"),
-    ({"eps": -1e-8}, r"clip_lr: eps=-1e-08 is out of range"),
-    ({"b1": 1.0}, r"clip_lr: b1=1.0 is out of range"),
+    ({"final_lr": 0.0},
+     r"adabound: final_lr=0.0 is out of range; expected final_lr in \(0, inf\)"),
+    ({"gamma": -1.0}, r"adabound: gamma=-1.0 is out of range"),
+    ({"eps": -1e-8}, r"adabound: eps=-1e-08 is out of range"),
+    ({"b1": 1.0}, r"adabound: b1=1.0 is out of range"),
 ])
 def test_invalid_hyperparameters_raise(kwargs, message):
     with pytest.raises(ValueError, match=message):

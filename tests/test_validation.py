@@ -1,7 +1,8 @@
 """Bad input is refused early, with a message that says what is wrong and where.
 
 - Out-of-range plain hyperparameters raise ``ValueError`` when the transformation is built,
-  naming the argument (as the user spelled it) and the allowed range; boundary values pass.
+  naming the function called, the argument (as the user spelled it) and the allowed range;
+  boundary values pass.
 - Traced values and schedules are not checked, so building under ``jit``/``grad``/``vmap`` works.
 - An ``update`` whose tree does not match the state raises ``ValueError`` naming the path.
 - Integer leaves raise ``TypeError`` naming the path and dtype; mixed float dtypes are handled.
@@ -148,7 +149,8 @@ def _id(row):
                          ids=[_id(r) for r in OUT_OF_RANGE])
 def test_out_of_range_hyperparameter_raises_naming_argument_and_range(builder, kwargs,
                                                                       argument, interval):
-    expected = rf"\b{argument}=.* is out of range; expected {argument} in {re.escape(interval)}$"
+    expected = (rf"^{builder.__name__}: {argument}=.* is out of range; "
+                rf"expected {argument} in {re.escape(interval)}$")
     with pytest.raises(ValueError, match=expected):
         builder(**kwargs)
 

@@ -11,6 +11,7 @@ from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams
 from gradchain.core.reductions import (check_axis_name, shown_with_axis_name,
                                         sum_over_devices)
+from gradchain.core.public import public
 from gradchain.core.validation import check_range
 
 DIVISION_FLOOR = 1e-6
@@ -54,6 +55,7 @@ def unitwise_norm(x, axis: Optional[Union[int, tuple]] = None, *,
     return jnp.broadcast_to(jnp.sqrt(squares), x.shape)
 
 
+@public
 def adaptive_grad_clip(clipping, eps=1e-3, axis: Optional[Union[int, tuple]] = None, *,
                        axis_name=None):
     """Adaptive gradient clipping, unit by unit (Brock et al. 2021, NFNets).

@@ -11,6 +11,7 @@ from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams
 from gradchain.core.reductions import (check_axis_name, shown_with_axis_name,
                                         sum_over_devices)
+from gradchain.core.public import public
 from gradchain.core.validation import check_range
 
 
@@ -19,6 +20,7 @@ class ClipByBlockRmsState(NamedTuple):
     hyperparams: dict
 
 
+@public
 def clip_by_block_rms(threshold, *, axis_name=None):
     """``u -> u / max(1, rms(u) / threshold)`` per leaf, ``rms(u) = √(mean(u²))``.
 

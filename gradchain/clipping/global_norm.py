@@ -11,6 +11,7 @@ from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compu
                                         next_count, zero_count)
 from gradchain.core.reductions import (check_axis_name, shown_with_axis_name,
                                         sum_over_devices)
+from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation
 from gradchain.core.validation import check_floating, check_range
 
@@ -31,6 +32,7 @@ def global_norm(tree, *, axis_name=None) -> jax.Array:
     return jnp.sqrt(sum_over_devices(sums, axis_name))
 
 
+@public
 def clip_by_global_norm(max_norm, *, axis_name=None) -> GradientTransformation:
     """``u -> u`` if ``‖u‖ < max_norm``, else ``(u / ‖u‖) · max_norm``, with ``‖u‖`` the norm of
     all leaves together (``global_norm``).

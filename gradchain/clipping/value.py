@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams
+from gradchain.core.public import public
 from gradchain.core.validation import check_range
 
 
@@ -17,6 +18,7 @@ class ClipState(NamedTuple):
     hyperparams: dict
 
 
+@public
 def clip(max_delta):
     """``u -> min(max(u, -max_delta), max_delta)`` elementwise. Optax's ``clip``.
 

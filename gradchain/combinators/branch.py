@@ -16,6 +16,7 @@ import jax.numpy as jnp
 
 from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
                                         next_count, zero_count)
+from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import check_range, check_transformations
 
@@ -26,6 +27,7 @@ class BranchState(NamedTuple):
     hyperparams: dict
 
 
+@public
 def branch(*transformations, combine: Callable, name: str = "branch",
            **hyperparams) -> GradientTransformation:
     """Apply each transformation to the same updates and combine their outputs per leaf.
@@ -66,6 +68,7 @@ def _divide(numerator, denominator, *, eps, eps_root):
     return numerator / (jnp.sqrt(denominator + eps_root) + eps)
 
 
+@public
 def divide_by_sqrt(numerator, denominator, *, eps=0.0, eps_root=0.0) -> GradientTransformation:
     """``out = N(u) / (√(D(u) + eps_root) + eps)`` for two sub-chains ``N`` and ``D``.
 

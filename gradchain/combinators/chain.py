@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import check_transformations
 
 
+@public
 def chain(*transformations) -> GradientTransformation:
     """Compose transformations in order: ``u -> t_n(...t_2(t_1(u)))``.
 

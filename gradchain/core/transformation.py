@@ -17,6 +17,9 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 
+from gradchain.core.equality import Call, call_key
+from gradchain.core.public import public
+
 Params = Any
 Updates = Any
 State = Any
@@ -29,11 +32,20 @@ class _Protocol(NamedTuple):
 
 
 class GradientTransformation(_Protocol):
-    """An ``(init, update)`` pair, plus a description used only for display.
+    """An ``(init, update)`` pair, plus a description of how it was built.
 
     It unpacks as a 2-tuple exactly like Optax's ``GradientTransformation``. The keyword
     arguments ``name``, ``hyperparams`` and ``children`` describe how it was built (shown by
-    ``repr``); they take no part in the computation.
+    ``repr``); they take no part in the computation. A public constructor adds (see
+    ``core/public.py``):
+
+    - ``call``: the constructor and its arguments. Two transformations with a ``call`` are
+      equal, and hash equally, when their calls are equal by value (``core/equality.py``), so
+      equal optimizers are one static ``jit`` argument; without one (built directly from two
+      functions) they compare as the tuple ``(init, update)``;
+    - ``ranges``: ``{argument: (Range, ...)}``, the ranges checked in the call that built it;
+      ``set_hyperparams`` checks a new value of a hyperparameter in this transformation's own
+      state against the ranges of its name.
     """
 
     def __new__(cls, init, update, *, name=None, hyperparams=None, children=()):
@@ -41,7 +53,33 @@ class GradientTransformation(_Protocol):
         self.name = name or getattr(update, "__qualname__", "transformation")
         self.hyperparams = dict(hyperparams or {})
         self.children = tuple(children)
+        self.call = None
+        self.ranges = {}
         return self
+
+    def built_by(self, call: Call, ranges: dict) -> "GradientTransformation":
+        """A copy (same functions, same description) that records ``call`` and adds
+        ``ranges``; the original is left as it was (a constructor may return its argument)."""
+        built = tuple.__new__(type(self), self)
+        built.__dict__.update(self.__dict__)
+        built.__dict__.pop("_call_key", None)
+        built.call = call
+        built.ranges = {**self.ranges,
+                        **{k: tuple(dict.fromkeys(self.ranges.get(k, ()) + r))
+                           for k, r in ranges.items()}}
+        return built
+
+    def __eq__(self, other):
+        if self.call is None:
+            return getattr(other, "call", None) is None and tuple.__eq__(self, other)
+        return (type(self) is type(other) and other.call is not None
+                and call_key(self) == call_key(other))
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    def __hash__(self):
+        return tuple.__hash__(self) if self.call is None else hash(call_key(self))
 
     def __repr__(self):
         return "\n".join(describe_lines(self))
@@ -70,6 +108,7 @@ class EmptyState(NamedTuple):
     """The state of a transformation that keeps none."""
 
 
+@public
 def identity() -> GradientTransformation:
     """Pass the updates through unchanged: ``u -> u``."""
 

@@ -4,6 +4,11 @@ Hyperparameters: a plain number or concrete array is checked against its allowed
 transformation is built, and a ``ValueError`` names the function, the argument, the value and the
 range. A traced value (under ``jax.grad``, ``vmap``, ``jit``) or a schedule passes unchecked.
 
+The function named is the public one the user called (``adam``, not the ``ema`` inside it;
+``core/public.py``): every message here starts with ``called_name(owner)``, which is ``owner``
+only when no public constructor is running. A checked range is recorded in the running call, and
+the transformation it returns keeps it (``tx.ranges``) for ``set_hyperparams``.
+
 Trees: ``update`` checks (at trace time, so at no run-time cost) that the incoming updates have
 the structure of the state they meet, and names the first tree path where they differ.
 """
@@ -11,10 +16,13 @@ the structure of the state they meet, and names the first tree path where they d
 from __future__ import annotations
 
 import math
+from typing import NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from gradchain.core.public import called_name, record_range
 
 
 def is_concrete_number(value) -> bool:
@@ -22,12 +30,45 @@ def is_concrete_number(value) -> bool:
     return not callable(value) and not isinstance(value, jax.core.Tracer)
 
 
+class Range(NamedTuple):
+    """An allowed interval: ``[low, high]``, a bound excluded by ``low_open``/``high_open``,
+    ``None`` for an unbounded side."""
+
+    low: Optional[float] = None
+    high: Optional[float] = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def check(self, owner: str, name: str, value) -> None:
+        check_range(owner, name, value, self.low, self.high, low_open=self.low_open,
+                    high_open=self.high_open)
+
+    def __str__(self):
+        return _interval(*self)
+
+    @staticmethod
+    def intersection(ranges) -> "Range":
+        """The values that lie in every one of ``ranges`` (unbounded for none)."""
+        low, high, low_open, high_open = None, None, False, False
+        for r in ranges:
+            if r.low is not None and (low is None or r.low > low
+                                      or (r.low == low and r.low_open)):
+                low, low_open = r.low, r.low_open
+            if r.high is not None and (high is None or r.high < high
+                                       or (r.high == high and r.high_open)):
+                high, high_open = r.high, r.high_open
+        return Range(low, high, low_open, high_open)
+
+
 def check_range(owner: str, name: str, value, low=None, high=None, *,
                 low_open: bool = False, high_open: bool = False) -> None:
     """Raise ``ValueError`` if a concrete ``value`` lies outside ``[low, high]``.
 
-    ``low_open``/``high_open`` exclude the bound. ``None`` leaves that side unbounded.
+    ``low_open``/``high_open`` exclude the bound. ``None`` leaves that side unbounded. The range
+    is recorded for argument ``name`` of the running public call (see the module docstring).
     """
+    record_range(name, Range(low, high, low_open, high_open))
+    owner = called_name(owner)
     if not is_concrete_number(value):
         return
     try:
@@ -69,6 +110,7 @@ def concrete_nonzero(value) -> bool:
 def check_not_schedule(owner: str, name: str, value) -> None:
     """Refuse a schedule where a value is used once (an initial value of the state)."""
     if callable(value):
+        owner = called_name(owner)
         raise TypeError(f"{owner}: {name} is the state's starting value, used once at init; it "
                         f"cannot be a schedule, got {value!r}")
 
@@ -77,6 +119,7 @@ def check_floating_dtype(owner: str, name: str, dtype) -> None:
     """Refuse a state or compute dtype option (``mu_dtype``, ``accumulator_dtype``...) that
     is not floating point (``None`` passes: it means "the params' dtype")."""
     if dtype is not None and not jnp.issubdtype(dtype, jnp.floating):
+        owner = called_name(owner)
         raise TypeError(f"{owner}: {name}={jnp.dtype(dtype)} is not a floating-point dtype")
 
 
@@ -84,6 +127,7 @@ def check_transformations(owner: str, transformations) -> None:
     """Refuse an argument that is not a gradient transformation, naming its position."""
     for i, tx in enumerate(transformations):
         if not (hasattr(tx, "init") and hasattr(tx, "update")):
+            owner = called_name(owner)
             raise TypeError(f"{owner}: argument {i} is {tx!r}, not a gradient transformation "
                             "(an object with init and update)")
 

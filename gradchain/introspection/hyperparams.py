@@ -47,6 +47,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gradchain.core.public import public
+from gradchain.core.validation import Range
 from gradchain.introspection.find import is_namedtuple
 
 Path = tuple[str, ...]
@@ -74,6 +76,7 @@ def get_hyperparam(state, address: str) -> jax.Array:
     return entries[matches[0]]
 
 
+@public
 def set_hyperparams(tx, state, values: Optional[Mapping[str, Any]] = None, /, **named):
     """``state`` with new values for the given hyperparameters; the other entries unchanged.
 
@@ -89,12 +92,15 @@ def set_hyperparams(tx, state, values: Optional[Mapping[str, Any]] = None, /, **
     Raises:
       KeyError: an address matches nothing (the message lists the paths there are).
       ValueError: an address matches several different hyperparameters, or a scheduled one; a
-        value whose shape cannot fill the stored one.
+        value outside the range the constructor allows for that hyperparameter (recorded in
+        ``tx`` when it was built, ``tx.ranges``; a traced value passes unchecked); a value
+        whose shape cannot fill the stored one.
       TypeError: a value that is a function (a schedule is fixed when the optimizer is built).
     """
     requests = {**(values or {}), **named}
     entries = _entries(state)
     scheduled = _scheduled(tx, state, ())
+    ranges = _ranges(tx, state, ())
     new_values: dict[Path, Any] = {}
     for address, value in requests.items():
         matches = _resolve("set_hyperparams", entries, address)
@@ -108,6 +114,8 @@ def set_hyperparams(tx, state, values: Optional[Mapping[str, Any]] = None, /, **
         if callable(value):
             raise TypeError(f"set_hyperparams: {address}={value!r} is a function; a schedule "
                             "is fixed when the optimizer is built, only values can be set")
+        Range.intersection(r for path in matches for r in ranges.get(path, ())).check(
+            "set_hyperparams", address, value)
         for path in matches:
             new_values[path] = _like(address, value, entries[path])
 
@@ -193,28 +201,54 @@ def _like(address: str, value, old):
 def _scheduled(tx, state, path: Path) -> dict[Path, str]:
     """Entries of ``state`` that ``tx`` (or a part of it) fills from a schedule: path -> name.
 
+    Where the state's layout does not show which part is which, every entry below with a name
+    that is scheduled anywhere in ``tx`` counts as scheduled (never the reverse).
+    """
+    return {p: found[-1] for p, found in _described(tx, state, path, _schedule_of).items()}
+
+
+def _ranges(tx, state, path: Path) -> dict[Path, tuple]:
+    """The allowed ranges (``Range``) of each entry of ``state``, as recorded in the part of
+    ``tx`` that owns it when it was built. Where the state's layout does not show which part is
+    which, an entry must lie in every range recorded for its name anywhere in ``tx``."""
+    return {p: sum(found, ()) for p, found in _described(tx, state, path, _ranges_of).items()}
+
+
+def _schedule_of(tx, name):
+    spec = (getattr(tx, "hyperparams", None) or {}).get(name)
+    return _schedule_name(spec) if callable(spec) else None
+
+
+def _ranges_of(tx, name):
+    return (getattr(tx, "ranges", None) or {}).get(name)
+
+
+def _described(tx, state, path: Path, describe) -> dict[Path, list]:
+    """``{path: [describe(part, name), ...]}`` for the entries of ``state`` that a part of
+    ``tx`` describes (``describe`` returns None for nothing to say).
+
     ``tx``'s description (``hyperparams`` and ``children``) is walked alongside the state: a
     chain's parts are the elements of its tuple state; a wrapper's or a branch's parts are in
     the one field of its state that holds hyperparameters (one part, or a tuple of them). Where
-    the state's layout does not show which part is which, every entry below with a name that
-    is scheduled anywhere in ``tx`` counts as scheduled (never the reverse).
+    the state's layout does not show which part is which, an entry below gets what every part
+    of ``tx`` says about its name.
     """
-    specs = getattr(tx, "hyperparams", None) or {}
     children = tuple(getattr(tx, "children", ()) or ())
-    found: dict[Path, str] = {}
+    found: dict[Path, list] = {}
     own = getattr(state, _FIELD, None) if is_namedtuple(state) else None
     if isinstance(own, dict):
         for name in own:
-            if callable(specs.get(name)):
-                found[path + (str(name),)] = _schedule_name(specs[name])
+            said = describe(tx, name)
+            if said is not None:
+                found[path + (str(name),)] = [said]
     if not children:
         return found
     located = _locate_children(state, children, path)
     if located is not None:
         for child, (child_path, child_state) in zip(children, located):
-            found.update(_scheduled(child, child_state, child_path))
+            found.update(_described(child, child_state, child_path, describe))
         return found
-    names = _scheduled_names(tx)
+    names = _described_names(tx, describe)
     own_paths = {path + (str(name),) for name in (own or {})}
     for entry in _entries(state, path):
         if entry not in own_paths and entry[-1] in names:
@@ -253,11 +287,17 @@ def _locate_children(state, children, path: Path):
     return None
 
 
-def _scheduled_names(tx) -> dict[str, str]:
-    names = {k: _schedule_name(v) for k, v in (getattr(tx, "hyperparams", None) or {}).items()
-             if callable(v)}
+def _described_names(tx, describe) -> dict[str, list]:
+    """``{name: [what describe says, for each part of tx that says something]}``."""
+    names: dict[str, list] = {}
+    for name in set(getattr(tx, "hyperparams", None) or {}) | set(
+            getattr(tx, "ranges", None) or {}):
+        said = describe(tx, name)
+        if said is not None:
+            names.setdefault(name, []).append(said)
     for child in getattr(tx, "children", ()) or ():
-        names.update(_scheduled_names(child))
+        for name, said in _described_names(child, describe).items():
+            names.setdefault(name, []).extend(said)
     return names
 
 

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradchain.core.elementwise import elementwise_transformation
+from gradchain.core.public import public
 from gradchain.core.validation import check_not_schedule, check_range
 
 
@@ -17,6 +18,7 @@ class AccumulateState(NamedTuple):
     hyperparams: dict
 
 
+@public
 def accumulate(*, initial_value=0.0, dtype=None):
     """Running sum ``s_t = s_{t-1} + x_t`` with ``s_0 = initial_value``; outputs ``s_t``.
 

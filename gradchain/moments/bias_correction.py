@@ -8,6 +8,7 @@ import jax
 
 from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams, next_count
+from gradchain.core.public import public
 from gradchain.core.validation import check_range
 
 
@@ -16,6 +17,7 @@ class BiasCorrectionState(NamedTuple):
     hyperparams: dict
 
 
+@public
 def bias_correction(decay, *, hyperparam_name: str = "decay"):
     """``x̂_t = x_t / (1 - decay^t)``, ``t`` counted from 1 at the first update (Adam's m̂, v̂).
 

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams
+from gradchain.core.public import public
 from gradchain.core.validation import check_range
 
 
@@ -18,6 +19,7 @@ class DeltaRmsState(NamedTuple):
     hyperparams: dict
 
 
+@public
 def scale_by_delta_rms(rho=0.9, eps=1e-6, *, dtype=None):
     """Multiply by the RMS of past outputs (Zeiler 2012, Adadelta's numerator).
 

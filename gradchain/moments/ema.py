@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams
+from gradchain.core.public import public
 from gradchain.core.validation import check_not_schedule, check_range
 
 
@@ -18,6 +19,7 @@ class EmaState(NamedTuple):
     hyperparams: dict
 
 
+@public
 def ema(decay, *, initial_value=0.0, dtype=None, hyperparam_name: str = "decay"):
     """Exponential moving average of the incoming updates.
 

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams, next_count
+from gradchain.core.public import public
 from gradchain.core.validation import check_range
 
 
@@ -17,6 +18,7 @@ class FoldedBiasCorrectionState(NamedTuple):
     hyperparams: dict
 
 
+@public
 def folded_bias_correction(b1=0.9, b2=0.999):
     """``u -> √(1 - β2^t) / (1 - β1^t) · u``, ``t`` counted from 1 at the first update.
 

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradchain.core.elementwise import elementwise_transformation
+from gradchain.core.public import public
 
 
 class MaxVState(NamedTuple):
@@ -16,6 +17,7 @@ class MaxVState(NamedTuple):
     hyperparams: dict
 
 
+@public
 def max_v(*, dtype=None):
     """Running elementwise maximum ``v_max,t = max(v_max,t-1, v_t)``, ``v_max,0 = 0``.
 

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams
+from gradchain.core.public import called_name, public
 from gradchain.core.validation import check_range, concrete_nonzero
 
 
@@ -18,6 +19,7 @@ class MomentumState(NamedTuple):
     hyperparams: dict
 
 
+@public
 def scale_by_momentum(momentum=0.9, *, dampening=0.0, nesterov: bool = False,
                       accumulator_dtype=None):
     """Momentum buffer ``b`` as in ``torch.optim.SGD`` (Polyak 1964; Sutskever et al. 2013).
@@ -37,7 +39,8 @@ def scale_by_momentum(momentum=0.9, *, dampening=0.0, nesterov: bool = False,
     check_range("scale_by_momentum", "momentum", momentum, 0, 1)
     check_range("scale_by_momentum", "dampening", dampening, 0, 1)
     if nesterov and concrete_nonzero(dampening):
-        raise ValueError(f"scale_by_momentum: nesterov=True needs dampening=0, got "
+        owner = called_name("scale_by_momentum")
+        raise ValueError(f"{owner}: nesterov=True needs dampening=0, got "
                          f"dampening={dampening!r} (as in torch.optim.SGD)")
 
     def leaf(g, b, p, first, momentum, weight):

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, as_hyperparam_array, cast,
                                         compute_dtype, next_count, zero_count)
+from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation
 from gradchain.core.validation import (check_floating, check_floating_dtype, check_range,
                                        check_same_shapes, check_same_structure)
@@ -23,6 +24,7 @@ class NesterovMomentState(NamedTuple):
     hyperparams: dict
 
 
+@public
 def nesterov_first_moment(b1=0.9, *, momentum_decay=None, dtype=None) -> GradientTransformation:
     """Nesterov's look-ahead applied to Adam's first moment (Dozat 2016, NAdam).
 

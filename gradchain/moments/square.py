@@ -5,10 +5,12 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from gradchain.core.public import public
 from gradchain.core.transformation import EmptyState, GradientTransformation
 from gradchain.core.validation import check_floating, check_floating_dtype
 
 
+@public
 def square(*, dtype=None) -> GradientTransformation:
     """``x -> x²``, computed in ``dtype`` if given (use float32 for float16 gradients, whose
     squares underflow), else in the updates' dtype."""

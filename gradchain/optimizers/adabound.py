@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from gradchain.combinators.chain import chain
+from gradchain.core.public import public
+from gradchain.core.validation import check_range
 from gradchain.moments.ema import ema
 from gradchain.moments.max_v import max_v
 from gradchain.moments.square import square
@@ -12,6 +14,7 @@ from gradchain.step_size.per_parameter import per_parameter_step
 from gradchain.step_size.scale import scale_by_learning_rate
 
 
+@public
 def adabound(learning_rate=1e-3, b1=0.9, b2=0.999, final_lr=0.1, gamma=1e-3, eps=1e-8,
              weight_decay=0.0, amsbound: bool = False, *, base_learning_rate=None):
     """AdaBound (Luo et al. ICLR 2019): ``θ -= γ_t · clip(c_t / (√v_t + ε), lo_t, hi_t) · m_t``
@@ -26,12 +29,17 @@ def adabound(learning_rate=1e-3, b1=0.9, b2=0.999, final_lr=0.1, gamma=1e-3, eps
 
     ``amsbound=True`` puts ``max_v()`` after ``ema(β2)`` (AMSBound). Arguments, defaults and
     numbers are the authors' ``AdaBound`` (``Luolc/AdaBound``): ``weight_decay`` is L2, added to
-    the gradient first, and ``base_learning_rate`` γ_0 is the rate ``final_lr`` is quoted for
-    (default: ``learning_rate``, or its value at step 0 for a schedule). The paper's Algorithm 2
-    differs (bias-corrected moments outside the clip, an extra ``1/√t``); the code is followed.
+    the gradient first, and ``base_learning_rate`` γ_0 ``> 0`` is the rate ``final_lr`` is
+    quoted for (default: ``learning_rate``, or its value at step 0 for a schedule). The
+    paper's Algorithm 2 differs (bias-corrected moments outside the clip, an extra ``1/√t``);
+    the code is followed.
     """
     if base_learning_rate is None:
-        base_learning_rate = learning_rate(0) if callable(learning_rate) else learning_rate
+        # γ_0 must be > 0 (clip_lr's base_learning_rate): checked under the name the user gave.
+        name, base_learning_rate = (("learning_rate(0)", learning_rate(0))
+                                    if callable(learning_rate)
+                                    else ("learning_rate", learning_rate))
+        check_range("adabound", name, base_learning_rate, 0, low_open=True)
     second = [square(), ema(b2, hyperparam_name="b2")]
     if amsbound:
         second.append(max_v())
@@ -42,6 +50,7 @@ def adabound(learning_rate=1e-3, b1=0.9, b2=0.999, final_lr=0.1, gamma=1e-3, eps
         scale_by_learning_rate(learning_rate))
 
 
+@public
 def amsbound(learning_rate=1e-3, b1=0.9, b2=0.999, final_lr=0.1, gamma=1e-3, eps=1e-8,
              weight_decay=0.0, *, base_learning_rate=None):
     """AMSBound (Luo et al. 2019): ``adabound(..., amsbound=True)``, AdaBound with AMSGrad's

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from gradchain.combinators.chain import chain
+from gradchain.core.public import public
 from gradchain.preconditioners.adadelta import scale_by_adadelta
 from gradchain.regularization.weight_decay import maybe_add_decayed_weights
 from gradchain.step_size.scale import scale_by_learning_rate
 
 
+@public
 def adadelta(learning_rate=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, weight_decay_mask=None, *,
              accumulator_dtype=None):
     """Adadelta (Zeiler 2012): ``θ -= γ · √(u + ε)/√(v + ε) · g``.

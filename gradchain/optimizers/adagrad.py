@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from gradchain.combinators.chain import chain
+from gradchain.core.public import public
 from gradchain.preconditioners.rss import scale_by_rss
 from gradchain.regularization.weight_decay import maybe_add_decayed_weights
 from gradchain.step_size.scale import scale_by_learning_rate
 
 
+@public
 def adagrad(learning_rate, initial_accumulator_value=0.1, eps=1e-7, *,
             eps_in_sqrt: bool = True, weight_decay=0.0, accumulator_dtype=None):
     """Adagrad (Duchi et al. 2011): ``s += g²; θ -= γ · g / √(s + ε)``.

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from gradchain.combinators.chain import chain
+from gradchain.core.public import public
 from gradchain.preconditioners.adam import scale_by_adam, scale_by_amsgrad
 from gradchain.regularization.weight_decay import add_decayed_weights, maybe_add_decayed_weights
 from gradchain.step_size.scale import scale_by_learning_rate
 
 
+@public
 def adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None, *,
          nesterov: bool = False, nu_dtype=None, weight_decay=0.0):
     """Adam (Kingma & Ba 2015): ``θ -= γ · m̂ / (√v̂ + ε)``.
@@ -23,6 +25,7 @@ def adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None,
         scale_by_learning_rate(learning_rate))
 
 
+@public
 def adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None,
           weight_decay=1e-4, mask=None, *, nesterov: bool = False, nu_dtype=None,
           multiplier=None):
@@ -51,6 +54,7 @@ def adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None
                  scale_by_learning_rate(multiplier, hyperparam_name="multiplier"))
 
 
+@public
 def amsgrad(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None,
             bias_correction_mu: bool = True, bias_correction_nu: bool = True, *,
             max_on_raw: bool = False, nu_dtype=None, weight_decay=0.0):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gradchain.combinators.branch import divide_by_sqrt
 from gradchain.combinators.chain import chain
+from gradchain.core.public import public
 from gradchain.core.transformation import identity
 from gradchain.moments.nesterov import nesterov_first_moment
 from gradchain.preconditioners.adam import second_moment
@@ -11,6 +12,7 @@ from gradchain.regularization.weight_decay import maybe_add_decayed_weights
 from gradchain.step_size.scale import scale_by_learning_rate
 
 
+@public
 def nadam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None, *,
           momentum_decay=None, weight_decay=0.0, decoupled_weight_decay: bool = False,
           nu_dtype=None):

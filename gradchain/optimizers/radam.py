@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from gradchain.combinators.chain import chain
+from gradchain.core.public import public
 from gradchain.core.transformation import identity
 from gradchain.preconditioners.radam import scale_by_radam
 from gradchain.regularization.weight_decay import maybe_add_decayed_weights
 from gradchain.step_size.scale import scale_by_learning_rate
 
 
+@public
 def radam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, threshold=5.0, *,
           nesterov: bool = False, raw_v: bool = False, degenerate_to_sgd: bool = True,
           weight_decay=0.0, decoupled_weight_decay: bool = False):

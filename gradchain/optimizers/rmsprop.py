@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gradchain.combinators.chain import chain
+from gradchain.core.public import public
 from gradchain.core.transformation import identity
 from gradchain.moments.momentum import scale_by_momentum
 from gradchain.preconditioners.rms import scale_by_rms, scale_by_stddev
@@ -10,6 +11,7 @@ from gradchain.regularization.weight_decay import maybe_add_decayed_weights
 from gradchain.step_size.scale import scale_by_learning_rate
 
 
+@public
 def rmsprop(learning_rate, decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt: bool = True,
             centered: bool = False, momentum=None, nesterov: bool = False,
             bias_correction: bool = False, *, weight_decay=0.0, accumulator_dtype=None):

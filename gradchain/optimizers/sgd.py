@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gradchain.combinators.chain import chain
+from gradchain.core.public import called_name, public
 from gradchain.core.transformation import identity
 from gradchain.core.validation import concrete_nonzero
 from gradchain.moments.momentum import scale_by_momentum
@@ -10,6 +11,7 @@ from gradchain.regularization.weight_decay import maybe_add_decayed_weights
 from gradchain.step_size.scale import scale_by_learning_rate
 
 
+@public
 def sgd(learning_rate, momentum=None, nesterov: bool = False, accumulator_dtype=None, *,
         dampening=0.0, weight_decay=0.0):
     """SGD: ``θ -= γ · b_t`` with ``b`` the momentum buffer of ``scale_by_momentum``.
@@ -19,14 +21,22 @@ def sgd(learning_rate, momentum=None, nesterov: bool = False, accumulator_dtype=
     buffer) and, with defaults, Optax's ``sgd``. ``momentum=None`` builds no buffer, and then
     refuses ``nesterov=True`` or a non-zero ``dampening`` (which would have no effect).
     """
-    if momentum is None:
-        if nesterov:
-            raise ValueError("sgd: nesterov=True needs a momentum, got momentum=None")
-        if concrete_nonzero(dampening):
-            raise ValueError(f"sgd: dampening={dampening!r} needs a momentum, got momentum=None")
+    check_momentum_options(momentum, nesterov, dampening)
     return chain(
         maybe_add_decayed_weights(weight_decay),
         identity() if momentum is None else scale_by_momentum(
             momentum, dampening=dampening, nesterov=nesterov,
             accumulator_dtype=accumulator_dtype),
         scale_by_learning_rate(learning_rate))
+
+
+def check_momentum_options(momentum, nesterov: bool, dampening) -> None:
+    """With ``momentum=None`` (no buffer), refuse ``nesterov=True`` and a non-zero
+    ``dampening``: they would have no effect."""
+    if momentum is None:
+        if nesterov:
+            raise ValueError(f"{called_name('sgd')}: nesterov=True needs a momentum, got "
+                             "momentum=None")
+        if concrete_nonzero(dampening):
+            raise ValueError(f"{called_name('sgd')}: dampening={dampening!r} needs a momentum, "
+                             "got momentum=None")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from gradchain.combinators.chain import chain
+from gradchain.core.public import public
 from gradchain.core.transformation import identity
 from gradchain.moments.momentum import scale_by_momentum
+from gradchain.optimizers.sgd import check_momentum_options
 from gradchain.regularization.weight_decay import add_decayed_weights
 from gradchain.step_size.scale import scale_by_learning_rate
 
 
+@public
 def sgdw(learning_rate, momentum=None, nesterov: bool = False, accumulator_dtype=None, *,
          weight_decay=1e-4, dampening=0.0, multiplier=None):
     """SGDW (Loshchilov & Hutter 2019): SGD whose weight decay bypasses the momentum buffer.
@@ -26,13 +29,15 @@ def sgdw(learning_rate, momentum=None, nesterov: bool = False, accumulator_dtype
 
     Args:
       learning_rate: γ (or α with ``multiplier``), ``>= 0``; a number, array or schedule.
-      momentum: μ, or None for no buffer.
+      momentum: μ, or None for no buffer (then ``nesterov=True`` and a non-zero
+        ``dampening`` are refused, as by ``sgd``).
       nesterov: Nesterov momentum.
       accumulator_dtype: dtype of the buffer (default: the params').
       weight_decay: λ ``>= 0``.
       dampening: torch's dampening of the buffer.
       multiplier: the schedule multiplier ``η_t``, or None.
     """
+    check_momentum_options(momentum, nesterov, dampening)
     buffer = identity() if momentum is None else scale_by_momentum(
         momentum, dampening=dampening, nesterov=nesterov, accumulator_dtype=accumulator_dtype)
     if multiplier is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gradchain.combinators.branch import divide_by_sqrt
 from gradchain.combinators.chain import chain
+from gradchain.core.public import public
 from gradchain.moments.ema import ema
 from gradchain.moments.folded_bias_correction import folded_bias_correction
 from gradchain.moments.momentum import scale_by_momentum
@@ -13,6 +14,7 @@ from gradchain.step_size.scale import scale, scale_by_learning_rate
 from gradchain.wrappers.switch_to_sgd import switch_to_sgd
 
 
+@public
 def swats(learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-9, *, tolerance=1e-9,
           weight_decay=0.0, nesterov: bool = False, axis_name=None):
     """SWATS (Keskar & Socher 2017): Adam until the SGD rate it implies has settled, then SGD

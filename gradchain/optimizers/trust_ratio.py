@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gradchain.combinators.chain import chain
+from gradchain.core.public import public
 from gradchain.moments.momentum import scale_by_momentum
 from gradchain.preconditioners.adam import scale_by_adam
 from gradchain.preconditioners.trust_ratio import scale_by_trust_ratio
@@ -17,6 +18,7 @@ def _where(mask, inner):
     return inner if mask is None or mask is True else masked(inner, mask)
 
 
+@public
 def lars(learning_rate, weight_decay=0.0, weight_decay_mask=True, trust_coefficient=0.001,
          eps=0.0, trust_ratio_mask=True, momentum=0.9, nesterov: bool = False, *,
          axis_name=None):
@@ -44,6 +46,7 @@ def lars(learning_rate, weight_decay=0.0, weight_decay_mask=True, trust_coeffici
         scale_by_momentum(momentum, nesterov=nesterov))
 
 
+@public
 def lamb(learning_rate, b1=0.9, b2=0.999, eps=1e-6, eps_root=0.0, weight_decay=0.0, mask=None,
          *, trust_ratio_mask=None, axis_name=None):
     """LAMB (You et al. 2020): Adam's step plus decoupled decay, rescaled layer by layer.

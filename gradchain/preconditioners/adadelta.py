@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gradchain.combinators.branch import divide_by_sqrt
 from gradchain.combinators.chain import chain
+from gradchain.core.public import public
 from gradchain.core.transformation import identity
 from gradchain.core.validation import check_range
 from gradchain.moments.delta_rms import scale_by_delta_rms
@@ -11,6 +12,7 @@ from gradchain.moments.ema import ema
 from gradchain.moments.square import square
 
 
+@public
 def scale_by_adadelta(rho=0.9, eps=1e-6, *, accumulator_dtype=None):
     """``Δ_t = √(u_{t-1} + ε) / √(v_t + ε) · g_t`` with ``v = EMA_ρ(g²)``, ``u = EMA_ρ(Δ²)``
     (Zeiler 2012; ε inside both roots, as torch and Optax)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gradchain.combinators.branch import divide_by_sqrt
 from gradchain.combinators.chain import chain
+from gradchain.core.public import public
 from gradchain.core.validation import check_range
 from gradchain.moments.bias_correction import bias_correction
 from gradchain.moments.ema import ema
@@ -12,6 +13,7 @@ from gradchain.moments.nesterov import nesterov_first_moment
 from gradchain.moments.square import square
 
 
+@public
 def first_moment(b1=0.9, *, dtype=None):
     """Bias-corrected EMA of the gradient: ``m̂_t = m_t / (1 - β1^t)``, ``β1`` in ``[0, 1)``."""
     check_range("first_moment", "b1", b1, 0, 1, high_open=True)
@@ -19,6 +21,7 @@ def first_moment(b1=0.9, *, dtype=None):
                  bias_correction(b1, hyperparam_name="b1"))
 
 
+@public
 def second_moment(b2=0.999, *, dtype=None):
     """Bias-corrected EMA of the squared gradient: ``v̂_t = v_t / (1 - β2^t)``, ``β2`` in
     ``[0, 1)``."""
@@ -27,6 +30,7 @@ def second_moment(b2=0.999, *, dtype=None):
                  bias_correction(b2, hyperparam_name="b2"))
 
 
+@public
 def scale_by_adam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None, *,
                   nesterov: bool = False, nu_dtype=None):
     """``out = m̂_t / (√(v̂_t + eps_root) + eps)`` (Kingma & Ba 2015).
@@ -43,6 +47,7 @@ def scale_by_adam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None, *,
                           eps=eps, eps_root=eps_root)
 
 
+@public
 def scale_by_amsgrad(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None,
                      bias_correction_mu: bool = True, bias_correction_nu: bool = True, *,
                      max_on_raw: bool = False, nu_dtype=None):

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from gradchain.combinators.chain import chain
 from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams, next_count
+from gradchain.core.public import public
 from gradchain.core.validation import check_range
 from gradchain.moments.ema import ema
 from gradchain.moments.nesterov import nesterov_first_moment
@@ -25,6 +26,7 @@ class RectifiedStepSizeState(NamedTuple):
     hyperparams: dict
 
 
+@public
 def rectified_step_size(b2=0.999, threshold=5.0, eps=1e-8, eps_root=0.0, *,
                         raw_v: bool = False, degenerate_to_sgd: bool = True):
     """Map a second moment ``v`` to RAdam's rectified step size ``r_t / (√(v + ε_root) + ε)``,
@@ -80,6 +82,7 @@ def rectified_step_size(b2=0.999, threshold=5.0, eps=1e-8, eps_root=0.0, *,
                  "raw_v": raw_v, "degenerate_to_sgd": degenerate_to_sgd})
 
 
+@public
 def scale_by_radam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, threshold=5.0, *,
                    nesterov: bool = False, raw_v: bool = False,
                    degenerate_to_sgd: bool = True, mu_dtype=None, nu_dtype=None):

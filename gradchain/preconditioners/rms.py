@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gradchain.combinators.branch import branch, divide_by_sqrt
 from gradchain.combinators.chain import chain
+from gradchain.core.public import public
 from gradchain.core.transformation import identity
 from gradchain.core.validation import check_not_schedule, check_range
 from gradchain.moments.bias_correction import bias_correction as _bias_correction
@@ -34,6 +35,7 @@ def _check(owner, eps, initial_scale):
     check_not_schedule(owner, "initial_scale", initial_scale)
 
 
+@public
 def scale_by_rms(decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt: bool = True,
                  bias_correction: bool = False, *, accumulator_dtype=None):
     """``v_t = ρ v_{t-1} + (1-ρ) g_t²`` (``v_0 = initial_scale``);
@@ -52,6 +54,7 @@ def _variance(second, first):
     return second - first * first
 
 
+@public
 def scale_by_stddev(decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt: bool = True,
                     bias_correction: bool = False, *, accumulator_dtype=None):
     """Centred RMSProp (Graves 2013): divide by the root of ``v_t - ḡ_t²``, ``ḡ = EMA(g)``.

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from gradchain.combinators.branch import divide_by_sqrt
 from gradchain.combinators.chain import chain
+from gradchain.core.public import public
 from gradchain.core.transformation import identity
 from gradchain.core.validation import check_not_schedule, check_range
 from gradchain.moments.accumulate import accumulate
 from gradchain.moments.square import square
 
 
+@public
 def scale_by_rss(initial_accumulator_value=0.1, eps=1e-7, *, eps_in_sqrt: bool = True,
                  accumulator_dtype=None):
     """``s_t = s_{t-1} + g_t²``, ``s_0 = initial_accumulator_value``; ``out = g_t / √(s_t + ε)``

@@ -11,6 +11,7 @@ from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams
 from gradchain.core.reductions import (check_axis_name, shown_with_axis_name,
                                         sum_over_devices)
+from gradchain.core.public import public
 from gradchain.core.validation import check_range
 
 NAME = "scale_by_trust_ratio"
@@ -30,6 +31,7 @@ def _norm(x, floor, axis_name):
     return jnp.maximum(norm, floor)
 
 
+@public
 def scale_by_trust_ratio(min_norm=0.0, trust_coefficient=1.0, eps=0.0, *, axis_name=None):
     """``u -> η · ‖θ‖ / (‖u‖ + ε) · u`` per leaf (a layer's weight or bias), 1 when a norm is 0.
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
                                         next_count, zero_count)
+from gradchain.core.public import called_name, public
 from gradchain.core.transformation import GradientTransformation
 from gradchain.core.validation import (check_floating, check_range, check_same_shapes,
                                        check_same_structure)
@@ -65,6 +66,7 @@ def check_key(owner: str, key):
                     f"key; {expected}")
 
 
+@public
 def add_gradient_noise(eta=0.01, gamma=0.55, key=None, *, form: str = "variance"):
     """``g -> g + σ_t · N(0, 1)`` per entry, with σ_t annealed over the steps ``t = 0, 1, ...``.
 
@@ -91,8 +93,8 @@ def add_gradient_noise(eta=0.01, gamma=0.55, key=None, *, form: str = "variance"
     check_range(NAME, "eta", eta, 0)
     check_range(NAME, "gamma", gamma, 0)
     if form not in FORMS:
-        raise ValueError(f"{NAME}: form={form!r} is not one of {FORMS}")
-    data, impl = check_key(NAME, key)
+        raise ValueError(f"{called_name(NAME)}: form={form!r} is not one of {FORMS}")
+    data, impl = check_key(called_name(NAME), key)
     hyper = Hyperparams(eta=eta, gamma=gamma)
 
     def init(params):

@@ -8,6 +8,7 @@ import jax
 
 from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams, statically_zero
+from gradchain.core.public import public
 from gradchain.core.transformation import identity
 from gradchain.core.validation import check_range
 
@@ -17,6 +18,7 @@ class WeightDecayState(NamedTuple):
     hyperparams: dict
 
 
+@public
 def add_decayed_weights(weight_decay=0.0, mask=None):
     """``u -> u + λ · θ``.
 
@@ -40,6 +42,7 @@ def add_decayed_weights(weight_decay=0.0, mask=None):
     return masked(decay, mask)
 
 
+@public
 def maybe_add_decayed_weights(weight_decay=0.0, mask=None):
     """``add_decayed_weights(weight_decay)``, or ``identity()`` when it is a plain 0.
 

@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gradchain.core.public import called_name
 from gradchain.core.validation import check_range
 
 
@@ -41,6 +42,7 @@ def check_steps(owner: str, name: str, value, low: int = 1) -> int:
 
     Python, NumPy and concrete JAX integers are accepted; booleans are not.
     """
+    owner = called_name(owner)
     if isinstance(value, (bool, np.bool_)) or isinstance(value, jax.core.Tracer):
         raise TypeError(f"{owner}: {name}={value!r} is not an integer; expected a whole number "
                         f"of steps in [{low}, inf) known when the schedule is built")
@@ -64,6 +66,7 @@ def check_value(owner: str, name: str, value, low=None, high=None, *,
                 low_open: bool = False, high_open: bool = False) -> None:
     """A schedule's value argument: a number or an array (not itself a schedule), in range
     (``check_range``'s rules; a traced value passes)."""
+    owner = called_name(owner)
     if callable(value):
         raise TypeError(f"{owner}: {name}={value!r} must be a number or an array, not a "
                         "schedule")
@@ -72,6 +75,7 @@ def check_value(owner: str, name: str, value, low=None, high=None, *,
 
 def check_schedule(owner: str, name: str, value) -> None:
     """Refuse an argument that should be a schedule (a function ``step -> value``)."""
+    owner = called_name(owner)
     if not callable(value):
         raise TypeError(f"{owner}: {name}={value!r} is not a schedule "
                         "(a function step -> value)")
@@ -79,6 +83,7 @@ def check_schedule(owner: str, name: str, value) -> None:
 
 def check_flag(owner: str, name: str, value) -> bool:
     """A ``True``/``False`` option."""
+    owner = called_name(owner)
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{owner}: {name}={value!r} must be True or False")
     return bool(value)
@@ -86,6 +91,7 @@ def check_flag(owner: str, name: str, value) -> bool:
 
 def check_choice(owner: str, name: str, value, choices) -> str:
     """``value`` if it is one of the strings ``choices``, else ``ValueError`` listing them."""
+    owner = called_name(owner)
     if not isinstance(value, str) or value not in choices:
         allowed = ", ".join(repr(c) for c in choices)
         raise ValueError(f"{owner}: {name}={value!r} is not one of {allowed}")

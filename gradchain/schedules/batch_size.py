@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from typing import Callable, Optional
 
+from gradchain.core.public import public
 from gradchain.schedules.base import check_choice, check_steps, check_value, named
 from gradchain.schedules.constant import constant_schedule
 from gradchain.schedules.join import linear_warmup
@@ -34,6 +35,7 @@ def _scaled(owner, learning_rate, base_batch_size, batch_size, rule):
     return learning_rate * (k if rule == "linear" else math.sqrt(k))
 
 
+@public
 def scale_learning_rate(learning_rate, base_batch_size: int, batch_size: int, *,
                         rule: str = "linear"):
     """The learning rate for ``batch_size``: ``k·γ`` (``rule="linear"``) or ``√k·γ``
@@ -41,16 +43,19 @@ def scale_learning_rate(learning_rate, base_batch_size: int, batch_size: int, *,
     return _scaled("scale_learning_rate", learning_rate, base_batch_size, batch_size, rule)
 
 
+@public
 def linear_scaling_rule(learning_rate, base_batch_size: int, batch_size: int):
     """Goyal et al. 2017: ``γ' = γ · batch_size / base_batch_size``."""
     return _scaled("linear_scaling_rule", learning_rate, base_batch_size, batch_size, "linear")
 
 
+@public
 def sqrt_scaling_rule(learning_rate, base_batch_size: int, batch_size: int):
     """Hoffer et al. 2017: ``γ' = γ · √(batch_size / base_batch_size)``."""
     return _scaled("sqrt_scaling_rule", learning_rate, base_batch_size, batch_size, "sqrt")
 
 
+@public
 def batch_size_warmup(learning_rate, base_batch_size: int, batch_size: int,
                       warmup_steps: int, *, rule: str = "linear",
                       then: Optional[Callable] = None):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from gradchain.core.public import public
 from gradchain.schedules.base import before, check_steps, check_value, float_step, named
 
 
+@public
 def constant_schedule(value):
     """``v_t = value`` at every step (Optax's ``constant_schedule``).
 
@@ -16,6 +18,7 @@ def constant_schedule(value):
     return named("constant_schedule")(lambda step: jnp.zeros_like(float_step(step)) + value)
 
 
+@public
 def constant_lr(init_value, factor=1.0 / 3, total_iters: int = 5):
     """``v_t = init_value · factor`` for ``t < total_iters``, then ``init_value``.
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from gradchain.core.public import public
 from gradchain.core.validation import is_concrete_number
 from gradchain.schedules.base import (as_step, check_steps, check_value, divmod_steps,
                                       float_step, holds, marks_reached, named)
@@ -17,6 +18,7 @@ from gradchain.schedules.join import linear_warmup
 _LAST_STEP = np.iinfo(np.int64).max  # the largest step any integer step dtype can hold
 
 
+@public
 def cosine_annealing_lr(init_value, T_max: int, eta_min=0.0):
     """``v_t = η_min + (init_value - η_min) · (1 + cos(π · min(t, T_max) / T_max)) / 2``.
 
@@ -39,6 +41,7 @@ def cosine_annealing_lr(init_value, T_max: int, eta_min=0.0):
     return schedule
 
 
+@public
 def cosine_annealing_warm_restarts(init_value, T_0: int, T_mult: int = 1, eta_min=0.0):
     """SGDR: cosine annealing from ``init_value`` to ``η_min``, restarted at ``init_value``.
 
@@ -75,6 +78,7 @@ def cosine_annealing_warm_restarts(init_value, T_0: int, T_mult: int = 1, eta_mi
     return schedule
 
 
+@public
 def cosine_decay_schedule(init_value, decay_steps: int, alpha=0.0, exponent=1.0):
     """Optax's ``cosine_decay_schedule``:
     ``v_t = init_value · ((1 - α) · c_t^exponent + α)``, ``c_t = (1 + cos(π · min(t, T)/T)) / 2``,
@@ -94,6 +98,7 @@ def cosine_decay_schedule(init_value, decay_steps: int, alpha=0.0, exponent=1.0)
     return schedule
 
 
+@public
 def warmup_cosine_decay_schedule(init_value, peak_value, warmup_steps: int, decay_steps: int,
                                  end_value=0.0, exponent=1.0):
     """Optax's ``warmup_cosine_decay_schedule``: a linear warm-up from ``init_value`` to

@@ -14,6 +14,7 @@ from typing import Callable, Optional
 
 import jax.numpy as jnp
 
+from gradchain.core.public import public
 from gradchain.schedules.base import (as_step, before, check_choice, check_schedule,
                                       check_steps, check_value, divmod_steps, float_step, named)
 
@@ -55,6 +56,7 @@ def _cycle(owner, step_size_up, step_size_down, mode, gamma, scale_fn, scale_mod
     return position
 
 
+@public
 def cyclic_lr(base_lr, max_lr, step_size_up: int = 2000, step_size_down: Optional[int] = None,
               mode: str = "triangular", gamma=1.0, scale_fn: Optional[Callable] = None,
               scale_mode: str = "cycle"):
@@ -80,6 +82,7 @@ def cyclic_lr(base_lr, max_lr, step_size_up: int = 2000, step_size_down: Optiona
     return schedule
 
 
+@public
 def cyclic_momentum(base_momentum=0.8, max_momentum=0.9, step_size_up: int = 2000,
                     step_size_down: Optional[int] = None, mode: str = "triangular", gamma=1.0,
                     scale_fn: Optional[Callable] = None, scale_mode: str = "cycle"):

@@ -6,11 +6,13 @@ from typing import Callable, Sequence
 
 import jax.numpy as jnp
 
+from gradchain.core.public import public
 from gradchain.schedules.base import (as_step, before, check_schedule, check_steps,
                                       check_value, float_step, named, steps_since)
 from gradchain.schedules.constant import constant_schedule
 
 
+@public
 def join_schedules(schedules: Sequence[Callable], boundaries: Sequence[int]):
     """Run ``schedules[i]`` from ``boundaries[i-1]`` on, restarting its step at 0 there.
 
@@ -42,6 +44,7 @@ def join_schedules(schedules: Sequence[Callable], boundaries: Sequence[int]):
     return schedule
 
 
+@public
 def linear_warmup(schedule: Callable, warmup_steps: int, init_value=0.0):
     """``schedule`` delayed by ``warmup_steps``, reached by a straight line from ``init_value``.
 
@@ -67,6 +70,7 @@ def linear_warmup(schedule: Callable, warmup_steps: int, init_value=0.0):
     return warmed
 
 
+@public
 def warmup_constant_schedule(init_value, peak_value, warmup_steps: int):
     """Linear warm-up from ``init_value`` to ``peak_value`` over ``warmup_steps``, then
     ``peak_value`` (Optax's ``warmup_constant_schedule``; with ``warmup_steps = 0`` Optax holds

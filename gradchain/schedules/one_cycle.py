@@ -22,6 +22,7 @@ from typing import Optional
 import jax
 import jax.numpy as jnp
 
+from gradchain.core.public import public
 from gradchain.schedules.base import (check_choice, check_flag, check_steps, check_value,
                                       float_step, named)
 
@@ -75,6 +76,7 @@ def _one_cycle(owner, total, pct_start, anneal_strategy, three_phase, values):
     return schedule
 
 
+@public
 def one_cycle_lr(max_lr, total_steps: Optional[int] = None, pct_start=0.3,
                  anneal_strategy: str = "cos", div_factor=25.0, final_div_factor=1e4,
                  three_phase: bool = False, *, epochs: Optional[int] = None,
@@ -101,6 +103,7 @@ def one_cycle_lr(max_lr, total_steps: Optional[int] = None, pct_start=0.3,
                                    values))
 
 
+@public
 def one_cycle_momentum(total_steps: Optional[int] = None, pct_start=0.3,
                        anneal_strategy: str = "cos", base_momentum=0.85, max_momentum=0.95,
                        three_phase: bool = False, *, epochs: Optional[int] = None,

@@ -39,6 +39,7 @@ import jax.numpy as jnp
 
 from gradchain.core.hyperparams import (COUNT_DTYPE, Hyperparams, cast, compute_dtype,
                                         next_count, zero_count)
+from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation
 from gradchain.core.validation import check_floating, check_range
 from gradchain.schedules.base import check_choice, check_steps
@@ -60,6 +61,7 @@ class ReduceOnPlateauState(NamedTuple):
     hyperparams: dict
 
 
+@public
 def reduce_on_plateau(factor=0.1, patience=10, threshold=1e-4, threshold_mode: str = "rel",
                       cooldown=0, min_scale=0.0, eps=1e-8, *, mode: str = "min",
                       accumulation_size: int = 1) -> GradientTransformation:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from gradchain.core.public import public
 from gradchain.schedules.base import check_steps, check_value, float_step, named, steps_since
 
 
+@public
 def polynomial_lr(init_value, total_iters: int = 5, power=1.0):
     """``v_t = init_value · (1 - min(t, T) / T)^power``, ``T = total_iters`` (PyTorch's
     ``PolynomialLR``, same defaults): 0 from step ``T`` on."""
@@ -29,6 +31,7 @@ def polynomial_lr(init_value, total_iters: int = 5, power=1.0):
     return schedule
 
 
+@public
 def linear_lr(init_value, start_factor=1.0 / 3, end_factor=1.0, total_iters: int = 5):
     """``v_t = init_value · (f_0 + (f_1 - f_0) · min(t, T) / T)`` (PyTorch's ``LinearLR``, same
     defaults): the factor moves linearly from ``start_factor`` f_0 to ``end_factor`` f_1 over
@@ -47,6 +50,7 @@ def linear_lr(init_value, start_factor=1.0 / 3, end_factor=1.0, total_iters: int
     return schedule
 
 
+@public
 def polynomial_schedule(init_value, end_value, power, transition_steps: int,
                         transition_begin: int = 0):
     """Optax's ``polynomial_schedule``: ``init_value`` until ``B = transition_begin``, then
@@ -70,6 +74,7 @@ def polynomial_schedule(init_value, end_value, power, transition_steps: int,
     return schedule
 
 
+@public
 def linear_schedule(init_value, end_value, transition_steps: int, transition_begin: int = 0):
     """Optax's ``linear_schedule``: a straight line from ``init_value`` at ``transition_begin``
     to ``end_value`` at ``transition_begin + transition_steps``; constant outside. With

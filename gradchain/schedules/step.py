@@ -12,10 +12,12 @@ from typing import Sequence
 
 import jax.numpy as jnp
 
+from gradchain.core.public import public
 from gradchain.schedules.base import (as_step, check_steps, check_value, divmod_steps,
                                       marks_reached, named)
 
 
+@public
 def step_lr(init_value, step_size: int, gamma=0.1):
     """``v_t = init_value · γ^⌊t / step_size⌋`` (PyTorch's ``StepLR``, notes 003)."""
     check_value("step_lr", "init_value", init_value)
@@ -29,6 +31,7 @@ def step_lr(init_value, step_size: int, gamma=0.1):
     return schedule
 
 
+@public
 def multi_step_lr(init_value, milestones: Sequence[int], gamma=0.1):
     """``v_t = init_value · γ^(number of milestones <= t)`` (PyTorch's ``MultiStepLR``).
 
@@ -50,6 +53,7 @@ def multi_step_lr(init_value, milestones: Sequence[int], gamma=0.1):
     return schedule
 
 
+@public
 def exponential_lr(init_value, gamma):
     """``v_t = init_value · γ^t`` (PyTorch's ``ExponentialLR``)."""
     check_value("exponential_lr", "init_value", init_value)

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams, next_count
+from gradchain.core.public import public
 from gradchain.core.validation import check_range
 from gradchain.moments.folded_bias_correction import folded_factor
 
@@ -20,6 +21,7 @@ class ClipLrState(NamedTuple):
     hyperparams: dict
 
 
+@public
 def clip_lr(final_lr=0.1, base_learning_rate=1e-3, gamma=1e-3, eps=1e-8, *, b1=None,
             b2=None):
     """Map a second moment ``v`` to AdaBound's clipped step size, in units of the learning rate.

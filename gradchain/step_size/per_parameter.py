@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gradchain.combinators.branch import branch
+from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation
 
 
@@ -10,6 +11,7 @@ def _product(direction, step_size):
     return direction * step_size
 
 
+@public
 def per_parameter_step(direction, step_size) -> GradientTransformation:
     """``out = D(u) · S(u)`` leaf by leaf, for a direction sub-chain ``D`` and a step-size
     sub-chain ``S`` fed the same updates.

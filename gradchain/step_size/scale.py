@@ -12,6 +12,7 @@ import jax
 
 from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams
+from gradchain.core.public import public
 from gradchain.core.validation import check_range
 
 
@@ -20,6 +21,7 @@ class ScaleState(NamedTuple):
     hyperparams: dict
 
 
+@public
 def scale(step_size, *, hyperparam_name: str = "step_size"):
     """``u -> step_size · u``. Any sign; a number, array or schedule."""
     return elementwise_transformation(
@@ -29,6 +31,7 @@ def scale(step_size, *, hyperparam_name: str = "step_size"):
         prepare=lambda count, **hp: {"factor": hp[hyperparam_name]})
 
 
+@public
 def scale_by_learning_rate(learning_rate, *, flip_sign: bool = True,
                            hyperparam_name: str = "learning_rate"):
     """``u -> -γ_t · u`` (``+γ_t · u`` with ``flip_sign=False``): the last stage of a descent step.

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gradchain.core.public import public
 from gradchain.core.updates import apply_updates
 from gradchain.core.validation import check_range
 from gradchain.introspection.hyperparams import set_hyperparams
@@ -54,6 +55,7 @@ class LRFinderResult(NamedTuple):
         return plot_lr_finder(self, path, ax=ax)
 
 
+@public
 def lr_finder(loss_fn: Callable, params, batches: Iterable, optimizer, *, start_lr=1e-7,
               end_lr=10.0, num_steps: int = 100, mode: str = "exponential", smoothing=0.9,
               diverge_threshold=4.0, suggest: str = "minimum",

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradchain.core.hyperparams import COUNT_DTYPE, Hyperparams, compute_dtype, next_count
+from gradchain.core.public import called_name, public
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import (check_range, check_same_structure, check_transformations,
                                        is_concrete_number)
@@ -45,8 +46,8 @@ class MultiStepsState(NamedTuple):
 def _check_k(owner: str, name: str, k) -> None:
     check_range(owner, name, k, 1)
     if is_concrete_number(k) and not np.all(np.mod(np.asarray(k, np.float64), 1) == 0):
-        raise ValueError(f"{owner}: {name}={k!r} is not an integer; expected a whole number "
-                         "of micro-batches >= 1")
+        raise ValueError(f"{called_name(owner)}: {name}={k!r} is not an integer; expected a "
+                         "whole number of micro-batches >= 1")
 
 
 def accumulation(owner: str, inner, k, *, average: bool, dtype, k_name: str = "k",
@@ -114,6 +115,7 @@ def accumulation(owner: str, inner, k, *, average: bool, dtype, k_name: str = "k
     return GradientTransformation(init, update, name=owner, hyperparams=shown, children=[inner])
 
 
+@public
 def accumulate_gradients(inner, k, *, average: bool = True, dtype=None) -> GradientTransformation:
     """Step ``inner`` once every ``k`` calls, on the mean of the ``k`` gradients given.
 

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 
 from gradchain.core.hyperparams import COUNT_DTYPE, Hyperparams, next_count
 from gradchain.core.reductions import check_axis_name, shown_with_axis_name, sum_over_devices
+from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import check_range, check_transformations
 from gradchain.wrappers.conditional import update_if
@@ -41,6 +42,7 @@ def _all_finite(tree, axis_name) -> jax.Array:
     return jnp.asarray(sum_over_devices(flagged, axis_name)) == 0
 
 
+@public
 def skip_non_finite(inner, *, give_up_after: Optional[int] = None,
                     axis_name=None) -> GradientTransformation:
     """Run ``inner`` on finite gradients only; return zeros and keep its state otherwise.
@@ -103,6 +105,7 @@ def _apply_if_finite(owner: str, inner, limit, display: dict,
                                   children=[inner])
 
 
+@public
 def apply_if_finite(inner, max_consecutive_errors: int, *,
                     axis_name=None) -> GradientTransformation:
     """Optax's ``apply_if_finite``: the same arguments, state fields and numbers, except that the

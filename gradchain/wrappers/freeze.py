@@ -13,11 +13,13 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from gradchain.core.public import public
 from gradchain.core.transformation import EmptyState, GradientTransformation
 from gradchain.wrappers.labels import Shown
 from gradchain.wrappers.masked import masked, masked_transformation
 
 
+@public
 def set_to_zero() -> GradientTransformation:
     """``u -> 0`` (zeros of each update's shape and dtype); keeps no state. Optax's
     ``set_to_zero``."""
@@ -33,6 +35,7 @@ def set_to_zero() -> GradientTransformation:
     return GradientTransformation(init, update, name="set_to_zero")
 
 
+@public
 def freeze_where(optimizer, where) -> GradientTransformation:
     """Zero updates and no state for the leaves ``where`` selects; ``optimizer`` on the others.
 
@@ -51,6 +54,7 @@ def freeze_where(optimizer, where) -> GradientTransformation:
                                  display={"frozen": Shown(where)})
 
 
+@public
 def freeze(mask) -> GradientTransformation:
     """Optax's ``freeze``: zero updates where ``mask`` (a prefix tree of booleans, or a function
     in either form of ``masked``) is True,
@@ -58,6 +62,7 @@ def freeze(mask) -> GradientTransformation:
     return masked(set_to_zero(), mask)
 
 
+@public
 def selective_transform(optimizer, *, freeze_mask) -> GradientTransformation:
     """Optax's ``selective_transform``: ``optimizer`` on the leaves where ``freeze_mask`` is
     False, zero updates and no state where it is True (a prefix tree of booleans, or a function

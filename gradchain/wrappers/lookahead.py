@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
                                         next_count, zero_count)
+from gradchain.core.public import called_name, public
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import (check_floating, check_range, check_same_shapes,
                                        check_same_structure, is_concrete_number)
@@ -23,6 +24,7 @@ class LookaheadState(NamedTuple):
     hyperparams: dict
 
 
+@public
 def lookahead(inner, sync_period=5, slow_step_size=0.5, reset_state: bool = False
               ) -> GradientTransformation:
     """Wrap ``inner`` (any optimizer) in Lookahead: the params are the fast weights θ, the slow
@@ -51,7 +53,7 @@ def lookahead(inner, sync_period=5, slow_step_size=0.5, reset_state: bool = Fals
     """
     check_range(NAME, "sync_period", sync_period, 1)
     if is_concrete_number(sync_period) and not float(jnp.asarray(sync_period)).is_integer():
-        raise ValueError(f"{NAME}: sync_period={sync_period!r} is not an integer")
+        raise ValueError(f"{called_name(NAME)}: sync_period={sync_period!r} is not an integer")
     check_range(NAME, "slow_step_size", slow_step_size, 0, 1)
     hyper = Hyperparams(sync_period=sync_period, slow_step_size=slow_step_size)
 

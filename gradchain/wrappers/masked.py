@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import check_same_structure, check_transformations
 from gradchain.wrappers.labels import (NOT_OWNED, Shown, check_booleans, flatten_positions,
@@ -63,6 +64,7 @@ def masked_transformation(owner: str, inner, mask, *, native_form: str,
                                   children=[inner])
 
 
+@public
 def apply_where(inner, where) -> GradientTransformation:
     """Apply ``inner`` to the leaves ``where`` selects; pass the others through unchanged.
 
@@ -85,6 +87,7 @@ def apply_where(inner, where) -> GradientTransformation:
                                  display={"where": Shown(where)})
 
 
+@public
 def masked(inner, mask, *, mask_compatible_extra_args: bool = False) -> GradientTransformation:
     """Optax's ``masked``: the same arguments and numbers.
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Hashable, Mapping, NamedTuple
 
+from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import check_same_structure
 from gradchain.wrappers.labels import (Shown, check_known_labels, flatten_positions, keep_only,
@@ -85,6 +86,7 @@ def partition_by_labels(owner: str, transforms: Mapping[Hashable, Any], labels, 
         children=[_labelled(label, tx) for label, tx in transforms.items()])
 
 
+@public
 def param_groups(groups: Mapping[Hashable, Any], labels) -> GradientTransformation:
     """Send each params leaf through the transformation of its group; leaves own state in their
     group only.
@@ -108,6 +110,7 @@ def param_groups(groups: Mapping[Hashable, Any], labels) -> GradientTransformati
     return partition_by_labels("param_groups", groups, labels, native_form="path")
 
 
+@public
 def partition(transforms: Mapping[Hashable, Any], param_labels, *,
               mask_compatible_extra_args: bool = False) -> GradientTransformation:
     """Optax's ``partition`` (and ``multi_transform``): the same arguments and numbers.

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from gradchain.core.hyperparams import (Hyperparams, as_hyperparam_array, cast, compute_dtype,
                                         next_count, zero_count)
 from gradchain.core.reductions import check_axis_name, shown_with_axis_name, sum_over_devices
+from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import (check_floating, check_range, check_same_shapes,
                                        check_same_structure, check_transformations)
@@ -44,6 +45,7 @@ def _dot(x, y, axis_name):
     return sum_over_devices([jnp.zeros([], dtype), *products], axis_name)
 
 
+@public
 def switch_to_sgd(adaptive, sgd, *, estimate_decay=0.999, tolerance=1e-9,
                   axis_name=None) -> GradientTransformation:
     """Run ``adaptive`` until its step's projection on the gradient gives a settled learning
