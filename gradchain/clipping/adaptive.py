@@ -59,7 +59,8 @@ def adaptive_grad_clip(clipping, eps=1e-3, axis: Optional[Union[int, tuple]] = N
       eps: ``>= 0``, the floor of the weight norm.
       axis: the axes a unit's norm spans (default: by rank, see ``unitwise_norm``).
     """
-    check_range("adaptive_grad_clip", "clipping", clipping, 0, low_open=True)
+    check_range("adaptive_grad_clip", "clipping", clipping, 0, low_open=True,
+                allow_inf=True)
     check_range("adaptive_grad_clip", "eps", eps, 0)
 
     def leaf(g, s, p, clipping, eps):

@@ -31,6 +31,6 @@ def clip_by_block_rms(threshold):
 
     ``threshold > 0``: a number, array or schedule.
     """
-    check_range("clip_by_block_rms", "threshold", threshold, 0, low_open=True)
+    check_range("clip_by_block_rms", "threshold", threshold, 0, low_open=True, allow_inf=True)
     return elementwise_transformation("clip_by_block_rms", ClipByBlockRmsState, _clip_block,
                                       Hyperparams(threshold=threshold))

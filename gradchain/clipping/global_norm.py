@@ -35,7 +35,7 @@ def clip_by_global_norm(max_norm) -> GradientTransformation:
 
     ``max_norm > 0``: a number, array or schedule.
     """
-    check_range("clip_by_global_norm", "max_norm", max_norm, 0, low_open=True)
+    check_range("clip_by_global_norm", "max_norm", max_norm, 0, low_open=True, allow_inf=True)
     hyper = Hyperparams(max_norm=max_norm)
     counting = hyper.scheduled()
 

@@ -80,6 +80,7 @@ def divide_by_sqrt(numerator, denominator, *, eps=0.0, eps_root=0.0) -> Gradient
       eps: added after the square root, ``>= 0``.
       eps_root: added inside the square root, ``>= 0``.
     """
+    check_transformations("divide_by_sqrt", {"numerator": numerator, "denominator": denominator})
     check_range("divide_by_sqrt", "eps", eps, 0)
     check_range("divide_by_sqrt", "eps_root", eps_root, 0)
     return branch(numerator, denominator, combine=_divide, name="divide_by_sqrt",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gradchain.combinators.branch import branch
 from gradchain.core.transformation import GradientTransformation
+from gradchain.core.validation import check_transformations
 
 
 def _product(direction, step_size):
@@ -21,4 +22,5 @@ def per_parameter_step(direction, step_size) -> GradientTransformation:
     first moment and ``S = chain(second_moment(), rectified_step_size())`` it is RAdam's
     ``r_t · m̂ / (√v̂ + ε)``.
     """
+    check_transformations("per_parameter_step", {"direction": direction, "step_size": step_size})
     return branch(direction, step_size, combine=_product, name="per_parameter_step")

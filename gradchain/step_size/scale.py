@@ -21,7 +21,8 @@ class ScaleState(NamedTuple):
 
 
 def scale(step_size, *, hyperparam_name: str = "step_size"):
-    """``u -> step_size · u``. Any sign; a number, array or schedule."""
+    """``u -> step_size · u``. Any finite sign; a number, array or schedule."""
+    check_range("scale", hyperparam_name, step_size)
     return elementwise_transformation(
         "scale", ScaleState,
         lambda g, s, p, factor: (g * factor, None),

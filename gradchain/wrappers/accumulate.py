@@ -50,10 +50,11 @@ def _check_k(owner: str, name: str, k) -> None:
 
 
 def accumulation(owner: str, inner, k, *, average: bool, dtype, k_name: str = "k",
-                 should_skip: Optional[Callable] = None) -> GradientTransformation:
+                 inner_name: str = "inner", should_skip: Optional[Callable] = None
+                 ) -> GradientTransformation:
     """The implementation shared by ``accumulate_gradients`` and ``MultiSteps``."""
     _check_k(owner, k_name, k)
-    check_transformations(owner, (inner,))
+    check_transformations(owner, {inner_name: inner})
     hyper = Hyperparams(k=k)
     dtype = None if dtype is None else jnp.dtype(dtype)
 
@@ -151,7 +152,7 @@ class MultiSteps:
                  accumulator_dtype=jnp.float32):
         self._opt = opt
         self._tx = accumulation("MultiSteps", opt, every_k_schedule, average=use_grad_mean,
-                                dtype=accumulator_dtype, k_name="every_k_schedule",
+                                dtype=accumulator_dtype, k_name="every_k_schedule", inner_name="opt",
                                 should_skip=should_skip_update_fn)
 
     @property

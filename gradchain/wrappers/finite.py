@@ -70,7 +70,7 @@ def skip_non_finite(inner, *, give_up_after: Optional[int] = None) -> GradientTr
 
 
 def _apply_if_finite(owner: str, inner, limit, display: dict) -> GradientTransformation:
-    check_transformations(owner, (inner,))
+    check_transformations(owner, {"inner": inner})
     hyper = Hyperparams(max_consecutive_errors=limit)
 
     def init(params):

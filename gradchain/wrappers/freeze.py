@@ -47,7 +47,7 @@ def freeze_where(optimizer, where) -> GradientTransformation:
     """
     return masked_transformation("freeze_where", optimizer, where, path_function=True,
                                  selected_when=False, others=jnp.zeros_like,
-                                 display={"frozen": Shown(where)})
+                                 display={"frozen": Shown(where)}, inner_name="optimizer")
 
 
 def freeze(mask) -> GradientTransformation:
@@ -62,4 +62,5 @@ def selective_transform(optimizer, *, freeze_mask) -> GradientTransformation:
     of the params tree returning one)."""
     return masked_transformation("selective_transform", optimizer, freeze_mask,
                                  path_function=False, selected_when=False,
-                                 others=jnp.zeros_like, display={"freeze_mask": Shown(freeze_mask)})
+                                 others=jnp.zeros_like, display={"freeze_mask": Shown(freeze_mask)},
+                                 inner_name="optimizer")

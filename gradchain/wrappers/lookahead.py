@@ -11,7 +11,8 @@ from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compu
                                         next_count, zero_count)
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import (check_floating, check_range, check_same_shapes,
-                                       check_same_structure, is_concrete_number)
+                                       check_same_structure, check_transformations,
+                                       is_concrete_number)
 
 NAME = "lookahead"
 
@@ -46,6 +47,7 @@ def lookahead(inner, sync_period=5, slow_step_size=0.5, reset_state: bool = Fals
       slow_step_size: α in ``[0, 1]``; a number, array or schedule (of the update count).
       reset_state: re-initialise ``inner``'s state at every sync (Optax's option).
     """
+    check_transformations(NAME, {"inner": inner})
     check_range(NAME, "sync_period", sync_period, 1)
     if is_concrete_number(sync_period) and not float(jnp.asarray(sync_period)).is_integer():
         raise ValueError(f"{NAME}: sync_period={sync_period!r} is not an integer")

@@ -23,10 +23,11 @@ class MaskedState(NamedTuple):
 def masked_transformation(owner: str, inner, mask, *, path_function: bool,
                           selected_when: bool = True, others=None,
                           mask_compatible_extra_args: bool = False,
-                          display: dict | None = None) -> GradientTransformation:
+                          display: dict | None = None,
+                          inner_name: str = "inner") -> GradientTransformation:
     """``inner`` on the leaves whose mask value is ``selected_when``; ``others(u)`` (default: the
     identity) on the rest. The implementation of ``apply_where``, ``masked`` and the freezers."""
-    check_transformations(owner, (inner,))
+    check_transformations(owner, {inner_name: inner})
 
     def split(tree, against):
         paths, leaves, treedef, values = leaf_labels(owner, mask, tree, what="mask",

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Hashable, Mapping, NamedTuple
 
 from gradchain.core.transformation import GradientTransformation, call_update
-from gradchain.core.validation import check_same_structure
+from gradchain.core.validation import check_same_structure, check_transformations
 from gradchain.wrappers.labels import (Shown, check_known_labels, flatten_leaves, keep_only,
                                        leaf_labels, mask_extras, put_owned)
 
@@ -22,14 +22,12 @@ class PartitionState(NamedTuple):
     inner_states: dict
 
 
-def _check_transformations(owner: str, transforms) -> dict:
+def _check_transformations(owner: str, argument: str, transforms) -> dict:
     if not isinstance(transforms, Mapping) or not transforms:
-        raise ValueError(f"{owner}: transforms must be a non-empty mapping from labels to "
+        raise ValueError(f"{owner}: {argument} must be a non-empty mapping from labels to "
                          f"gradient transformations, got {transforms!r}")
-    for label, tx in transforms.items():
-        if not (hasattr(tx, "init") and hasattr(tx, "update")):
-            raise TypeError(f"{owner}: the value for label {label!r} is {tx!r}, not a gradient "
-                            "transformation (an object with init and update)")
+    check_transformations(owner, {f"{argument}[{label!r}]": tx
+                                  for label, tx in transforms.items()})
     return dict(transforms)
 
 
@@ -42,10 +40,10 @@ def _labelled(label, tx) -> GradientTransformation:
 
 
 def partition_by_labels(owner: str, transforms: Mapping[Hashable, Any], labels, *,
-                        path_function: bool, mask_compatible_extra_args: bool = False
-                        ) -> GradientTransformation:
+                        path_function: bool, mask_compatible_extra_args: bool = False,
+                        argument: str = "transforms") -> GradientTransformation:
     """The implementation shared by ``param_groups`` and Optax's ``partition``."""
-    transforms = _check_transformations(owner, transforms)
+    transforms = _check_transformations(owner, argument, transforms)
 
     def split(tree, against):
         paths, leaves, treedef, leaf_label = leaf_labels(owner, labels, tree, against=against,
@@ -101,7 +99,8 @@ def param_groups(groups: Mapping[Hashable, Any], labels) -> GradientTransformati
         (and a leaf that has it) with no transformation; raised by ``init`` and ``update``
         before any state is computed.
     """
-    return partition_by_labels("param_groups", groups, labels, path_function=True)
+    return partition_by_labels("param_groups", groups, labels, path_function=True,
+                               argument="groups")
 
 
 def partition(transforms: Mapping[Hashable, Any], param_labels, *,

@@ -66,7 +66,7 @@ def switch_to_sgd(adaptive, sgd, *, estimate_decay=0.999, tolerance=1e-9
       estimate_decay: β in ``[0, 1)`` of the rate estimate.
       tolerance: ``>= 0``, the paper's switching ε.
     """
-    check_transformations(NAME, (adaptive, sgd))
+    check_transformations(NAME, {"adaptive": adaptive, "sgd": sgd})
     check_range(NAME, "estimate_decay", estimate_decay, 0, 1, high_open=True)
     check_range(NAME, "tolerance", tolerance, 0)
     hyper = Hyperparams(estimate_decay=estimate_decay, tolerance=tolerance)
