@@ -61,4 +61,4 @@ def clip_by_global_norm(max_norm) -> GradientTransformation:
         return jax.tree.map(leaf, updates), ClipByGlobalNormState(count, stored)
 
     return GradientTransformation(init, update, name="clip_by_global_norm",
-                                  hyperparams=hyper.specs)
+                                  hyperparams=hyper.specs, state_type=ClipByGlobalNormState)

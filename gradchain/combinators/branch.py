@@ -59,7 +59,7 @@ def branch(*transformations, combine: Callable, name: str = "branch",
         return combined, BranchState(count, tuple(states), stored)
 
     return GradientTransformation(init, update, name=name, hyperparams=hyper.specs,
-                                  children=transformations)
+                                  children=transformations, state_type=BranchState)
 
 
 def _divide(numerator, denominator, *, eps, eps_root):

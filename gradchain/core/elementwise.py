@@ -109,4 +109,5 @@ def elementwise_transformation(
         return new_updates, state_cls(count, new_stat, stored)
 
     shown = hyper.specs if display is None else display
-    return GradientTransformation(init, update, name=name, hyperparams=shown)
+    return GradientTransformation(init, update, name=name, hyperparams=shown,
+                                  state_type=state_cls)

@@ -117,6 +117,52 @@ def check_transformations(owner: str, transformations) -> None:
                         f"with init and update){hint}")
 
 
+class StateMismatchError(TypeError):
+    """``update`` was given a state that its ``init`` did not make (``None``, or another
+    optimizer's state). ``owners`` runs from the outermost transformation to the part that found
+    the mismatch, so the message names the optimizer the user built."""
+
+    def __init__(self, owners: list, got: str, expected: str):
+        self.owners, self.got, self.expected = owners, got, expected
+        outer = owners[0]
+        advice = (f"pass the state that {outer}'s init returned (another optimizer's state or "
+                  "None does not fit)")
+        if len(owners) == 1:
+            message = (f"{outer}: update was given {got} as its state, where {outer}'s init "
+                       f"returns {expected}; {advice}")
+        else:
+            message = (f"{outer}: update was given a state that {outer}'s init did not make: "
+                       f"the part for {' > '.join(owners[1:])} is {got}, where {expected} is "
+                       f"expected; {advice}")
+        super().__init__(message)
+
+    def within(self, owner: str) -> "StateMismatchError":
+        """The same mismatch, seen from the transformation ``owner`` that holds this one."""
+        return StateMismatchError([owner, *self.owners], self.got, self.expected)
+
+
+def check_state(owner: str, state, expected: type, size: int | None = None) -> None:
+    """Refuse a state that ``owner``'s ``init`` did not make: not exactly of type ``expected``
+    (``None``, another optimizer's state), or, for a tuple, not of ``size`` parts. Raises
+    ``StateMismatchError``, a ``TypeError``."""
+    if type(state) is expected and (size is None or len(state) == size):
+        return
+    if state is None:
+        got = "None"
+    elif type(state) is tuple:
+        got = f"a tuple of {len(state)} states"
+    elif isinstance(state, (jax.Array, np.ndarray)):
+        got = "an array"
+    else:
+        got = _article(type(state).__name__)
+    want = f"a tuple of {size} states" if size is not None else _article(expected.__name__)
+    raise StateMismatchError([owner], got, want)
+
+
+def _article(noun: str) -> str:
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
+
+
 def check_floating(owner: str, tree, what: str = "params") -> None:
     """Refuse leaves that are not floating point, naming the first such tree path."""
     for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:

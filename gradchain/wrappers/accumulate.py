@@ -112,7 +112,8 @@ def accumulation(owner: str, inner, k, *, average: bool, dtype, k_name: str = "k
     shown = {"k": k, "average": average}
     if dtype is not None:
         shown["dtype"] = dtype
-    return GradientTransformation(init, update, name=owner, hyperparams=shown, children=[inner])
+    return GradientTransformation(init, update, name=owner, hyperparams=shown, children=[inner],
+                                  state_type=MultiStepsState)
 
 
 def accumulate_gradients(inner, k, *, average: bool = True, dtype=None) -> GradientTransformation:
@@ -152,7 +153,8 @@ class MultiSteps:
                  accumulator_dtype=jnp.float32):
         self._opt = opt
         self._tx = accumulation("MultiSteps", opt, every_k_schedule, average=use_grad_mean,
-                                dtype=accumulator_dtype, k_name="every_k_schedule", inner_name="opt",
+                                dtype=accumulator_dtype, k_name="every_k_schedule",
+                                inner_name="opt",
                                 should_skip=should_skip_update_fn)
 
     @property

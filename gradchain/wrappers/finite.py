@@ -95,7 +95,7 @@ def _apply_if_finite(owner: str, inner, limit, display: dict) -> GradientTransfo
             inner_state, state.hyperparams)
 
     return GradientTransformation(init, update, name=owner, hyperparams=display,
-                                  children=[inner])
+                                  children=[inner], state_type=ApplyIfFiniteState)
 
 
 def apply_if_finite(inner, max_consecutive_errors: int) -> GradientTransformation:

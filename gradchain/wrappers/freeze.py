@@ -30,7 +30,7 @@ def set_to_zero() -> GradientTransformation:
         del params, extra
         return jax.tree.map(jnp.zeros_like, updates), state
 
-    return GradientTransformation(init, update, name="set_to_zero")
+    return GradientTransformation(init, update, name="set_to_zero", state_type=EmptyState)
 
 
 def freeze_where(optimizer, where) -> GradientTransformation:

@@ -54,7 +54,7 @@ def masked_transformation(owner: str, inner, mask, *, path_function: bool,
 
     return GradientTransformation(init, update, name=owner,
                                   hyperparams=display or {"mask": Shown(mask)},
-                                  children=[inner])
+                                  children=[inner], state_type=MaskedState)
 
 
 def apply_where(inner, where) -> GradientTransformation:

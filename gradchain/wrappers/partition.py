@@ -78,7 +78,8 @@ def partition_by_labels(owner: str, transforms: Mapping[Hashable, Any], labels, 
 
     return GradientTransformation(
         init, update, name=owner, hyperparams={"labels": Shown(labels)},
-        children=[_labelled(label, tx) for label, tx in transforms.items()])
+        children=[_labelled(label, tx) for label, tx in transforms.items()],
+        state_type=PartitionState)
 
 
 def param_groups(groups: Mapping[Hashable, Any], labels) -> GradientTransformation:

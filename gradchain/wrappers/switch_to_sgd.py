@@ -111,4 +111,4 @@ def switch_to_sgd(adaptive, sgd, *, estimate_decay=0.999, tolerance=1e-9
                                      stored)
 
     return GradientTransformation(init, update, name=NAME, hyperparams=hyper.specs,
-                                  children=(adaptive, sgd))
+                                  children=(adaptive, sgd), state_type=SwitchToSgdState)
