@@ -352,8 +352,8 @@ def test_integer_gradients_raise_at_update(config):
                          [(jnp.bfloat16, jnp.float32), (jnp.float32, jnp.float64)],
                          ids=["bf16-params-f32-grads", "f32-params-f64-grads"])
 def test_mixed_dtypes(config, param_dtype, grad_dtype):
-    """Updates come back in the gradients' dtype; ``apply_updates`` keeps the params' dtype; the
-    numbers are those of the all-``param_dtype`` run to the params' precision."""
+    """Updates come back in the params' dtype, whatever the gradients' dtype; ``apply_updates``
+    keeps it; the numbers are those of the all-``param_dtype`` run to the params' precision."""
     params = {"w": jnp.linspace(-1.0, 1.0, 4, dtype=param_dtype)}
     grads = {"w": jnp.array([0.3, -0.2, 0.05, 1.0], grad_dtype)}
     tx = config.gradchain()
@@ -362,7 +362,7 @@ def test_mixed_dtypes(config, param_dtype, grad_dtype):
         updates, state = tx.update(grads, state, params)
         same, same_state = tx.update(jax.tree.map(lambda g: g.astype(param_dtype), grads),
                                      same_state, params)
-        assert updates["w"].dtype == grad_dtype
+        assert updates["w"].dtype == param_dtype
         new_params = gc.apply_updates(params, updates)
         assert new_params["w"].dtype == param_dtype
         np.testing.assert_allclose(np.asarray(updates["w"], np.float64),

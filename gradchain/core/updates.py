@@ -5,7 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from gradchain.core.validation import is_none, structure_difference
+from gradchain.core.validation import (check_same_shapes, check_same_structure, is_none,
+                                       structure_difference)
 
 
 def apply_updates(params, updates):
@@ -37,3 +38,20 @@ def apply_updates(params, updates):
                              f"shape {jnp.shape(u)}, the params have {jnp.shape(p)}")
         new.append(jnp.asarray(p + u).astype(jnp.result_type(p)))
     return treedef.unflatten(new)
+
+
+def update_dtype(update, param):
+    """The dtype of a final update leaf: its param's when params are given (bfloat16 params get
+    bfloat16 updates whatever the gradients' dtype), else the incoming update's."""
+    return jnp.result_type(update if param is None else param)
+
+
+def matching_params(owner: str, updates, params) -> list:
+    """The params leaf that goes with each leaf of ``updates`` (all ``None`` when no params are
+    given), after checking that the params have the updates' tree and shapes."""
+    leaves, treedef = jax.tree.flatten(updates)
+    if params is None:
+        return [None] * len(leaves)
+    check_same_structure(owner, updates, params, "params")
+    check_same_shapes(owner, updates, params, "params")
+    return treedef.flatten_up_to(params)

@@ -25,8 +25,8 @@ import numpy as np
 
 from gradchain.core.hyperparams import COUNT_DTYPE, Hyperparams, compute_dtype, next_count
 from gradchain.core.transformation import GradientTransformation, call_update
-from gradchain.core.validation import (check_range, check_same_structure, check_transformations,
-                                       is_concrete_number)
+from gradchain.core.validation import (check_range, check_same_shapes, check_same_structure,
+                                       check_transformations, is_concrete_number)
 from gradchain.wrappers.conditional import cast_like, zero_output
 
 
@@ -67,6 +67,7 @@ def accumulation(owner: str, inner, k, *, average: bool, dtype, k_name: str = "k
 
     def update(updates, state, params=None, **extra):
         check_same_structure(owner, updates, state.acc_grads, "accumulation buffer")
+        check_same_shapes(owner, updates, state.acc_grads, "accumulation buffer")
         values, stored = hyper.read(state.hyperparams, state.gradient_step)
         n = state.mini_step
 

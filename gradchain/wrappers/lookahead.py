@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
                                         next_count, zero_count)
 from gradchain.core.transformation import GradientTransformation, call_update
+from gradchain.core.updates import update_dtype
 from gradchain.core.validation import (check_floating, check_range, check_same_shapes,
                                        check_same_structure, check_transformations,
                                        is_concrete_number)
@@ -75,7 +76,7 @@ def lookahead(inner, sync_period=5, slow_step_size=0.5, reset_state: bool = Fals
             fast = p.astype(dtype) + u.astype(dtype)
             new_slow = s.astype(dtype) + scalars(dtype)["alpha"] * (fast - s.astype(dtype))
             out = jnp.where(sync, new_slow - p.astype(dtype), u.astype(dtype))
-            return cast(out, u.dtype), cast(jnp.where(sync, new_slow, s), s.dtype)
+            return cast(out, update_dtype(u, p)), cast(jnp.where(sync, new_slow, s), s.dtype)
 
         pairs = jax.tree.map(leaf, fast_updates, params, state.slow)
         outer = jax.tree.structure(fast_updates)

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from gradchain.core.hyperparams import (Hyperparams, as_hyperparam_array, cast, compute_dtype,
                                         next_count, zero_count)
 from gradchain.core.transformation import GradientTransformation, call_update
+from gradchain.core.updates import matching_params, update_dtype
 from gradchain.core.validation import (check_floating, check_range, check_same_shapes,
                                        check_same_structure, check_transformations)
 
@@ -101,8 +102,11 @@ def switch_to_sgd(adaptive, sgd, *, estimate_decay=0.999, tolerance=1e-9
         def sgd_phase():
             direction, sgd_state = call_update(sgd, updates, state.sgd_state, params, extra)
             rate = state.sgd_learning_rate
-            steps = jax.tree.map(lambda d, u: cast(-rate.astype(d.dtype) * d, u.dtype),
-                                 direction, updates)
+            leaves, treedef = jax.tree.flatten(updates)
+            steps = treedef.unflatten([
+                cast(-rate.astype(d.dtype) * d, update_dtype(u, p)) for d, u, p in zip(
+                    treedef.flatten_up_to(direction), leaves,
+                    matching_params(NAME, updates, params))])
             return steps, state.adaptive_state, sgd_state, state.estimate, rate, state.switched
 
         out, adaptive_state, sgd_state, estimate, rate, switched = jax.lax.cond(
