@@ -63,7 +63,8 @@ def branch(*transformations, combine: Callable, name: str = "branch",
 
 
 def _divide(numerator, denominator, *, eps, eps_root):
-    return numerator / (jnp.sqrt(denominator + eps_root) + eps)
+    scale = jnp.sqrt(denominator + eps_root) + eps
+    return numerator / jnp.where((numerator == 0) & (scale == 0), 1, scale)
 
 
 def divide_by_sqrt(numerator, denominator, *, eps=0.0, eps_root=0.0) -> GradientTransformation:
@@ -72,6 +73,10 @@ def divide_by_sqrt(numerator, denominator, *, eps=0.0, eps_root=0.0) -> Gradient
     The preconditioner of Adagrad, RMSProp, Adam and their kin. ``eps`` outside the root is the
     torch/Adam convention; ``eps_root`` inside it is Optax's ``eps_in_sqrt`` convention (and keeps
     the gradient of the root finite at ``D = 0``).
+
+    ``0 / 0`` is 0: with ``eps = eps_root = 0`` a leaf that has seen only zero gradients
+    (``N = D = 0``) gets a zero update, not NaN (Optax's ``scale_by_rss`` gives 0 there too;
+    its Adam and RMSProp give NaN). A non-zero numerator over a zero denominator stays ±inf.
 
     Args:
       numerator: transformation giving the numerator (``identity()`` for the raw gradient,
