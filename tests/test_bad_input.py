@@ -326,6 +326,9 @@ DTYPE_OPTIMIZERS = {
     "lookahead": lambda: gc.lookahead(gc.adam(0.1), sync_period=1),
     "accumulate": lambda: gc.accumulate_gradients(gc.adam(0.1), 1),
     "optax-then-gradchain": lambda: optax.chain(optax.scale_by_adam(), gc.scale(-0.1)),
+    # mu_dtype: Optax's adam otherwise turns its bfloat16 moment into float32 (lax.cond refuses)
+    "switch_to_sgd-from-optax": lambda: gc.switch_to_sgd(optax.adam(0.1, mu_dtype=jnp.bfloat16),
+                                                         gc.sgd(1.0)),
 }
 
 

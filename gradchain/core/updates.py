@@ -30,9 +30,10 @@ def apply_updates(params, updates):
         if u is None:
             new.append(p)
             continue
-        if not jax.tree_util.all_leaves([p]) or p is None:
+        if not jax.tree_util.all_leaves([p]):
+            held = "None" if p is None else "a subtree"
             raise ValueError(f"apply_updates: updates leaf at {jax.tree_util.keystr(path)} "
-                             f"is an array, the params hold {p!r} there")
+                             f"is an array, the params hold {held} there")
         if jnp.shape(u) != jnp.shape(p):
             raise ValueError(f"apply_updates: updates leaf at {jax.tree_util.keystr(path)} has "
                              f"shape {jnp.shape(u)}, the params have {jnp.shape(p)}")

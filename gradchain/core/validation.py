@@ -1,11 +1,14 @@
 """Construction-time checks of hyperparameters and trees, with one message policy.
 
-Hyperparameters: a plain number or concrete array is checked against its allowed range when the
-transformation is built, and a ``ValueError`` names the function, the argument, the value and the
-range. A traced value (under ``jax.grad``, ``vmap``, ``jit``) or a schedule passes unchecked.
+Hyperparameters: a plain number or concrete 0-d array is checked against its allowed range when
+the transformation is built, and a ``ValueError`` names the function, the argument, the value and
+the range (NaN and ±inf are out of range; booleans, strings, lists and arrays of several elements
+are refused). A traced value (under ``jax.grad``, ``vmap``, ``jit``) or a schedule passes
+unchecked. Arguments that must be transformations are checked by name.
 
-Trees: ``update`` checks (at trace time, so at no run-time cost) that the incoming updates have
-the structure of the state they meet, and names the first tree path where they differ.
+Trees and states: ``update`` checks (at trace time, so at no run-time cost) that the incoming
+updates have the structure of the state they meet, naming the paths where they differ, and that
+the state is the one its ``init`` makes.
 """
 
 from __future__ import annotations
@@ -188,8 +191,9 @@ def structure_difference(updates, reference, what: str, is_leaf=None) -> str:
     how many), else their containers."""
     got = [_path(p) for p, _ in jax.tree_util.tree_flatten_with_path(updates, is_leaf)[0]]
     want = [_path(p) for p, _ in jax.tree_util.tree_flatten_with_path(reference, is_leaf)[0]]
-    missing = [w for w in want if w not in set(got)]
-    extra = [g for g in got if g not in set(want)]
+    got_set, want_set = set(got), set(want)
+    missing = [w for w in want if w not in got_set]
+    extra = [g for g in got if g not in want_set]
     parts = []
     if missing:
         parts.append(f"{_first(missing)} is in the {what} but not in the updates")

@@ -24,7 +24,7 @@ class ScaleState(NamedTuple):
 
 
 def scale(step_size, *, hyperparam_name: str = "step_size"):
-    """``u -> step_size · u``. Any finite sign; a number, array or schedule."""
+    """``u -> step_size · u``. Any sign (finite); a number, array or schedule."""
     check_range("scale", hyperparam_name, step_size)
     return elementwise_transformation(
         "scale", ScaleState,

@@ -83,6 +83,14 @@ def switch_to_sgd(adaptive, sgd, *, estimate_decay=0.999, tolerance=1e-9
         values, stored = hyper.read(state.hyperparams, state.count)
         step = next_count(state.count)
         decay = values["estimate_decay"]
+        leaves, treedef = jax.tree.flatten(updates)
+        dtypes = [update_dtype(u, p) for u, p in zip(leaves,
+                                                      matching_params(NAME, updates, params))]
+
+        def in_update_dtypes(steps):
+            """Both phases return the params' dtypes (``lax.cond`` needs one output type)."""
+            return treedef.unflatten([cast(x, d) for x, d in zip(treedef.flatten_up_to(steps),
+                                                                  dtypes)])
 
         def adaptive_phase():
             p, adaptive_state = call_update(adaptive, updates, state.adaptive_state, params,
@@ -96,18 +104,15 @@ def switch_to_sgd(adaptive, sgd, *, estimate_decay=0.999, tolerance=1e-9
                                  state.estimate)
             corrected = estimate / (1 - decay ** step)
             switch = moved & (step > 1) & (jnp.abs(corrected - rate) < values["tolerance"])
-            return (p, adaptive_state, state.sgd_state, estimate,
+            return (in_update_dtypes(p), adaptive_state, state.sgd_state, estimate,
                     jnp.where(switch, corrected, state.sgd_learning_rate), switch)
 
         def sgd_phase():
             direction, sgd_state = call_update(sgd, updates, state.sgd_state, params, extra)
             rate = state.sgd_learning_rate
-            leaves, treedef = jax.tree.flatten(updates)
-            steps = treedef.unflatten([
-                cast(-rate.astype(d.dtype) * d, update_dtype(u, p)) for d, u, p in zip(
-                    treedef.flatten_up_to(direction), leaves,
-                    matching_params(NAME, updates, params))])
-            return steps, state.adaptive_state, sgd_state, state.estimate, rate, state.switched
+            steps = jax.tree.map(lambda d: -rate.astype(d.dtype) * d, direction)
+            return (in_update_dtypes(steps), state.adaptive_state, sgd_state, state.estimate, rate,
+                    state.switched)
 
         out, adaptive_state, sgd_state, estimate, rate, switched = jax.lax.cond(
             state.switched, sgd_phase, adaptive_phase)
