@@ -187,6 +187,10 @@ NONE_OPTIMIZERS = {
     "lookahead": lambda: gc.lookahead(gc.adam(0.1), sync_period=1),
     "accumulate": lambda: gc.accumulate_gradients(gc.adam(0.1), 1),
     "clip+sgd": lambda: gc.chain(gc.clip_by_global_norm(1.0), gc.sgd(0.1, momentum=0.9)),
+    "param_groups": lambda: gc.param_groups({"x": gc.adam(0.1), "y": gc.sgd(0.1)},
+                                            lambda path, leaf: "x" if path[0] == "a" else "y"),
+    "freeze_where": lambda: gc.freeze_where(gc.adam(0.1), lambda path, leaf: path[0] == "pair"),
+    "skip_non_finite": lambda: gc.skip_non_finite(gc.adam(0.1)),
 }
 
 
