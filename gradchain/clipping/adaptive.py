@@ -74,7 +74,8 @@ def adaptive_grad_clip(clipping, eps=1e-3, axis: Optional[Union[int, tuple]] = N
         axes a unit spans, the norms of whole units (``unitwise_norm``); None (default): leaves
         not split.
     """
-    check_range("adaptive_grad_clip", "clipping", clipping, 0, low_open=True)
+    check_range("adaptive_grad_clip", "clipping", clipping, 0, low_open=True,
+                allow_inf=True)
     check_range("adaptive_grad_clip", "eps", eps, 0)
     check_axis_name("adaptive_grad_clip", axis_name)
 

@@ -34,7 +34,7 @@ def clip_by_block_rms(threshold, *, axis_name=None):
         the whole leaf (``Σ u²`` and the element count ``psum``-ed over it); None (default):
         leaves not split.
     """
-    check_range("clip_by_block_rms", "threshold", threshold, 0, low_open=True)
+    check_range("clip_by_block_rms", "threshold", threshold, 0, low_open=True, allow_inf=True)
     check_axis_name("clip_by_block_rms", axis_name)
 
     def clip_block(g, s, p, threshold):

@@ -46,7 +46,7 @@ def clip_by_global_norm(max_norm, *, axis_name=None) -> GradientTransformation:
         of the whole tree, not of this device's part (``global_norm``); None (default): the
         updates are not split.
     """
-    check_range("clip_by_global_norm", "max_norm", max_norm, 0, low_open=True)
+    check_range("clip_by_global_norm", "max_norm", max_norm, 0, low_open=True, allow_inf=True)
     check_axis_name("clip_by_global_norm", axis_name)
     hyper = Hyperparams(max_norm=max_norm)
     counting = hyper.scheduled()
@@ -73,4 +73,5 @@ def clip_by_global_norm(max_norm, *, axis_name=None) -> GradientTransformation:
         return jax.tree.map(leaf, updates), ClipByGlobalNormState(count, stored)
 
     return GradientTransformation(init, update, name="clip_by_global_norm",
-                                  hyperparams=shown_with_axis_name(hyper.specs, axis_name))
+                                  hyperparams=shown_with_axis_name(hyper.specs, axis_name),
+                                  state_type=ClipByGlobalNormState)

@@ -24,7 +24,7 @@ def clip(max_delta):
 
     ``max_delta >= 0``: a number, array or schedule.
     """
-    check_range("clip", "max_delta", max_delta, 0)
+    check_range("clip", "max_delta", max_delta, 0, allow_inf=True)
     return elementwise_transformation(
         "clip", ClipState,
         lambda g, s, p, max_delta: (jnp.clip(g, -max_delta, max_delta), None),

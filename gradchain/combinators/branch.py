@@ -61,11 +61,12 @@ def branch(*transformations, combine: Callable, name: str = "branch",
         return combined, BranchState(count, tuple(states), stored)
 
     return GradientTransformation(init, update, name=name, hyperparams=hyper.specs,
-                                  children=transformations)
+                                  children=transformations, state_type=BranchState)
 
 
 def _divide(numerator, denominator, *, eps, eps_root):
-    return numerator / (jnp.sqrt(denominator + eps_root) + eps)
+    scale = jnp.sqrt(denominator + eps_root) + eps
+    return numerator / jnp.where((numerator == 0) & (scale == 0), 1, scale)
 
 
 @public
@@ -76,6 +77,10 @@ def divide_by_sqrt(numerator, denominator, *, eps=0.0, eps_root=0.0) -> Gradient
     torch/Adam convention; ``eps_root`` inside it is Optax's ``eps_in_sqrt`` convention (and keeps
     the gradient of the root finite at ``D = 0``).
 
+    ``0 / 0`` is 0: with ``eps = eps_root = 0`` a leaf that has seen only zero gradients
+    (``N = D = 0``) gets a zero update, not NaN (Optax's ``scale_by_rss`` gives 0 there too;
+    its Adam and RMSProp give NaN). A non-zero numerator over a zero denominator stays ±inf.
+
     Args:
       numerator: transformation giving the numerator (``identity()`` for the raw gradient,
         a bias-corrected EMA for Adam).
@@ -83,6 +88,7 @@ def divide_by_sqrt(numerator, denominator, *, eps=0.0, eps_root=0.0) -> Gradient
       eps: added after the square root, ``>= 0``.
       eps_root: added inside the square root, ``>= 0``.
     """
+    check_transformations("divide_by_sqrt", {"numerator": numerator, "denominator": denominator})
     check_range("divide_by_sqrt", "eps", eps, 0)
     check_range("divide_by_sqrt", "eps_root", eps_root, 0)
     return branch(numerator, denominator, combine=_divide, name="divide_by_sqrt",

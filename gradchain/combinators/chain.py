@@ -21,13 +21,11 @@ def chain(*transformations) -> GradientTransformation:
         return tuple(tx.init(params) for tx in transformations)
 
     def update(updates, state, params=None, **extra):
-        if len(state) != len(transformations):
-            raise ValueError(f"chain: state has {len(state)} parts, the chain has "
-                             f"{len(transformations)} transformations")
         new_state = []
         for tx, s in zip(transformations, state):
             updates, s = call_update(tx, updates, s, params, extra)
             new_state.append(s)
         return updates, tuple(new_state)
 
-    return GradientTransformation(init, update, name="chain", children=transformations)
+    return GradientTransformation(init, update, name="chain", children=transformations,
+                                  state_type=tuple, state_size=len(transformations))

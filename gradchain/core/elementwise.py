@@ -9,7 +9,9 @@ the state's tree (the first mismatching path is named), hyperparameters read fro
 - the arithmetic runs in ``compute_dtype`` of the operands (at least float32; hyperparameters
   are cast to it), so bfloat16 leaves are updated in float32 and rounded once;
 - the output is cast to the statistic's dtype (``output="stat"``, for moment estimates that feed
-  other statistics) or to the incoming updates' dtype (``output="input"``).
+  other statistics), to the incoming updates' dtype (``output="input"``: a statistic passing
+  through keeps its precision), or to the params' dtype when params are given
+  (``output="params"``: the stage that makes the final update, the learning rate).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import jax.numpy as jnp
 from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
                                         next_count, zero_count)
 from gradchain.core.transformation import GradientTransformation
+from gradchain.core.updates import matching_params
 from gradchain.core.validation import (check_floating, check_floating_dtype,
                                        check_same_shapes, check_same_structure)
 
@@ -51,7 +54,8 @@ def elementwise_transformation(
       hyperparams: the numeric hyperparameters.
       stat_init: ``(param_leaf, dtype) -> initial statistic leaf``, or None for no statistic.
       dtype: dtype of the statistic (None: the params' dtype).
-      output: ``"input"`` or ``"stat"``: which dtype the outputs are cast to.
+      output: ``"input"``, ``"stat"`` or ``"params"`` (the updates' dtype without params):
+        which dtype the outputs are cast to.
       needs_params: raise a clear error when ``update`` is called without params.
       prepare: ``(count, **hp) -> scalars``, run once per update (not once per leaf, which
         would grow the compiled program with the number of leaves); ``count`` is the number of
@@ -82,24 +86,24 @@ def elementwise_transformation(
         if stat is not None:
             check_same_structure(name, updates, stat)
             check_same_shapes(name, updates, stat)
-        if needs_params:
-            if params is None:
-                raise ValueError(f"{name}: update needs params (call update(updates, state, "
-                                 "params))")
-            check_same_structure(name, updates, params, "params")
-            check_same_shapes(name, updates, params, "params")
+        if needs_params and params is None:
+            raise ValueError(f"{name}: update needs params (call update(updates, state, "
+                             "params))")
+        ps = matching_params(name, updates, params if needs_params or output == "params"
+                             else None)
         values, stored = hyper.read(state.hyperparams, state.count)
         scalars = ScalarsByDtype(values if prepare is None else prepare(state.count, **values))
 
         def leaf(g, s, p):
-            dtypes = [x.dtype for x in (g, s, p) if x is not None]
-            out, new_s = leaf_update(g, s, p, **scalars(compute_dtype(*dtypes)))
-            target = s.dtype if (output == "stat" and s is not None) else g.dtype
+            used = p if needs_params else None
+            dtypes = [x.dtype for x in (g, s, used) if x is not None]
+            out, new_s = leaf_update(g, s, used, **scalars(compute_dtype(*dtypes)))
+            target = {"stat": s, "params": p}.get(output)
+            target = g.dtype if target is None else target.dtype
             return cast(out, target), (None if s is None else cast(new_s, s.dtype))
 
         leaves, treedef = jax.tree.flatten(updates)
         stats = treedef.flatten_up_to(stat) if stat is not None else [None] * len(leaves)
-        ps = treedef.flatten_up_to(params) if needs_params else [None] * len(leaves)
         pairs = [leaf(g, s, p) for g, s, p in zip(leaves, stats, ps)]
         new_updates = treedef.unflatten([o for o, _ in pairs])
         count = next_count(state.count) if counting else None
@@ -109,4 +113,5 @@ def elementwise_transformation(
         return new_updates, state_cls(count, new_stat, stored)
 
     shown = hyper.specs if display is None else display
-    return GradientTransformation(init, update, name=name, hyperparams=shown)
+    return GradientTransformation(init, update, name=name, hyperparams=shown,
+                                  state_type=state_cls)

@@ -12,6 +12,7 @@ keyword values such as ``value=loss``; a transformation takes what it needs and 
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any, Callable, NamedTuple
 
@@ -19,6 +20,7 @@ import jax
 
 from gradchain.core.equality import Call, call_key
 from gradchain.core.public import public
+from gradchain.core.validation import StateMismatchError, check_state
 
 Params = Any
 Updates = Any
@@ -46,9 +48,17 @@ class GradientTransformation(_Protocol):
     - ``ranges``: ``{argument: (Range, ...)}``, the ranges checked in the call that built it;
       ``set_hyperparams`` checks a new value of a hyperparameter in this transformation's own
       state against the ranges of its name.
+
+    ``state_type``, the class of the state ``init`` returns (and ``state_size``, its number of
+    parts for a plain tuple), makes ``update`` refuse any other state (``None``, another
+    optimizer's) with a ``TypeError`` naming this transformation and the part where the state
+    does not fit, checked when ``update`` is traced (no cost in the compiled step).
     """
 
-    def __new__(cls, init, update, *, name=None, hyperparams=None, children=()):
+    def __new__(cls, init, update, *, name=None, hyperparams=None, children=(),
+                state_type=None, state_size=None):
+        if state_type is not None:
+            update = _checking_state(update, state_type, state_size, lambda: self.name)
         self = super().__new__(cls, init, update)
         self.name = name or getattr(update, "__qualname__", "transformation")
         self.hyperparams = dict(hyperparams or {})
@@ -83,6 +93,22 @@ class GradientTransformation(_Protocol):
 
     def __repr__(self):
         return "\n".join(describe_lines(self))
+
+
+def _checking_state(update: Callable, state_type: type, state_size, owner: Callable[[], str]
+                    ) -> Callable:
+    """``update`` that first checks the state it is given (``check_state``) and names itself in
+    a mismatch found by the transformations it holds."""
+
+    @functools.wraps(update)
+    def checked(updates, state, params=None, **extra):
+        check_state(owner(), state, state_type, state_size)
+        try:
+            return update(updates, state, params, **extra)
+        except StateMismatchError as mismatch:
+            raise mismatch.within(owner()) from None
+
+    return checked
 
 
 def describe_lines(tx, indent: int = 0) -> list[str]:
@@ -120,7 +146,7 @@ def identity() -> GradientTransformation:
         del params, extra
         return updates, state
 
-    return GradientTransformation(init, update, name="identity")
+    return GradientTransformation(init, update, name="identity", state_type=EmptyState)
 
 
 def accepts_extra(update: Callable) -> bool:

@@ -1,22 +1,27 @@
 """Construction-time checks of hyperparameters and trees, with one message policy.
 
-Hyperparameters: a plain number or concrete array is checked against its allowed range when the
-transformation is built, and a ``ValueError`` names the function, the argument, the value and the
-range. A traced value (under ``jax.grad``, ``vmap``, ``jit``) or a schedule passes unchecked.
+Hyperparameters: a plain number or concrete 0-d array is checked against its allowed range when
+the transformation is built, and a ``ValueError`` names the function, the argument, the value and
+the range (NaN and ±inf are out of range; booleans, strings, lists and arrays of several elements
+are refused). A traced value (under ``jax.grad``, ``vmap``, ``jit``) or a schedule passes
+unchecked. Arguments that must be transformations are checked by name.
 
 The function named is the public one the user called (``adam``, not the ``ema`` inside it;
 ``core/public.py``): every message here starts with ``called_name(owner)``, which is ``owner``
 only when no public constructor is running. A checked range is recorded in the running call, and
 the transformation it returns keeps it (``tx.ranges``) for ``set_hyperparams``.
 
-Trees: ``update`` checks (at trace time, so at no run-time cost) that the incoming updates have
-the structure of the state they meet, and names the first tree path where they differ.
+
+Trees and states: ``update`` checks (at trace time, so at no run-time cost) that the incoming
+updates have the structure of the state they meet, naming the paths where they differ, and that
+the state is the one its ``init`` makes.
 """
 
 from __future__ import annotations
 
 import math
 from typing import NamedTuple, Optional
+from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
@@ -61,37 +66,55 @@ class Range(NamedTuple):
 
 
 def check_range(owner: str, name: str, value, low=None, high=None, *,
-                low_open: bool = False, high_open: bool = False) -> None:
-    """Raise ``ValueError`` if a concrete ``value`` lies outside ``[low, high]``.
+                low_open: bool = False, high_open: bool = False,
+                allow_inf: bool = False) -> None:
+    """Refuse a concrete ``value`` that is not a real scalar in ``[low, high]``.
 
-    ``low_open``/``high_open`` exclude the bound. ``None`` leaves that side unbounded. The range
+    ``low_open``/``high_open`` exclude the bound; ``None`` leaves that side unbounded. Refused,
+    naming ``owner`` and ``name``: a value that is no number (a string, None, a boolean, a list:
+    ``TypeError``), an array of more than one element (no hyperparameter has a per-element form:
+    ``ValueError``), NaN, ±inf unless ``allow_inf`` (for thresholds where infinity means "off"),
+    and a number out of range (``ValueError``). Traced values and schedules pass unchecked. The range
     is recorded for argument ``name`` of the running public call (see the module docstring).
     """
     record_range(name, Range(low, high, low_open, high_open))
     owner = called_name(owner)
     if not is_concrete_number(value):
         return
+    _check_real_scalar(owner, name, value)
+    number = float(np.asarray(value))
+    ok = not math.isnan(number) and (allow_inf or math.isfinite(number))
+    if low is not None:
+        ok = ok and ((number > low) if low_open else (number >= low))
+    if high is not None:
+        ok = ok and ((number < high) if high_open else (number <= high))
+    if not ok:
+        raise ValueError(f"{owner}: {name}={value!r} is out of range; expected {name} in "
+                         f"{_interval(low, high, low_open, high_open, allow_inf)}")
+
+
+def _check_real_scalar(owner: str, name: str, value) -> None:
+    """``TypeError`` for what is no real number, ``ValueError`` for an array of several."""
+    expected = "a real number, a 0-d array, a traced value or a schedule"
+    if isinstance(value, (list, tuple, dict, set, str, bytes)) or value is None:
+        raise TypeError(f"{owner}: {name} must be {expected}, got {type(value).__name__} "
+                        f"{value!r}")
     try:
         dtype = np.asarray(value).dtype
     except (TypeError, ValueError):
         dtype = np.dtype(object)
-    if not any(jnp.issubdtype(dtype, kind) for kind in (jnp.floating, jnp.integer, jnp.bool_)):
-        raise TypeError(f"{owner}: {name} must be a number, an array or a schedule, "
-                        f"got {value!r}")
-    array = np.asarray(value, dtype=np.float64)
-    ok = ~np.isnan(array)
-    if low is not None:
-        ok &= (array > low) if low_open else (array >= low)
-    if high is not None:
-        ok &= (array < high) if high_open else (array <= high)
-    if not np.all(ok):
-        raise ValueError(f"{owner}: {name}={value!r} is out of range; "
-                         f"expected {name} in {_interval(low, high, low_open, high_open)}")
+    if jnp.issubdtype(dtype, jnp.bool_):
+        raise TypeError(f"{owner}: {name} must be {expected}, got the boolean {value!r}")
+    if not any(jnp.issubdtype(dtype, kind) for kind in (jnp.floating, jnp.integer)):
+        raise TypeError(f"{owner}: {name} must be {expected}, got {value!r}")
+    if np.ndim(value) != 0:
+        raise ValueError(f"{owner}: {name} must be a scalar, got an array of shape "
+                         f"{np.shape(value)}; a hyperparameter has one value for all leaves")
 
 
-def _interval(low, high, low_open, high_open) -> str:
-    left = "(" if low_open or low is None else "["
-    right = ")" if high_open or high is None else "]"
+def _interval(low, high, low_open, high_open, allow_inf=False) -> str:
+    left = "(" if low_open or (low is None and not allow_inf) else "["
+    right = ")" if high_open or (high is None and not allow_inf) else "]"
     lo = "-inf" if low is None else _fmt(low)
     hi = "inf" if high is None else _fmt(high)
     return f"{left}{lo}, {hi}{right}"
@@ -124,12 +147,68 @@ def check_floating_dtype(owner: str, name: str, dtype) -> None:
 
 
 def check_transformations(owner: str, transformations) -> None:
-    """Refuse an argument that is not a gradient transformation, naming its position."""
-    for i, tx in enumerate(transformations):
-        if not (hasattr(tx, "init") and hasattr(tx, "update")):
-            owner = called_name(owner)
-            raise TypeError(f"{owner}: argument {i} is {tx!r}, not a gradient transformation "
-                            "(an object with init and update)")
+    """Refuse an argument that is not a gradient transformation, naming the argument.
+
+    ``transformations`` maps each argument's name to its value (``{"inner": inner}``); a
+    sequence is the variadic ``*transformations`` and names ``transformations[i]``. A function
+    (``lookahead(gc.adam)``) is told to be called.
+    """
+    if not isinstance(transformations, Mapping):
+        transformations = {f"transformations[{i}]": tx for i, tx in enumerate(transformations)}
+    for name, tx in transformations.items():
+        if hasattr(tx, "init") and hasattr(tx, "update"):
+            continue
+        owner = called_name(owner)
+        hint = (f"; it is a function: call it to build the transformation, e.g. "
+                f"{getattr(tx, '__name__', 'it')}(...)" if callable(tx) else "")
+        raise TypeError(f"{owner}: {name} is {tx!r}, not a gradient transformation (an object "
+                        f"with init and update){hint}")
+
+
+class StateMismatchError(TypeError):
+    """``update`` was given a state that its ``init`` did not make (``None``, or another
+    optimizer's state). ``owners`` runs from the outermost transformation to the part that found
+    the mismatch, so the message names the optimizer the user built."""
+
+    def __init__(self, owners: list, got: str, expected: str):
+        self.owners, self.got, self.expected = owners, got, expected
+        outer = owners[0]
+        advice = (f"pass the state that {outer}'s init returned (another optimizer's state or "
+                  "None does not fit)")
+        if len(owners) == 1:
+            message = (f"{outer}: update was given {got} as its state, where {outer}'s init "
+                       f"returns {expected}; {advice}")
+        else:
+            message = (f"{outer}: update was given a state that {outer}'s init did not make: "
+                       f"the part for {' > '.join(owners[1:])} is {got}, where {expected} is "
+                       f"expected; {advice}")
+        super().__init__(message)
+
+    def within(self, owner: str) -> "StateMismatchError":
+        """The same mismatch, seen from the transformation ``owner`` that holds this one."""
+        return StateMismatchError([owner, *self.owners], self.got, self.expected)
+
+
+def check_state(owner: str, state, expected: type, size: int | None = None) -> None:
+    """Refuse a state that ``owner``'s ``init`` did not make: not exactly of type ``expected``
+    (``None``, another optimizer's state), or, for a tuple, not of ``size`` parts. Raises
+    ``StateMismatchError``, a ``TypeError``."""
+    if type(state) is expected and (size is None or len(state) == size):
+        return
+    if state is None:
+        got = "None"
+    elif type(state) is tuple:
+        got = f"a tuple of {len(state)} states"
+    elif isinstance(state, (jax.Array, np.ndarray)):
+        got = "an array"
+    else:
+        got = _article(type(state).__name__)
+    want = f"a tuple of {size} states" if size is not None else _article(expected.__name__)
+    raise StateMismatchError([owner], got, want)
+
+
+def _article(noun: str) -> str:
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
 
 
 def check_floating(owner: str, tree, what: str = "params") -> None:
@@ -143,36 +222,50 @@ def check_floating(owner: str, tree, what: str = "params") -> None:
 
 
 def check_same_structure(owner: str, updates, reference, what: str = "optimizer state") -> None:
-    """Raise ``ValueError`` naming the first path where ``updates`` and ``reference`` differ."""
+    """Raise ``ValueError`` naming the paths where ``updates`` and ``reference`` differ: the first
+    leaf missing from the updates and the first leaf only the updates have (a renamed key has
+    both), or, with the same paths, the containers that differ."""
     if jax.tree.structure(updates) == jax.tree.structure(reference):
         return
-    got = [_path(p) for p, _ in jax.tree_util.tree_flatten_with_path(updates)[0]]
-    want = [_path(p) for p, _ in jax.tree_util.tree_flatten_with_path(reference)[0]]
-    for g, w in zip(got, want):
-        if g != w:
-            raise ValueError(f"{owner}: the updates do not match the {what}: first mismatch "
-                             f"at {g} in the updates, where the {what} has {w}")
-    if len(got) != len(want):
-        extra = got[len(want)] if len(got) > len(want) else want[len(got)]
-        side = "updates" if len(got) > len(want) else what
-        raise ValueError(f"{owner}: the updates do not match the {what}: path {extra} is "
-                         f"only in the {side} ({len(got)} leaves vs {len(want)})")
-    raise ValueError(f"{owner}: the updates do not match the {what}: same paths, different "
-                     f"containers ({jax.tree.structure(updates)} vs "
-                     f"{jax.tree.structure(reference)})")
+    raise ValueError(f"{owner}: the updates do not match the {what}: "
+                     f"{structure_difference(updates, reference, what)}")
+
+
+def structure_difference(updates, reference, what: str, is_leaf=None) -> str:
+    """Where two trees differ, in words: the paths only one of them has (the first of each and
+    how many), else their containers."""
+    got = [_path(p) for p, _ in jax.tree_util.tree_flatten_with_path(updates, is_leaf)[0]]
+    want = [_path(p) for p, _ in jax.tree_util.tree_flatten_with_path(reference, is_leaf)[0]]
+    got_set, want_set = set(got), set(want)
+    missing = [w for w in want if w not in got_set]
+    extra = [g for g in got if g not in want_set]
+    parts = []
+    if missing:
+        parts.append(f"{_first(missing)} is in the {what} but not in the updates")
+    if extra:
+        parts.append(f"{_first(extra)} is in the updates but not in the {what}")
+    if parts:
+        return "; ".join(parts)
+    return (f"same paths, different containers ({jax.tree.structure(updates, is_leaf)} vs "
+            f"{jax.tree.structure(reference, is_leaf)})")
+
+
+def _first(paths: list) -> str:
+    more = len(paths) - 1
+    return paths[0] + (f" (and {more} more)" if more else "")
 
 
 def check_same_shapes(owner: str, updates, reference, what: str = "optimizer state") -> None:
     """Raise ``ValueError`` naming the first leaf whose shape differs from the reference's
     (trees already known to match; ``None`` leaves are skipped), instead of broadcasting it."""
-    for (path, u), r in zip(jax.tree_util.tree_flatten_with_path(updates, is_leaf=_is_none)[0],
-                            jax.tree.leaves(reference, is_leaf=_is_none)):
+    for (path, u), r in zip(jax.tree_util.tree_flatten_with_path(updates, is_leaf=is_none)[0],
+                            jax.tree.leaves(reference, is_leaf=is_none)):
         if u is not None and r is not None and jnp.shape(u) != jnp.shape(r):
             raise ValueError(f"{owner}: updates leaf at {_path(path)} has shape {jnp.shape(u)}, "
                              f"the {what} has {jnp.shape(r)}")
 
 
-def _is_none(x) -> bool:
+def is_none(x) -> bool:
     return x is None
 
 

@@ -26,10 +26,11 @@ def scale_by_delta_rms(rho=0.9, eps=1e-6, *, dtype=None):
     ``Δ_t = √(u_{t-1} + ε) · x_t``; ``u_t = ρ · u_{t-1} + (1 - ρ) · Δ_t²``, ``u_0 = 0``; outputs
     ``Δ_t``. Its input is ``x_t = g_t / √(v_t + ε)``, so Adadelta's step is
     ``chain(divide_by_sqrt(identity(), chain(square(), ema(ρ)), eps_root=ε),
-    scale_by_delta_rms(ρ, ε))``.
+    scale_by_delta_rms(ρ, ε))``. ``ε > 0``: with ε = 0, ``Δ_1 = 0`` and ``u`` stays 0, so every
+    output would be 0.
     """
     check_range("scale_by_delta_rms", "rho", rho, 0, 1)
-    check_range("scale_by_delta_rms", "eps", eps, 0)
+    check_range("scale_by_delta_rms", "eps", eps, 0, low_open=True)
 
     def leaf(x, u, p, rho, weight, eps):
         delta = jnp.sqrt(u + eps) * x

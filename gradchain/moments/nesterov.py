@@ -92,4 +92,5 @@ def nesterov_first_moment(b1=0.9, *, momentum_decay=None, dtype=None) -> Gradien
         new_updates, new_ema = jax.tree.transpose(outer, jax.tree.structure((0, 0)), pairs)
         return new_updates, NesterovMomentState(t, new_ema, product, stored)
 
-    return GradientTransformation(init, update, name=NAME, hyperparams=hyper.specs)
+    return GradientTransformation(init, update, name=NAME, hyperparams=hyper.specs,
+                                  state_type=NesterovMomentState)

@@ -27,4 +27,5 @@ def square(*, dtype=None) -> GradientTransformation:
         return jax.tree.map(lambda g: jnp.square(g.astype(dtype or g.dtype)), updates), state
 
     return GradientTransformation(init, update, name="square",
-                                  hyperparams={} if dtype is None else {"dtype": dtype})
+                                  hyperparams={} if dtype is None else {"dtype": dtype},
+                                  state_type=EmptyState)

@@ -15,8 +15,9 @@ from gradchain.moments.square import square
 @public
 def scale_by_adadelta(rho=0.9, eps=1e-6, *, accumulator_dtype=None):
     """``Δ_t = √(u_{t-1} + ε) / √(v_t + ε) · g_t`` with ``v = EMA_ρ(g²)``, ``u = EMA_ρ(Δ²)``
-    (Zeiler 2012; ε inside both roots, as torch and Optax)."""
-    check_range("scale_by_adadelta", "eps", eps, 0)
+    (Zeiler 2012; ε inside both roots, as torch and Optax). ``ε > 0``: with ε = 0 the first
+    ``Δ`` is ``√0 · x = 0`` and ``u`` stays 0, so no step would ever be taken."""
+    check_range("scale_by_adadelta", "eps", eps, 0, low_open=True)
     return chain(
         divide_by_sqrt(identity(),
                        chain(square(dtype=accumulator_dtype),

@@ -126,4 +126,5 @@ def add_gradient_noise(eta=0.01, gamma=0.55, key=None, *, form: str = "variance"
                                          stored)
 
     return GradientTransformation(init, update, name=NAME,
-                                  hyperparams={"eta": eta, "gamma": gamma, "form": form})
+                                  hyperparams={"eta": eta, "gamma": gamma, "form": form},
+                                  state_type=GradientNoiseState)

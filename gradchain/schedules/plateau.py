@@ -155,4 +155,5 @@ def reduce_on_plateau(factor=0.1, patience=10, threshold=1e-4, threshold_mode: s
 
     shown = {**hyper.specs, "mode": mode, "threshold_mode": threshold_mode,
              "accumulation_size": accumulation_size}
-    return GradientTransformation(init, update, name=owner, hyperparams=shown)
+    return GradientTransformation(init, update, name=owner, hyperparams=shown,
+                                  state_type=ReduceOnPlateauState)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import jax.numpy as jnp
+
 from gradchain.combinators.branch import branch
 from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation
+from gradchain.core.validation import check_transformations
 
 
 def _product(direction, step_size):
-    return direction * step_size
+    return direction * jnp.where(direction == 0, 0, step_size)
 
 
 @public
@@ -22,5 +25,9 @@ def per_parameter_step(direction, step_size) -> GradientTransformation:
     direction (a first moment, with or without Nesterov) is chosen separately. With ``D`` the
     first moment and ``S = chain(second_moment(), rectified_step_size())`` it is RAdam's
     ``r_t · m̂ / (√v̂ + ε)``.
+
+    A zero direction gives a zero update even where the step size is infinite (``ε = 0`` and
+    ``v = 0``, a leaf that has seen only zero gradients): ``0 · ∞`` is 0 here, not NaN.
     """
+    check_transformations("per_parameter_step", {"direction": direction, "step_size": step_size})
     return branch(direction, step_size, combine=_product, name="per_parameter_step")

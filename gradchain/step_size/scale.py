@@ -2,6 +2,9 @@
 
 Every step size here is a number, an array, a tracer or a schedule ``step -> value`` (see
 ``gradchain.core.hyperparams`` for where the value lives and how it changes at run time).
+These stages make the final update, so they return it in the params' dtype when params are
+given (bfloat16 params with float32 gradients get bfloat16 updates; the product itself is
+computed in at least float32), and in the incoming dtype without params.
 """
 
 from __future__ import annotations
@@ -23,12 +26,13 @@ class ScaleState(NamedTuple):
 
 @public
 def scale(step_size, *, hyperparam_name: str = "step_size"):
-    """``u -> step_size · u``. Any sign; a number, array or schedule."""
+    """``u -> step_size · u``. Any sign (finite); a number, array or schedule."""
+    check_range("scale", hyperparam_name, step_size)
     return elementwise_transformation(
         "scale", ScaleState,
         lambda g, s, p, factor: (g * factor, None),
         Hyperparams(**{hyperparam_name: step_size}),
-        prepare=lambda count, **hp: {"factor": hp[hyperparam_name]})
+        prepare=lambda count, **hp: {"factor": hp[hyperparam_name]}, output="params")
 
 
 @public
@@ -45,5 +49,5 @@ def scale_by_learning_rate(learning_rate, *, flip_sign: bool = True,
         "scale_by_learning_rate", ScaleState,
         lambda g, s, p, factor: (g * factor, None),
         Hyperparams(**{hyperparam_name: learning_rate}),
-        prepare=lambda count, **hp: {"factor": sign * hp[hyperparam_name]},
+        prepare=lambda count, **hp: {"factor": sign * hp[hyperparam_name]}, output="params",
         display={hyperparam_name: learning_rate, "flip_sign": flip_sign})

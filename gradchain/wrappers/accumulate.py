@@ -26,8 +26,8 @@ import numpy as np
 from gradchain.core.hyperparams import COUNT_DTYPE, Hyperparams, compute_dtype, next_count
 from gradchain.core.public import called_name, public
 from gradchain.core.transformation import GradientTransformation, call_update
-from gradchain.core.validation import (check_range, check_same_structure, check_transformations,
-                                       is_concrete_number)
+from gradchain.core.validation import (check_range, check_same_shapes, check_same_structure,
+                                       check_transformations, is_concrete_number)
 from gradchain.wrappers.conditional import cast_like, zero_output
 
 
@@ -51,10 +51,11 @@ def _check_k(owner: str, name: str, k) -> None:
 
 
 def accumulation(owner: str, inner, k, *, average: bool, dtype, k_name: str = "k",
-                 should_skip: Optional[Callable] = None) -> GradientTransformation:
+                 inner_name: str = "inner", should_skip: Optional[Callable] = None
+                 ) -> GradientTransformation:
     """The implementation shared by ``accumulate_gradients`` and ``MultiSteps``."""
     _check_k(owner, k_name, k)
-    check_transformations(owner, (inner,))
+    check_transformations(owner, {inner_name: inner})
     hyper = Hyperparams(k=k)
     dtype = None if dtype is None else jnp.dtype(dtype)
 
@@ -67,6 +68,7 @@ def accumulation(owner: str, inner, k, *, average: bool, dtype, k_name: str = "k
 
     def update(updates, state, params=None, **extra):
         check_same_structure(owner, updates, state.acc_grads, "accumulation buffer")
+        check_same_shapes(owner, updates, state.acc_grads, "accumulation buffer")
         values, stored = hyper.read(state.hyperparams, state.gradient_step)
         n = state.mini_step
 
@@ -112,7 +114,8 @@ def accumulation(owner: str, inner, k, *, average: bool, dtype, k_name: str = "k
     shown = {"k": k, "average": average}
     if dtype is not None:
         shown["dtype"] = dtype
-    return GradientTransformation(init, update, name=owner, hyperparams=shown, children=[inner])
+    return GradientTransformation(init, update, name=owner, hyperparams=shown, children=[inner],
+                                  state_type=MultiStepsState)
 
 
 @public
@@ -154,6 +157,7 @@ class MultiSteps:
         self._opt = opt
         self._tx = accumulation("MultiSteps", opt, every_k_schedule, average=use_grad_mean,
                                 dtype=accumulator_dtype, k_name="every_k_schedule",
+                                inner_name="opt",
                                 should_skip=should_skip_update_fn)
 
     @property

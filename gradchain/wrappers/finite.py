@@ -75,7 +75,7 @@ def skip_non_finite(inner, *, give_up_after: Optional[int] = None,
 
 def _apply_if_finite(owner: str, inner, limit, display: dict,
                      axis_name) -> GradientTransformation:
-    check_transformations(owner, (inner,))
+    check_transformations(owner, {"inner": inner})
     check_axis_name(owner, axis_name)
     hyper = Hyperparams(max_consecutive_errors=limit)
 
@@ -102,7 +102,7 @@ def _apply_if_finite(owner: str, inner, limit, display: dict,
 
     return GradientTransformation(init, update, name=owner,
                                   hyperparams=shown_with_axis_name(display, axis_name),
-                                  children=[inner])
+                                  children=[inner], state_type=ApplyIfFiniteState)
 
 
 @public

@@ -32,7 +32,7 @@ def set_to_zero() -> GradientTransformation:
         del params, extra
         return jax.tree.map(jnp.zeros_like, updates), state
 
-    return GradientTransformation(init, update, name="set_to_zero")
+    return GradientTransformation(init, update, name="set_to_zero", state_type=EmptyState)
 
 
 @public
@@ -51,7 +51,7 @@ def freeze_where(optimizer, where) -> GradientTransformation:
     """
     return masked_transformation("freeze_where", optimizer, where, native_form="path",
                                  selected_when=False, others=jnp.zeros_like,
-                                 display={"frozen": Shown(where)})
+                                 display={"frozen": Shown(where)}, inner_name="optimizer")
 
 
 @public
@@ -69,4 +69,5 @@ def selective_transform(optimizer, *, freeze_mask) -> GradientTransformation:
     in either form of ``masked``)."""
     return masked_transformation("selective_transform", optimizer, freeze_mask,
                                  native_form="params", selected_when=False,
-                                 others=jnp.zeros_like, display={"freeze_mask": Shown(freeze_mask)})
+                                 others=jnp.zeros_like, display={"freeze_mask": Shown(freeze_mask)},
+                                 inner_name="optimizer")

@@ -11,8 +11,10 @@ from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compu
                                         next_count, zero_count)
 from gradchain.core.public import called_name, public
 from gradchain.core.transformation import GradientTransformation, call_update
+from gradchain.core.updates import update_dtype
 from gradchain.core.validation import (check_floating, check_range, check_same_shapes,
-                                       check_same_structure, is_concrete_number)
+                                       check_same_structure, check_transformations,
+                                       is_concrete_number)
 
 NAME = "lookahead"
 
@@ -51,6 +53,7 @@ def lookahead(inner, sync_period=5, slow_step_size=0.5, reset_state: bool = Fals
       slow_step_size: α in ``[0, 1]``; a number, array or schedule (of the update count).
       reset_state: re-initialise ``inner``'s state at every sync (Optax's option).
     """
+    check_transformations(NAME, {"inner": inner})
     check_range(NAME, "sync_period", sync_period, 1)
     if is_concrete_number(sync_period) and not float(jnp.asarray(sync_period)).is_integer():
         raise ValueError(f"{called_name(NAME)}: sync_period={sync_period!r} is not an integer")
@@ -79,7 +82,7 @@ def lookahead(inner, sync_period=5, slow_step_size=0.5, reset_state: bool = Fals
             fast = p.astype(dtype) + u.astype(dtype)
             new_slow = s.astype(dtype) + scalars(dtype)["alpha"] * (fast - s.astype(dtype))
             out = jnp.where(sync, new_slow - p.astype(dtype), u.astype(dtype))
-            return cast(out, u.dtype), cast(jnp.where(sync, new_slow, s), s.dtype)
+            return cast(out, update_dtype(u, p)), cast(jnp.where(sync, new_slow, s), s.dtype)
 
         pairs = jax.tree.map(leaf, fast_updates, params, state.slow)
         outer = jax.tree.structure(fast_updates)
@@ -93,4 +96,4 @@ def lookahead(inner, sync_period=5, slow_step_size=0.5, reset_state: bool = Fals
                                   hyperparams={"sync_period": sync_period,
                                                "slow_step_size": slow_step_size,
                                                "reset_state": reset_state},
-                                  children=[inner])
+                                  children=[inner], state_type=LookaheadState)

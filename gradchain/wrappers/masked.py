@@ -27,12 +27,13 @@ class MaskedState(NamedTuple):
 def masked_transformation(owner: str, inner, mask, *, native_form: str,
                           selected_when: bool = True, others=None,
                           mask_compatible_extra_args: bool = False,
-                          display: dict | None = None) -> GradientTransformation:
+                          display: dict | None = None,
+                          inner_name: str = "inner") -> GradientTransformation:
     """``inner`` on the leaves whose mask value is ``selected_when``; ``others(u)`` (default: the
     identity) on the rest; placeholders (leaves an enclosing wrapper does not own) pass through.
     The implementation of ``apply_where``, ``masked`` and the freezers. ``native_form`` is the
     form (``"path"`` or ``"params"``) a mask function whose signature fits both is given."""
-    check_transformations(owner, (inner,))
+    check_transformations(owner, {inner_name: inner})
     spec = read_spec(owner, "mask", mask, native=native_form)
 
     def split(tree, against):
@@ -61,7 +62,7 @@ def masked_transformation(owner: str, inner, mask, *, native_form: str,
 
     return GradientTransformation(init, update, name=owner,
                                   hyperparams=display or {"mask": Shown(mask)},
-                                  children=[inner])
+                                  children=[inner], state_type=MaskedState)
 
 
 @public

@@ -14,7 +14,7 @@ from typing import Any, Hashable, Mapping, NamedTuple
 
 from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation, call_update
-from gradchain.core.validation import check_same_structure
+from gradchain.core.validation import check_same_structure, check_transformations
 from gradchain.wrappers.labels import (Shown, check_known_labels, flatten_positions, keep_only,
                                        leaf_labels, mask_extras, put_owned, read_spec)
 
@@ -23,14 +23,12 @@ class PartitionState(NamedTuple):
     inner_states: dict
 
 
-def _check_transformations(owner: str, transforms) -> dict:
+def _check_transformations(owner: str, argument: str, transforms) -> dict:
     if not isinstance(transforms, Mapping) or not transforms:
-        raise ValueError(f"{owner}: transforms must be a non-empty mapping from labels to "
+        raise ValueError(f"{owner}: {argument} must be a non-empty mapping from labels to "
                          f"gradient transformations, got {transforms!r}")
-    for label, tx in transforms.items():
-        if not (hasattr(tx, "init") and hasattr(tx, "update")):
-            raise TypeError(f"{owner}: the value for label {label!r} is {tx!r}, not a gradient "
-                            "transformation (an object with init and update)")
+    check_transformations(owner, {f"{argument}[{label!r}]": tx
+                                  for label, tx in transforms.items()})
     return dict(transforms)
 
 
@@ -43,12 +41,12 @@ def _labelled(label, tx) -> GradientTransformation:
 
 
 def partition_by_labels(owner: str, transforms: Mapping[Hashable, Any], labels, *,
-                        native_form: str, mask_compatible_extra_args: bool = False
-                        ) -> GradientTransformation:
+                        native_form: str, mask_compatible_extra_args: bool = False,
+                        argument: str = "transforms") -> GradientTransformation:
     """The implementation shared by ``param_groups`` and Optax's ``partition``. ``native_form``
     is the form (``"path"`` or ``"params"``) a labels function whose signature fits both is
     given. Placeholders (leaves an enclosing wrapper does not own) go to no group."""
-    transforms = _check_transformations(owner, transforms)
+    transforms = _check_transformations(owner, argument, transforms)
     spec = read_spec(owner, "labels", labels, native=native_form)
 
     def split(tree, against):
@@ -83,7 +81,8 @@ def partition_by_labels(owner: str, transforms: Mapping[Hashable, Any], labels, 
 
     return GradientTransformation(
         init, update, name=owner, hyperparams={"labels": Shown(labels)},
-        children=[_labelled(label, tx) for label, tx in transforms.items()])
+        children=[_labelled(label, tx) for label, tx in transforms.items()],
+        state_type=PartitionState)
 
 
 @public
@@ -107,7 +106,8 @@ def param_groups(groups: Mapping[Hashable, Any], labels) -> GradientTransformati
         (and a leaf that has it) with no transformation; raised by ``init`` and ``update``
         before any state is computed.
     """
-    return partition_by_labels("param_groups", groups, labels, native_form="path")
+    return partition_by_labels("param_groups", groups, labels, native_form="path",
+                               argument="groups")
 
 
 @public

@@ -12,6 +12,7 @@ from gradchain.core.hyperparams import (Hyperparams, as_hyperparam_array, cast, 
 from gradchain.core.reductions import check_axis_name, shown_with_axis_name, sum_over_devices
 from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation, call_update
+from gradchain.core.updates import matching_params, update_dtype
 from gradchain.core.validation import (check_floating, check_range, check_same_shapes,
                                        check_same_structure, check_transformations)
 
@@ -74,7 +75,7 @@ def switch_to_sgd(adaptive, sgd, *, estimate_decay=0.999, tolerance=1e-9,
         products over the whole parameter vector (``psum``-ed over it), so every device
         switches at the same step with the same Λ; None (default): not split.
     """
-    check_transformations(NAME, (adaptive, sgd))
+    check_transformations(NAME, {"adaptive": adaptive, "sgd": sgd})
     check_axis_name(NAME, axis_name)
     check_range(NAME, "estimate_decay", estimate_decay, 0, 1, high_open=True)
     check_range(NAME, "tolerance", tolerance, 0)
@@ -91,6 +92,14 @@ def switch_to_sgd(adaptive, sgd, *, estimate_decay=0.999, tolerance=1e-9,
         values, stored = hyper.read(state.hyperparams, state.count)
         step = next_count(state.count)
         decay = values["estimate_decay"]
+        leaves, treedef = jax.tree.flatten(updates)
+        dtypes = [update_dtype(u, p) for u, p in zip(leaves,
+                                                      matching_params(NAME, updates, params))]
+
+        def in_update_dtypes(steps):
+            """Both phases return the params' dtypes (``lax.cond`` needs one output type)."""
+            return treedef.unflatten([cast(x, d) for x, d in zip(treedef.flatten_up_to(steps),
+                                                                  dtypes)])
 
         def adaptive_phase():
             p, adaptive_state = call_update(adaptive, updates, state.adaptive_state, params,
@@ -104,15 +113,15 @@ def switch_to_sgd(adaptive, sgd, *, estimate_decay=0.999, tolerance=1e-9,
                                  state.estimate)
             corrected = estimate / (1 - decay ** step)
             switch = moved & (step > 1) & (jnp.abs(corrected - rate) < values["tolerance"])
-            return (p, adaptive_state, state.sgd_state, estimate,
+            return (in_update_dtypes(p), adaptive_state, state.sgd_state, estimate,
                     jnp.where(switch, corrected, state.sgd_learning_rate), switch)
 
         def sgd_phase():
             direction, sgd_state = call_update(sgd, updates, state.sgd_state, params, extra)
             rate = state.sgd_learning_rate
-            steps = jax.tree.map(lambda d, u: cast(-rate.astype(d.dtype) * d, u.dtype),
-                                 direction, updates)
-            return steps, state.adaptive_state, sgd_state, state.estimate, rate, state.switched
+            steps = jax.tree.map(lambda d: -rate.astype(d.dtype) * d, direction)
+            return (in_update_dtypes(steps), state.adaptive_state, sgd_state, state.estimate, rate,
+                    state.switched)
 
         out, adaptive_state, sgd_state, estimate, rate, switched = jax.lax.cond(
             state.switched, sgd_phase, adaptive_phase)
@@ -121,4 +130,4 @@ def switch_to_sgd(adaptive, sgd, *, estimate_decay=0.999, tolerance=1e-9,
 
     return GradientTransformation(init, update, name=NAME,
                                   hyperparams=shown_with_axis_name(hyper.specs, axis_name),
-                                  children=(adaptive, sgd))
+                                  children=(adaptive, sgd), state_type=SwitchToSgdState)
