@@ -110,8 +110,8 @@ def test_unitwise_norm_units():
 
 def test_refused_arguments_name_the_argument():
     cases = [(lambda: clip(-0.1), r"clip: max_delta=-0.1 is out of range; expected max_delta in "
-                                  r"\[0, inf\)"),
-             (lambda: clip_by_global_norm(0.0), r"clip_by_global_norm: max_norm=0.0 .*\(0, inf\)"),
+                                  r"\[0, inf\]"),
+             (lambda: clip_by_global_norm(0.0), r"clip_by_global_norm: max_norm=0.0 .*\(0, inf\]"),
              (lambda: clip_by_block_rms(-1), r"clip_by_block_rms: threshold=-1 is out of range"),
              (lambda: adaptive_grad_clip(0), r"adaptive_grad_clip: clipping=0 is out of range"),
              (lambda: adaptive_grad_clip(0.1, eps=-1e-3), r"adaptive_grad_clip: eps=-0.001")]

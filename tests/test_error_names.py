@@ -94,7 +94,7 @@ def test_out_of_range_names_the_alias_and_its_argument(alias, kwargs, argument, 
     (lambda: gc.bias_correction(1.0), "bias_correction: decay=1.0 is out of range"),
     (lambda: gc.scale_by_adam(b1=1.0), "scale_by_adam: b1=1.0 is out of range"),
     (lambda: gc.clip_lr(base_learning_rate=0.0), "clip_lr: base_learning_rate=0.0 is out"),
-    (lambda: gc.chain(gc.identity(), 0.1), "chain: argument 1 is 0.1"),
+    (lambda: gc.chain(gc.identity(), 0.1), "chain: transformations[1] is 0.1"),
     (lambda: gc.lookahead(gc.sgd(0.1), slow_step_size=2.0),
      "lookahead: slow_step_size=2.0 is out of range"),
     # the inner optimizer is built (and refused) before partition is called
