@@ -8,6 +8,12 @@ A transformation is a pair of pure functions::
 the same protocol Optax uses, so a gradchain transformation works in Flax's ``TrainState`` and
 ``nnx.Optimizer`` and mixes with Optax transformations in either direction. ``extra`` carries
 keyword values such as ``value=loss``; a transformation takes what it needs and ignores the rest.
+
+When Optax is installed, ``GradientTransformation`` is a subclass of Optax's
+``GradientTransformationExtraArgs`` (itself a ``NamedTuple`` of ``init`` and ``update``), so
+``optax.chain``, ``optax.inject_hyperparams``, ``nnx.Optimizer`` and the other Optax wrappers
+forward keyword extras to gradchain parts instead of dropping them. gradchain does not need
+Optax: without it the base is a plain ``NamedTuple`` of the same two fields.
 """
 
 from __future__ import annotations
@@ -26,6 +32,12 @@ Schedule = Callable[[jax.Array], jax.Array]
 class _Protocol(NamedTuple):
     init: Callable[[Params], State]
     update: Callable[..., tuple[Updates, State]]
+
+
+try:
+    from optax import GradientTransformationExtraArgs as _Protocol  # noqa: F811
+except ImportError:
+    pass
 
 
 class GradientTransformation(_Protocol):

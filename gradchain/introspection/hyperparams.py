@@ -47,7 +47,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradchain.introspection.find import is_namedtuple
+from gradchain.core.hyperparams import GIVEN
+from gradchain.introspection.find import is_namedtuple, plain_state
+from gradchain.wrappers.labels import flatten_leaves, unwrap
 
 Path = tuple[str, ...]
 
@@ -60,7 +62,7 @@ def get_hyperparams(state) -> dict[str, jax.Array]:
     A scheduled hyperparameter shows the value used at the latest update (at ``init``: its
     value at step 0), so this is what to log.
     """
-    return {"/".join(path): value for path, value in _entries(state).items()}
+    return {"/".join(path): value for path, value in _entries(plain_state(state)).items()}
 
 
 def get_hyperparam(state, address: str) -> jax.Array:
@@ -69,9 +71,39 @@ def get_hyperparam(state, address: str) -> jax.Array:
     Raises ``KeyError`` if nothing matches, ``ValueError`` if several matches hold different
     values.
     """
-    entries = _entries(state)
+    entries = _entries(plain_state(state))
     matches = _resolve("get_hyperparam", entries, address)
     return entries[matches[0]]
+
+
+def constructor_changes(tx, state, params) -> dict[str, tuple[jax.Array, jax.Array]]:
+    """The constants that ``tx``'s next update takes from its constructor, not from ``state``.
+
+    Policy (``gradchain.core.hyperparams``): the latest change wins. A constant whose value in
+    ``tx`` differs from the constructor value ``state`` last saw (``hyperparams["_given"]``)
+    replaces the state's value at the next update; any other keeps the state's value. Call
+    this after restoring a checkpoint into an optimizer built anew, to see what will change.
+
+    Args:
+      tx: the transformation about to update ``state``.
+      state: its state (e.g. restored from a checkpoint; ``nnx.Optimizer``'s ``opt_state``
+        too).
+      params: params of the tree ``state`` belongs to (``tx.init`` is traced on them; only
+        the recorded constructor values are computed).
+
+    Returns:
+      ``{path: (value in state, constructor's value)}``, empty when nothing will change.
+    """
+    state = plain_state(state)
+    built = jax.jit(lambda p: _records(tx.init(p)))(params)
+    recorded, stored = _records(state), _entries(state)
+    changes = {}
+    for path, value in built.items():
+        old = recorded.get(path)
+        if old is not None and not np.array_equal(np.asarray(old), np.asarray(value),
+                                                  equal_nan=True):
+            changes["/".join(path)] = (stored[path], value)
+    return changes
 
 
 def set_hyperparams(tx, state, values: Optional[Mapping[str, Any]] = None, /, **named):
@@ -84,7 +116,10 @@ def set_hyperparams(tx, state, values: Optional[Mapping[str, Any]] = None, /, **
       **named: ``name=value``, e.g. ``learning_rate=1e-4``.
 
     Returns:
-      The new state, with the structure, dtypes, shapes and placement of the old one.
+      The new state, with the structure, dtypes, shapes and placement of the old one. Given
+      ``nnx.Optimizer``'s ``opt_state`` (Flax Variables), the Variables that hold the targets
+      are set in place, as ``nnx`` does, and ``state`` itself is returned: the next
+      ``optimizer.update`` uses the new values, without recompiling.
 
     Raises:
       KeyError: an address matches nothing (the message lists the paths there are).
@@ -93,6 +128,18 @@ def set_hyperparams(tx, state, values: Optional[Mapping[str, Any]] = None, /, **
       TypeError: a value that is a function (a schedule is fixed when the optimizer is built).
     """
     requests = {**(values or {}), **named}
+    plain = plain_state(state)
+    new_state = _set(tx, plain, requests)
+    _, wrapped, _ = flatten_leaves(state)
+    if all(unwrap(x) is x for x in wrapped):
+        return new_state
+    for variable, old, new in zip(wrapped, jax.tree.leaves(plain), jax.tree.leaves(new_state)):
+        if new is not old:
+            variable.set_value(new)
+    return state
+
+
+def _set(tx, state, requests: dict):
     entries = _entries(state)
     scheduled = _scheduled(tx, state, ())
     new_values: dict[Path, Any] = {}
@@ -100,11 +147,14 @@ def set_hyperparams(tx, state, values: Optional[Mapping[str, Any]] = None, /, **
         matches = _resolve("set_hyperparams", entries, address)
         for path in matches:
             if path in scheduled:
+                scale = path[:-1] + (f"{path[-1]}_scale",)
+                hint = (f" To scale it at run time, set {'/'.join(scale)!r} (1 at first)."
+                        if scale in entries else "")
                 raise ValueError(
                     f"set_hyperparams: {'/'.join(path)!r} follows a schedule "
                     f"({scheduled[path]}), which sets it at every update; a value set from "
                     "outside would be overwritten. Give the optimizer a number or an array "
-                    "for a hyperparameter you want to change at run time.")
+                    f"for a hyperparameter you want to change at run time.{hint}")
         if callable(value):
             raise TypeError(f"set_hyperparams: {address}={value!r} is a function; a schedule "
                             "is fixed when the optimizer is built, only values can be set")
@@ -138,6 +188,14 @@ def _is_entry(key_path) -> bool:
     return (len(key_path) >= 2 and isinstance(key_path[-1], jax.tree_util.DictKey)
             and isinstance(key_path[-2], jax.tree_util.GetAttrKey)
             and key_path[-2].name == _FIELD)
+
+
+def _records(tree) -> dict[Path, Any]:
+    """The constructor values recorded in ``tree`` (``hyperparams["_given"][name]``), keyed by
+    the path of the hyperparameter they belong to."""
+    flat = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return {_components(kp[:-2] + kp[-1:]): leaf for kp, leaf in flat
+            if len(kp) >= 3 and _is_entry(kp[:-1]) and kp[-2].key == GIVEN}
 
 
 def _entries(tree, prefix: Path = ()) -> dict[Path, Any]:
