@@ -28,7 +28,8 @@ def effective_learning_rate(state, address: str = "learning_rate") -> jax.Array:
     - ``γ``: the hyperparameter at ``address`` (a name, or a name under a path prefix, as in
       ``get_hyperparam``);
     - ``s``: its run-time multiplier ``<name>_scale`` when it is scheduled (1 otherwise);
-    - ``η``: every ``multiplier`` hyperparameter, and ``scale``: the ``scale`` of every
+    - ``η``: every ``multiplier`` hyperparameter (times its ``multiplier_scale`` when it is
+      scheduled), and ``scale``: the ``scale`` of every
       ``reduce_on_plateau``, that act on the same updates: those in the chain holding the rate
       or in a chain around it, not those of another parameter group.
 
@@ -42,17 +43,19 @@ def effective_learning_rate(state, address: str = "learning_rate") -> jax.Array:
     state = plain_state(state)
     entries = _entries(state)
     matches = _resolve("effective_learning_rate", entries, address)
-    factors = [(path[:-1], value) for path, value in entries.items()
-               if path[-1] == MULTIPLIER]
+
+    def scaled(path):
+        """The value at ``path`` times its run-time scale, if it is scheduled."""
+        scale = path[:-1] + (f"{path[-1]}_scale",)
+        return entries[path] * entries[scale] if scale in entries else entries[path]
+
+    factors = [(path[:-1], scaled(path)) for path in entries if path[-1] == MULTIPLIER]
     factors += [(tuple(map(str, location[:-1])), value)
                 for location, _, value, owner in state_fields(state)
                 if location[-1] == "scale" and isinstance(owner, ReduceOnPlateauState)]
     rates = {}
     for path in matches:
-        rate = entries[path]
-        scale = path[:-1] + (f"{path[-1]}_scale",)
-        if scale in entries:
-            rate = rate * entries[scale]
+        rate = scaled(path)
         for where, factor in factors:
             if where[:-1] == path[:len(where) - 1] and where != path[:-1]:
                 rate = rate * factor
