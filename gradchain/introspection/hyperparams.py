@@ -32,6 +32,12 @@ that follows a schedule (it is recomputed at every step, so a value set from out
 silently be overwritten). Both work inside ``jit`` as well (on traced states several matches
 cannot be compared and are set together).
 
+A value set in the state stays in force until the optimizer's code changes it: the constructor's
+value wins only when it differs from the one the state last saw (``gradchain.core.hyperparams``;
+``constructor_changes`` lists such values before the next update). The records of those
+constructor values (``hyperparams["_given"]``) are not hyperparameters and are not listed.
+``nnx.Optimizer``'s ``opt_state`` (arrays wrapped in Flax Variables) is accepted as it is.
+
 Compared with Optax's ``inject_hyperparams``, which exposes the arguments of one outer function
 and recompiles for a new array value, this reaches every hyperparameter of every primitive
 inside nested chains, branches and wrappers. Hyperparameters found inside an Optax
