@@ -80,6 +80,11 @@ def test_nnx_opt_state_is_read_and_set_and_the_next_update_uses_the_value():
     nnx_step(model, optimizer)
     assert not np.allclose(kernel(model), before)
     assert len(TRACES) == traces
+    # The rate set in the state stays; an optimizer built anew with 0.2 would replace it.
+    assert gc.constructor_changes(tx, optimizer.opt_state, nnx.state(model, nnx.Param)) == {}
+    changes = gc.constructor_changes(gc.adam(0.2), optimizer.opt_state,
+                                     nnx.state(model, nnx.Param))
+    np.testing.assert_allclose(changes["2/learning_rate"], (0.05, 0.2))
 
 
 def test_nnx_optimizer_set_value_gives_sgd_numbers():

@@ -31,7 +31,7 @@ update, for each constant ``k`` with constructor value ``c``:
                                              ``inject_hyperparams`` passing a new value)
             stored[k]   otherwise           (set_hyperparams' value, or the checkpoint's)
 
-and ``stored[k] = value``, ``_given[k] = c`` are written back. Two scalar comparisons per
+and ``stored[k] = value``, ``_given[k] = c`` are written back: a few scalar operations per
 hyperparameter and update, inside the compiled step, no recompilation. Under ``jax.grad`` the
 derivative of ``value`` is ``dc`` in the first case and ``d stored + dc - d _given`` in the
 second, so it reaches a traced constructor value whether or not the state was built from it,

@@ -35,12 +35,12 @@ class _Protocol(NamedTuple):
 
 
 try:
-    from optax import GradientTransformationExtraArgs as _Protocol  # noqa: F811
+    from optax import GradientTransformationExtraArgs as _Base
 except ImportError:
-    pass
+    _Base = _Protocol
 
 
-class GradientTransformation(_Protocol):
+class GradientTransformation(_Base):
     """An ``(init, update)`` pair, plus a description used only for display.
 
     It unpacks as a 2-tuple exactly like Optax's ``GradientTransformation``. The keyword
