@@ -90,6 +90,7 @@ def test_inject_hyperparams_drives_gradchain_aliases_like_optax(config):
 
 
 TX = functools.partial(gc.sgd, momentum=0.9)
+_TRACES = []
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -97,9 +98,6 @@ def _step(learning_rate, params, state):
     _TRACES.append(learning_rate)
     updates, state = TX(learning_rate).update(jax.grad(loss)(params), state, params)
     return gc.apply_updates(params, updates), state
-
-
-_TRACES = []
 
 
 def _steps(learning_rate, params, state, n):
@@ -125,7 +123,8 @@ def test_resume_unchanged_is_bit_identical_and_keeps_values_set_at_run_time():
     assert len(_TRACES) == traces  # the step compiled before saving serves both runs
     assert float(gc.get_hyperparam(resumed[1], "learning_rate")) == 0.005
     # The values set at run time were used: a run at the constructor's numbers differs.
-    assert not np.allclose(resumed[0]["w"], _steps(0.02, params, TX(0.02).init(INITIAL), 3)[0]["w"])
+    at_constructor_values = _steps(0.02, params, TX(0.02).init(INITIAL), 3)
+    assert not np.allclose(resumed[0]["w"], at_constructor_values[0]["w"])
 
 
 def test_resume_with_a_new_constant_uses_it_says_so_and_later_sets_win_again():
