@@ -165,3 +165,18 @@ def test_gradchain_imports_and_runs_without_optax():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert float(out.stdout) == pytest.approx(-0.1)
+
+
+def test_a_state_built_on_nnx_params_keeps_its_variables_when_a_value_is_set():
+    """``tx.init(nnx.state(model, nnx.Param))`` keeps moments as Variables and hyperparameters
+    as arrays: the value is set, the Variables are kept as they are."""
+    model = Model(nnx.Rngs(3))
+    tx = gc.sgd(0.1, momentum=0.9)
+    state = tx.init(nnx.state(model, nnx.Param))
+    new = gc.set_hyperparams(tx, state, learning_rate=0.3)
+    assert float(gc.get_hyperparam(new, "learning_rate")) == 0.3
+    assert float(gc.get_hyperparam(state, "learning_rate")) == pytest.approx(0.1)
+    old_leaves = jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, nnx.Variable))
+    new_leaves = jax.tree.leaves(new, is_leaf=lambda x: isinstance(x, nnx.Variable))
+    variables = [x for x in old_leaves if isinstance(x, nnx.Variable)]
+    assert variables and all(any(v is w for w in new_leaves) for v in variables)

@@ -125,7 +125,8 @@ def set_hyperparams(tx, state, values: Optional[Mapping[str, Any]] = None, /, **
       The new state, with the structure, dtypes, shapes and placement of the old one. Given
       ``nnx.Optimizer``'s ``opt_state`` (Flax Variables), the Variables that hold the targets
       are set in place, as ``nnx`` does, and ``state`` itself is returned: the next
-      ``optimizer.update`` uses the new values, without recompiling.
+      ``optimizer.update`` uses the new values, without recompiling. Other Variables in a
+      state (moments of ``nnx.Param`` params) are kept as they are.
 
     Raises:
       KeyError: an address matches nothing (the message lists the paths there are).
@@ -136,13 +137,14 @@ def set_hyperparams(tx, state, values: Optional[Mapping[str, Any]] = None, /, **
     requests = {**(values or {}), **named}
     plain = plain_state(state)
     new_state = _set(tx, plain, requests)
-    _, wrapped, _ = flatten_leaves(state)
-    if all(unwrap(x) is x for x in wrapped):
-        return new_state
-    for variable, old, new in zip(wrapped, jax.tree.leaves(plain), jax.tree.leaves(new_state)):
-        if new is not old:
-            variable.set_value(new)
-    return state
+    _, leaves, treedef = flatten_leaves(state)
+    kept = []
+    for leaf, old, new in zip(leaves, treedef.flatten_up_to(plain),
+                              treedef.flatten_up_to(new_state)):
+        if new is not old and unwrap(leaf) is not leaf:
+            leaf.set_value(new)  # a Flax Variable: set in place
+        kept.append(leaf if new is old or unwrap(leaf) is not leaf else new)
+    return state if all(k is leaf for k, leaf in zip(kept, leaves)) else treedef.unflatten(kept)
 
 
 def _set(tx, state, requests: dict):
