@@ -30,7 +30,8 @@ The public API, by concept (each name's home module is its only import path):
   resume an Optax checkpoint);
 - learning-rate policy: the ``schedules`` module (every PyTorch scheduler, Optax's schedule
   names, batch-size scaling rules), ``reduce_on_plateau``; hyperparameters at run time:
-  ``get_hyperparams``, ``get_hyperparam``, ``set_hyperparams``; the LR range test
+  ``get_hyperparams``, ``get_hyperparam``, ``set_hyperparams``, ``constructor_changes``,
+  ``effective_learning_rate``; the LR range test
   ``lr_finder``; pictures: ``plot_schedules``, ``plot_lr_finder`` (matplotlib, optional).
 """
 
@@ -42,7 +43,9 @@ from gradchain.combinators.branch import BranchState, branch, divide_by_sqrt
 from gradchain.combinators.chain import chain
 from gradchain.core.transformation import EmptyState, GradientTransformation, identity
 from gradchain.core.updates import apply_updates
-from gradchain.introspection.hyperparams import get_hyperparam, get_hyperparams, set_hyperparams
+from gradchain.introspection.hyperparams import (constructor_changes, get_hyperparam,
+                                                 get_hyperparams, set_hyperparams)
+from gradchain.introspection.learning_rate import effective_learning_rate
 from gradchain.introspection.describe import describe, describe_state, state_bytes
 from gradchain.introspection.find import find_state, find_states
 from gradchain.introspection.sharding import state_sharding
@@ -120,7 +123,8 @@ __all__ = [
     "lars", "lookahead", "nadam", "nesterov_first_moment", "noisy_sgd", "per_parameter_step",
     "radam", "rectified_step_size", "scale_by_radam", "scale_by_trust_ratio", "sgdw", "swats",
     "switch_to_sgd",
-    "LRFinderResult", "ReduceOnPlateauState", "get_hyperparam", "get_hyperparams", "lr_finder",
+    "LRFinderResult", "ReduceOnPlateauState", "constructor_changes",
+    "effective_learning_rate", "get_hyperparam", "get_hyperparams", "lr_finder",
     "plot_lr_finder", "plot_schedules", "reduce_on_plateau", "schedules", "set_hyperparams",
     "from_optax_state", "state_sharding",
 ]

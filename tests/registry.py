@@ -58,6 +58,9 @@ class Config:
       schedule: run with ``make_schedule(learning_rate)`` instead of the constant.
       defaults: every other argument is left at its default (the drop-in rows).
       variant: exercises no primitive that a non-variant row does not (see ``variant``).
+      alias: for rows built by ``alias``, the alias's name and keyword arguments (as sorted
+        pairs, so the row stays hashable), for tests that call both aliases another way
+        (e.g. through ``optax.inject_hyperparams``).
     """
 
     name: str
@@ -67,6 +70,7 @@ class Config:
     schedule: bool = False
     defaults: bool = False
     variant: bool = False
+    alias: Optional[tuple[str, tuple]] = None
 
     def rate(self):
         """The learning rate the row is run with: the number, or its schedule."""
@@ -93,7 +97,8 @@ def alias(name: str, learning_rate: float, **kwargs) -> Config:
         make=lambda lr: getattr(gc, name)(lr, **kwargs),
         optax=lambda lr: getattr(optax, name)(lr, **kwargs),
         learning_rate=learning_rate,
-        defaults=not kwargs)
+        defaults=not kwargs,
+        alias=(name, tuple(sorted(kwargs.items()))))
 
 
 def scheduled(config: Config) -> Config:

@@ -130,7 +130,8 @@ def test_thresholds_live_in_the_state_and_change_without_recompiling():
     traces = []
     step = jax.jit(lambda u, s: (traces.append(1), tx.update(u, s))[1])
     first, _ = step(updates, state)
-    state = state._replace(hyperparams={"max_norm": 3 * state.hyperparams["max_norm"]})
+    state = state._replace(hyperparams={**state.hyperparams,
+                                        "max_norm": 3 * state.hyperparams["max_norm"]})
     second, _ = step(updates, state)
     assert len(traces) == 1
     np.testing.assert_allclose(global_norm(first), 1.0)

@@ -80,8 +80,9 @@ def test_describe_state_names_every_field_and_sums_bytes():
         in text
     assert "hyperparams: {b2=float64[] = 0.999}" in text
     moments = 2 * 8 * sum(x.size for x in jax.tree.leaves(PARAMS))
+    # Scalars: 15 hyperparameters and their recorded constructor values, step counts.
     assert moments < state_bytes(state) == state_bytes(jax.eval_shape(grouped_adam().init,
-                                                                        PARAMS)) < moments + 200
+                                                                        PARAMS)) < moments + 300
     assert state_bytes(state) == sum(np.asarray(x).nbytes for x in jax.tree.leaves(state))
 
 

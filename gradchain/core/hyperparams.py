@@ -19,6 +19,24 @@ never in the params' dtype: ``b2 = 0.999`` in bfloat16 would be 1.0. Arithmetic 
 ``compute_dtype(leaf)``, at least float32: float64 leaves get float64 hyperparameters, float32
 leaves float32 ones (Optax's numbers exactly), bfloat16 and float16 leaves are updated in float32
 and rounded once.
+
+Constructor versus state ("the latest change wins"). A constant (non-scheduled) hyperparameter
+has two sources: the value the transformation was built with and the value in the state (which
+``set_hyperparams`` may have changed, and which a checkpoint restores). The state also records,
+in ``hyperparams["_given"]``, the constructor's value it was last reconciled with. At each
+update, for each constant ``k`` with constructor value ``c``:
+
+    value = c           if c != _given[k]   (the code changed: a checkpoint restored into an
+                                             optimizer built with a new constant, or Optax's
+                                             ``inject_hyperparams`` passing a new value)
+            stored[k]   otherwise           (set_hyperparams' value, or the checkpoint's)
+
+and ``stored[k] = value``, ``_given[k] = c`` are written back: a few scalar operations per
+hyperparameter and update, inside the compiled step, no recompilation. Under ``jax.grad`` the
+derivative of ``value`` is ``dc`` in the first case and ``d stored + dc - d _given`` in the
+second, so it reaches a traced constructor value whether or not the state was built from it,
+and a traced value put in the state. A state without ``_given`` (hand-made) keeps its stored
+values. Schedules are evaluated at every update and need no record.
 """
 
 from __future__ import annotations
@@ -29,6 +47,9 @@ import jax
 import jax.numpy as jnp
 
 COUNT_DTYPE = jnp.int32
+
+GIVEN = "_given"
+"""Key, inside a state's ``hyperparams`` dict, of the dict of constructor values last seen."""
 
 
 def as_hyperparam_array(value) -> jax.Array:
@@ -90,20 +111,61 @@ class Hyperparams:
     def scheduled(self) -> bool:
         return any(callable(v) for v in self.specs.values())
 
-    def init(self) -> dict[str, jax.Array]:
+    def init(self) -> dict:
+        """``{name: value}`` at step 0, plus ``_given``: the constants' constructor values."""
         count = zero_count()
-        return {k: as_hyperparam_array(v(count) if callable(v) else v)
-                for k, v in self.specs.items()}
+        values = {k: as_hyperparam_array(v(count) if callable(v) else v)
+                  for k, v in self.specs.items()}
+        # A separate buffer for the record: a state donated to jit must not hold one twice.
+        given = {k: jnp.array(values[k], copy=True) for k, v in self.specs.items()
+                 if not callable(v)}
+        return {**values, GIVEN: given} if given else values
 
-    def read(self, stored: dict, count: jax.Array) -> tuple[dict, dict]:
+    def read(self, stored: dict, count) -> tuple[dict, dict]:
         """The values in force at step ``count``, and the dict to store back.
 
-        Schedules are evaluated at ``count`` (their value is stored for logging); constants are
-        read from ``stored``, so a value changed there takes effect without recompiling.
+        Schedules are evaluated at ``count`` (their value is stored for logging); constants
+        follow the module's rule: the constructor's value if it differs from the one recorded
+        in ``stored["_given"]``, else the stored one (which ``set_hyperparams`` may have
+        changed without recompiling).
         """
-        values = {k: as_hyperparam_array(v(count)).astype(stored[k].dtype) if callable(v)
-                  else stored[k] for k, v in self.specs.items()}
-        return values, {**stored, **values}
+        given = stored.get(GIVEN, {})
+        values, records = {}, {}
+        for k, spec in self.specs.items():
+            if callable(spec):
+                values[k] = as_hyperparam_array(spec(count)).astype(stored[k].dtype)
+            elif k in given:
+                constructor = jnp.broadcast_to(cast(as_hyperparam_array(spec),
+                                                    given[k].dtype), given[k].shape)
+                values[k] = latest_change(constructor, given[k], stored[k])
+                records[k] = constructor
+            else:
+                values[k] = stored[k]
+        new = {**stored, **values}
+        if records:
+            new[GIVEN] = {**given, **records}
+        return values, new
+
+
+def _differs(a, b) -> jax.Array:
+    """``a != b``, with NaN equal to NaN (a NaN constructor value is one value, not a change)."""
+    return (a != b) & ~(jnp.isnan(a) & jnp.isnan(b))
+
+
+@jax.custom_jvp
+def latest_change(constructor, given, stored):
+    """``constructor`` where it differs from ``given`` (the value last seen), else ``stored``."""
+    return jnp.where(_differs(constructor, given), constructor, stored)
+
+
+@latest_change.defjvp
+def _latest_change_jvp(primals, tangents):
+    constructor, given, stored = primals
+    d_constructor, d_given, d_stored = tangents
+    changed = _differs(constructor, given)
+    value = jnp.where(changed, constructor, stored)
+    tangent = jnp.where(changed, d_constructor, d_stored + d_constructor - d_given)
+    return value, jnp.broadcast_to(tangent, value.shape).astype(value.dtype)
 
 
 def statically_zero(value) -> bool:

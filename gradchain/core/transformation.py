@@ -8,6 +8,12 @@ A transformation is a pair of pure functions::
 the same protocol Optax uses, so a gradchain transformation works in Flax's ``TrainState`` and
 ``nnx.Optimizer`` and mixes with Optax transformations in either direction. ``extra`` carries
 keyword values such as ``value=loss``; a transformation takes what it needs and ignores the rest.
+
+When Optax is installed, ``GradientTransformation`` is a subclass of Optax's
+``GradientTransformationExtraArgs`` (itself a ``NamedTuple`` of ``init`` and ``update``), so
+``optax.chain``, ``optax.inject_hyperparams``, ``nnx.Optimizer`` and the other Optax wrappers
+forward keyword extras to gradchain parts instead of dropping them. gradchain does not need
+Optax: without it the base is a plain ``NamedTuple`` of the same two fields.
 """
 
 from __future__ import annotations
@@ -33,10 +39,18 @@ class _Protocol(NamedTuple):
     update: Callable[..., tuple[Updates, State]]
 
 
-class GradientTransformation(_Protocol):
+try:
+    from optax import GradientTransformationExtraArgs as _Base
+except ImportError:
+    _Base = _Protocol
+
+
+class GradientTransformation(_Base):
     """An ``(init, update)`` pair, plus a description of how it was built.
 
-    It unpacks as a 2-tuple exactly like Optax's ``GradientTransformation``. The keyword
+    It unpacks as a 2-tuple exactly like Optax's ``GradientTransformation``; where Optax is
+    installed it is an ``optax.GradientTransformationExtraArgs``, so ``optax.chain`` and Optax's
+    wrappers pass keyword extras (``value=loss``) through to it. The keyword
     arguments ``name``, ``hyperparams`` and ``children`` describe how it was built (shown by
     ``repr``); they take no part in the computation. A public constructor adds (see
     ``core/public.py``):

@@ -11,8 +11,9 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from gradchain.core.hyperparams import GIVEN
 from gradchain.core.transformation import describe_lines
-from gradchain.introspection.find import is_namedtuple
+from gradchain.introspection.find import is_namedtuple, plain_state
 from gradchain.wrappers.labels import flatten_leaves, format_path, unwrap
 
 
@@ -62,7 +63,8 @@ def _state_lines(node, label: str, indent: int) -> list[str]:
         lines = [f"{pad}{label}{type(node).__name__}"]
         for field, value in zip(node._fields, node):
             if field == "hyperparams" and isinstance(value, dict):
-                values = ", ".join(f"{k}={_array_text(v)}" for k, v in value.items())
+                values = ", ".join(f"{k}={_array_text(v)}" for k, v in value.items()
+                                   if k != GIVEN)
                 lines.append(f"{pad}  hyperparams: {{{values}}}")
             else:
                 lines.extend(_state_lines(value, f"{field}: ", indent + 2))
@@ -77,5 +79,6 @@ def _state_lines(node, label: str, indent: int) -> list[str]:
 
 
 def describe_state(state) -> str:
-    """The state as an indented tree of NamedTuples and their fields."""
-    return "\n".join(_state_lines(state, "", 0))
+    """The state as an indented tree of NamedTuples and their fields (``state`` may be
+    ``nnx.Optimizer``'s ``opt_state``)."""
+    return "\n".join(_state_lines(plain_state(state), "", 0))

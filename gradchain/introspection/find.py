@@ -12,11 +12,19 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Optional
 
-from gradchain.wrappers.labels import MaskedNode, children_by_key, format_path
+from gradchain.wrappers.labels import (MaskedNode, children_by_key, flatten_leaves,
+                                      format_path, unwrap)
 
 
 def is_namedtuple(x) -> bool:
     return isinstance(x, tuple) and hasattr(x, "_fields")
+
+
+def plain_state(state):
+    """``state`` with each Flax ``Variable`` replaced by the array it holds (``nnx.Optimizer``
+    keeps its ``opt_state`` as the optimizer state with every array wrapped in one)."""
+    _, leaves, treedef = flatten_leaves(state)
+    return treedef.unflatten([unwrap(x) for x in leaves])
 
 
 def state_fields(state, location: tuple = (), text: str = ""
@@ -49,8 +57,9 @@ def find_states(state, field: str, *, hyperparam: Optional[str] = None,
     Optional filters: ``hyperparam`` keeps the fields of primitives that have that
     hyperparameter (``"b2"`` picks Adam's second moment out of its two ``ema`` fields);
     ``within`` keeps those whose location contains that key (a parameter group's label, a field
-    name such as ``"inner_state"``).
+    name such as ``"inner_state"``). ``state`` may be ``nnx.Optimizer``'s ``opt_state``.
     """
+    state = plain_state(state)
     return [(text.lstrip("."), value) for location, text, value, owner in state_fields(state)
             if location[-1] == field
             and (hyperparam is None or hyperparam in (getattr(owner, "hyperparams", None) or {}))
@@ -89,6 +98,7 @@ def find_state(state, field: str, *, path=None, hyperparam: Optional[str] = None
         is not in it (listing the keys there) or names a leaf no matching field owns.
       ValueError: several fields match; the message lists where they are.
     """
+    state = plain_state(state)
     found = find_states(state, field, hyperparam=hyperparam, within=within)
     if not found:
         names = sorted({str(location[-1]) for location, _, _, _ in state_fields(state)})

@@ -32,6 +32,12 @@ that follows a schedule (it is recomputed at every step, so a value set from out
 silently be overwritten). Both work inside ``jit`` as well (on traced states several matches
 cannot be compared and are set together).
 
+A value set in the state stays in force until the optimizer's code changes it: the constructor's
+value wins only when it differs from the one the state last saw (``gradchain.core.hyperparams``;
+``constructor_changes`` lists such values before the next update). The records of those
+constructor values (``hyperparams["_given"]``) are not hyperparameters and are not listed.
+``nnx.Optimizer``'s ``opt_state`` (arrays wrapped in Flax Variables) is accepted as it is.
+
 Compared with Optax's ``inject_hyperparams``, which exposes the arguments of one outer function
 and recompiles for a new array value, this reaches every hyperparameter of every primitive
 inside nested chains, branches and wrappers. Hyperparameters found inside an Optax
@@ -47,9 +53,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gradchain.core.hyperparams import GIVEN
 from gradchain.core.public import public
 from gradchain.core.validation import Range
-from gradchain.introspection.find import is_namedtuple
+from gradchain.introspection.find import is_namedtuple, plain_state
+from gradchain.wrappers.labels import flatten_leaves, unwrap
 
 Path = tuple[str, ...]
 
@@ -62,7 +70,7 @@ def get_hyperparams(state) -> dict[str, jax.Array]:
     A scheduled hyperparameter shows the value used at the latest update (at ``init``: its
     value at step 0), so this is what to log.
     """
-    return {"/".join(path): value for path, value in _entries(state).items()}
+    return {"/".join(path): value for path, value in _entries(plain_state(state)).items()}
 
 
 def get_hyperparam(state, address: str) -> jax.Array:
@@ -71,9 +79,39 @@ def get_hyperparam(state, address: str) -> jax.Array:
     Raises ``KeyError`` if nothing matches, ``ValueError`` if several matches hold different
     values.
     """
-    entries = _entries(state)
+    entries = _entries(plain_state(state))
     matches = _resolve("get_hyperparam", entries, address)
     return entries[matches[0]]
+
+
+def constructor_changes(tx, state, params) -> dict[str, tuple[jax.Array, jax.Array]]:
+    """The constants that ``tx``'s next update takes from its constructor, not from ``state``.
+
+    Policy (``gradchain.core.hyperparams``): the latest change wins. A constant whose value in
+    ``tx`` differs from the constructor value ``state`` last saw (``hyperparams["_given"]``)
+    replaces the state's value at the next update; any other keeps the state's value. Call
+    this after restoring a checkpoint into an optimizer built anew, to see what will change.
+
+    Args:
+      tx: the transformation about to update ``state``.
+      state: its state (e.g. restored from a checkpoint; ``nnx.Optimizer``'s ``opt_state``
+        too).
+      params: params of the tree ``state`` belongs to (``tx.init`` is traced on them; only
+        the recorded constructor values are computed).
+
+    Returns:
+      ``{path: (value in state, constructor's value)}``, empty when nothing will change.
+    """
+    state = plain_state(state)
+    built = jax.jit(lambda p: _records(tx.init(p)))(params)
+    recorded, stored = _records(state), _entries(state)
+    changes = {}
+    for path, value in built.items():
+        old = recorded.get(path)
+        if old is not None and not np.array_equal(np.asarray(old), np.asarray(value),
+                                                  equal_nan=True):
+            changes["/".join(path)] = (stored[path], value)
+    return changes
 
 
 @public
@@ -87,7 +125,11 @@ def set_hyperparams(tx, state, values: Optional[Mapping[str, Any]] = None, /, **
       **named: ``name=value``, e.g. ``learning_rate=1e-4``.
 
     Returns:
-      The new state, with the structure, dtypes, shapes and placement of the old one.
+      The new state, with the structure, dtypes, shapes and placement of the old one. Given
+      ``nnx.Optimizer``'s ``opt_state`` (Flax Variables), the Variables that hold the targets
+      are set in place, as ``nnx`` does, and ``state`` itself is returned: the next
+      ``optimizer.update`` uses the new values, without recompiling. Other Variables in a
+      state (moments of ``nnx.Param`` params) are kept as they are.
 
     Raises:
       KeyError: an address matches nothing (the message lists the paths there are).
@@ -98,6 +140,19 @@ def set_hyperparams(tx, state, values: Optional[Mapping[str, Any]] = None, /, **
       TypeError: a value that is a function (a schedule is fixed when the optimizer is built).
     """
     requests = {**(values or {}), **named}
+    plain = plain_state(state)
+    new_state = _set(tx, plain, requests)
+    _, leaves, treedef = flatten_leaves(state)
+    kept = []
+    for leaf, old, new in zip(leaves, treedef.flatten_up_to(plain),
+                              treedef.flatten_up_to(new_state)):
+        if new is not old and unwrap(leaf) is not leaf:
+            leaf.set_value(new)  # a Flax Variable: set in place
+        kept.append(leaf if new is old or unwrap(leaf) is not leaf else new)
+    return state if all(k is leaf for k, leaf in zip(kept, leaves)) else treedef.unflatten(kept)
+
+
+def _set(tx, state, requests: dict):
     entries = _entries(state)
     scheduled = _scheduled(tx, state, ())
     ranges = _ranges(tx, state, ())
@@ -106,11 +161,14 @@ def set_hyperparams(tx, state, values: Optional[Mapping[str, Any]] = None, /, **
         matches = _resolve("set_hyperparams", entries, address)
         for path in matches:
             if path in scheduled:
+                scale = path[:-1] + (f"{path[-1]}_scale",)
+                hint = (f" To scale it at run time, set {'/'.join(scale)!r} (1 at first)."
+                        if scale in entries else "")
                 raise ValueError(
                     f"set_hyperparams: {'/'.join(path)!r} follows a schedule "
                     f"({scheduled[path]}), which sets it at every update; a value set from "
                     "outside would be overwritten. Give the optimizer a number or an array "
-                    "for a hyperparameter you want to change at run time.")
+                    f"for a hyperparameter you want to change at run time.{hint}")
         if callable(value):
             raise TypeError(f"set_hyperparams: {address}={value!r} is a function; a schedule "
                             "is fixed when the optimizer is built, only values can be set")
@@ -146,6 +204,14 @@ def _is_entry(key_path) -> bool:
     return (len(key_path) >= 2 and isinstance(key_path[-1], jax.tree_util.DictKey)
             and isinstance(key_path[-2], jax.tree_util.GetAttrKey)
             and key_path[-2].name == _FIELD)
+
+
+def _records(tree) -> dict[Path, Any]:
+    """The constructor values recorded in ``tree`` (``hyperparams["_given"][name]``), keyed by
+    the path of the hyperparameter they belong to."""
+    flat = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return {_components(kp[:-2] + kp[-1:]): leaf for kp, leaf in flat
+            if len(kp) >= 3 and _is_entry(kp[:-1]) and kp[-2].key == GIVEN}
 
 
 def _entries(tree, prefix: Path = ()) -> dict[Path, Any]:

@@ -42,12 +42,25 @@ def scale_by_learning_rate(learning_rate, *, flip_sign: bool = True,
 
     ``learning_rate`` γ is ``>= 0``: a number, an array, or a schedule evaluated at this
     stage's own step count (0 at the first update).
+
+    A scheduled rate gets a run-time multiplier: ``γ_t = s · schedule(t)``, with ``s`` kept in
+    the state as ``<hyperparam_name>_scale`` (``learning_rate_scale``, 1 at first), so
+    ``set_hyperparams(tx, state, learning_rate_scale=0.5)`` halves the rest of the schedule
+    without recompiling (a constant rate is changed by setting ``learning_rate`` itself).
     """
     check_range("scale_by_learning_rate", hyperparam_name, learning_rate, 0)
     sign = -1 if flip_sign else 1
+    multiplier = f"{hyperparam_name}_scale"
+    check_range("scale_by_learning_rate", multiplier, 1.0, 0)
+    hyper = (Hyperparams(**{hyperparam_name: learning_rate, multiplier: 1.0})
+             if callable(learning_rate) else Hyperparams(**{hyperparam_name: learning_rate}))
+
+    def prepare(count, **hp):
+        rate = hp[hyperparam_name]
+        return {"factor": sign * (rate * hp[multiplier] if multiplier in hp else rate)}
+
     return elementwise_transformation(
         "scale_by_learning_rate", ScaleState,
         lambda g, s, p, factor: (g * factor, None),
-        Hyperparams(**{hyperparam_name: learning_rate}),
-        prepare=lambda count, **hp: {"factor": sign * hp[hyperparam_name]}, output="params",
+        hyper, prepare=prepare, output="params",
         display={hyperparam_name: learning_rate, "flip_sign": flip_sign})

@@ -85,11 +85,11 @@ def _apply_if_finite(owner: str, inner, limit, display: dict,
                                   hyper.init())
 
     def update(updates, state, params=None, **extra):
+        limits, stored = hyper.read(state.hyperparams, None)
         finite = _all_finite(updates, axis_name)
         streak = jnp.where(finite, jnp.zeros_like(state.notfinite_count),
                            next_count(state.notfinite_count))
-        give_up = jnp.logical_and(~finite,
-                                  streak > state.hyperparams["max_consecutive_errors"])
+        give_up = jnp.logical_and(~finite, streak > limits["max_consecutive_errors"])
 
         new_updates, inner_state = update_if(
             jnp.logical_or(finite, give_up),
@@ -98,7 +98,7 @@ def _apply_if_finite(owner: str, inner, limit, display: dict,
         return new_updates, ApplyIfFiniteState(
             jnp.where(give_up, jnp.zeros_like(streak), streak), finite,
             jnp.where(finite, state.total_notfinite, next_count(state.total_notfinite)),
-            inner_state, state.hyperparams)
+            inner_state, stored)
 
     return GradientTransformation(init, update, name=owner,
                                   hyperparams=shown_with_axis_name(display, axis_name),
