@@ -104,8 +104,8 @@ def test_values_are_checked():
     state = tx.init(PARAMS)
     with pytest.raises(TypeError, match="a schedule is fixed when the optimizer is built"):
         gc.set_hyperparams(tx, state, learning_rate=S.constant_schedule(0.1))
-    with pytest.raises(ValueError, match=r"learning_rate has shape \(\); got a value of shape "
-                                         r"\(2,\)"):
+    with pytest.raises(ValueError, match=r"^set_hyperparams: learning_rate must be a scalar, "
+                                         r"got an array of shape \(2,\)"):
         gc.set_hyperparams(tx, state, learning_rate=np.array([0.1, 0.2]))
 
 

@@ -274,10 +274,13 @@ def _scheduled(tx, state, path: Path) -> dict[Path, str]:
 
 
 def _ranges(tx, state, path: Path) -> dict[Path, tuple]:
-    """The allowed ranges (``Range``) of each entry of ``state``, as recorded in the part of
-    ``tx`` that owns it when it was built. Where the state's layout does not show which part is
-    which, an entry must lie in every range recorded for its name anywhere in ``tx``."""
-    return {p: sum(found, ()) for p, found in _described(tx, state, path, _ranges_of).items()}
+    """The allowed ranges (``Range``) of each entry of ``state``: those recorded for its name in
+    the part of ``tx`` that owns it and in every part that holds that one (``adadelta`` refuses
+    ``eps=0`` for the ``eps`` of the primitives it is made of, which alone would allow it).
+    Where the state's layout does not show which part is which, an entry must lie in every range
+    recorded for its name anywhere in ``tx``."""
+    return {p: sum(found, ()) for p, found in
+            _described(tx, state, path, _ranges_of, inherited={}).items()}
 
 
 def _schedule_of(tx, name):
@@ -289,9 +292,10 @@ def _ranges_of(tx, name):
     return (getattr(tx, "ranges", None) or {}).get(name)
 
 
-def _described(tx, state, path: Path, describe) -> dict[Path, list]:
+def _described(tx, state, path: Path, describe, inherited=None) -> dict[Path, list]:
     """``{path: [describe(part, name), ...]}`` for the entries of ``state`` that a part of
-    ``tx`` describes (``describe`` returns None for nothing to say).
+    ``tx`` describes (``describe`` returns None for nothing to say). With ``inherited`` (a dict,
+    ``{}`` at the top), what the parts holding an entry's owner say of its name comes first.
 
     ``tx``'s description (``hyperparams`` and ``children``) is walked alongside the state: a
     chain's parts are the elements of its tuple state; a wrapper's or a branch's parts are in
@@ -300,25 +304,32 @@ def _described(tx, state, path: Path, describe) -> dict[Path, list]:
     of ``tx`` says about its name.
     """
     children = tuple(getattr(tx, "children", ()) or ())
+    above = inherited or {}
     found: dict[Path, list] = {}
     own = getattr(state, _FIELD, None) if is_namedtuple(state) else None
     if isinstance(own, dict):
         for name in own:
             said = describe(tx, name)
-            if said is not None:
-                found[path + (str(name),)] = [said]
+            if said is not None or name in above:
+                found[path + (str(name),)] = [*above.get(name, []),
+                                              *([] if said is None else [said])]
     if not children:
         return found
+    below = None
+    if inherited is not None:
+        here = _described_names(tx, describe, deep=False)
+        below = {name: [*above.get(name, []), *here.get(name, [])]
+                 for name in {*above, *here}}
     located = _locate_children(state, children, path)
     if located is not None:
         for child, (child_path, child_state) in zip(children, located):
-            found.update(_described(child, child_state, child_path, describe))
+            found.update(_described(child, child_state, child_path, describe, below))
         return found
     names = _described_names(tx, describe)
     own_paths = {path + (str(name),) for name in (own or {})}
     for entry in _entries(state, path):
-        if entry not in own_paths and entry[-1] in names:
-            found[entry] = names[entry[-1]]
+        if entry not in own_paths and (entry[-1] in names or entry[-1] in above):
+            found[entry] = [*above.get(entry[-1], []), *names.get(entry[-1], [])]
     return found
 
 
@@ -353,15 +364,16 @@ def _locate_children(state, children, path: Path):
     return None
 
 
-def _described_names(tx, describe) -> dict[str, list]:
-    """``{name: [what describe says, for each part of tx that says something]}``."""
+def _described_names(tx, describe, *, deep: bool = True) -> dict[str, list]:
+    """``{name: [what describe says, for each part of tx that says something]}``; with
+    ``deep=False``, for ``tx`` itself only."""
     names: dict[str, list] = {}
     for name in set(getattr(tx, "hyperparams", None) or {}) | set(
             getattr(tx, "ranges", None) or {}):
         said = describe(tx, name)
         if said is not None:
             names.setdefault(name, []).append(said)
-    for child in getattr(tx, "children", ()) or ():
+    for child in (getattr(tx, "children", ()) or ()) if deep else ():
         for name, said in _described_names(child, describe).items():
             names.setdefault(name, []).extend(said)
     return names
