@@ -7,6 +7,7 @@ from typing import NamedTuple, Optional, Union
 import jax
 import jax.numpy as jnp
 
+from gradchain.core.dtypes import abs_sq
 from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams
 from gradchain.core.validation import check_range
@@ -21,7 +22,8 @@ class AdaptiveGradClipState(NamedTuple):
 
 
 def unitwise_norm(x, axis: Optional[Union[int, tuple]] = None) -> jax.Array:
-    """The L2 norm of each unit of ``x``, broadcast to ``x.shape``.
+    """The L2 norm of each unit of ``x`` (of ``|x|`` for complex ``x``), broadcast to
+    ``x.shape``.
 
     A unit is what a single output unit owns. With ``axis=None`` the reduction follows the
     rank, for JAX's (input, …, output) layouts, as in Brock et al.'s code and Optax: a scalar or
@@ -41,7 +43,7 @@ def unitwise_norm(x, axis: Optional[Union[int, tuple]] = None) -> jax.Array:
     else:
         raise ValueError(f"unitwise_norm: no default unit for an array of shape {x.shape}; "
                          "give axis (the axes a unit spans)")
-    return jnp.broadcast_to(jnp.sqrt(jnp.sum(jnp.square(x), axis=reduce, keepdims=True)),
+    return jnp.broadcast_to(jnp.sqrt(jnp.sum(abs_sq(x), axis=reduce, keepdims=True)),
                             x.shape)
 
 
@@ -63,7 +65,8 @@ def adaptive_grad_clip(clipping, eps=1e-3, axis: Optional[Union[int, tuple]] = N
     check_range("adaptive_grad_clip", "eps", eps, 0)
 
     def leaf(g, s, p, clipping, eps):
-        g, p = g.astype(clipping.dtype), p.astype(clipping.dtype)
+        g = g.astype(jnp.promote_types(g.dtype, clipping.dtype))
+        p = p.astype(jnp.promote_types(p.dtype, clipping.dtype))
         g_norm = unitwise_norm(g, axis)
         max_norm = clipping * jnp.maximum(unitwise_norm(p, axis), eps)
         clipped = g * (max_norm / jnp.maximum(g_norm, DIVISION_FLOOR))

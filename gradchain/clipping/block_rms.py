@@ -7,6 +7,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from gradchain.core.dtypes import abs_sq
 from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams
 from gradchain.core.validation import check_range
@@ -18,12 +19,12 @@ class ClipByBlockRmsState(NamedTuple):
 
 
 def _clip_block(g, s, p, threshold):
-    x = g.astype(threshold.dtype)
-    return x / jnp.maximum(1.0, jnp.sqrt(jnp.mean(jnp.square(x))) / threshold), None
+    x = g.astype(jnp.promote_types(g.dtype, threshold.dtype))
+    return x / jnp.maximum(1.0, jnp.sqrt(jnp.mean(abs_sq(x))) / threshold), None
 
 
 def clip_by_block_rms(threshold):
-    """``u -> u / max(1, rms(u) / threshold)`` per leaf, ``rms(u) = √(mean(u²))``.
+    """``u -> u / max(1, rms(u) / threshold)`` per leaf, ``rms(u) = √(mean(|u|²))``.
 
     Each leaf (a layer's kernel, its bias) is scaled down, as a whole, to an RMS of at most
     ``threshold``; leaves already below it pass unchanged. Optax's ``clip_by_block_rms``; the

@@ -9,6 +9,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from gradchain.core.dtypes import abs_sq, real_dtype
 from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
                                         next_count, zero_count)
 from gradchain.core.transformation import GradientTransformation
@@ -21,8 +22,9 @@ class ClipByGlobalNormState(NamedTuple):
 
 
 def global_norm(tree) -> jax.Array:
-    """``√(Σ_leaves Σ u²)``, each leaf squared in ``max(its dtype, float32)``; 0 for no leaves."""
-    sums = [jnp.sum(jnp.square(x.astype(compute_dtype(x)))) for x in jax.tree.leaves(tree)]
+    """``√(Σ_leaves Σ |u|²)``, each leaf squared in ``max(its dtype, float32)`` (complex leaves
+    by their modulus, as Optax's ``optax.tree.norm``); 0 for no leaves."""
+    sums = [jnp.sum(abs_sq(x.astype(compute_dtype(x)))) for x in jax.tree.leaves(tree)]
     return jnp.sqrt(functools.reduce(operator.add, sums, 0.0))
 
 
@@ -54,7 +56,7 @@ def clip_by_global_norm(max_norm) -> GradientTransformation:
         def leaf(u):
             dtype = compute_dtype(u)
             x = u.astype(dtype)
-            clipped = (x / norm.astype(dtype)) * scalars(dtype)["max_norm"]
+            clipped = (x / norm.astype(real_dtype(dtype))) * scalars(dtype)["max_norm"]
             return cast(jnp.where(keep, x, clipped), u.dtype)
 
         count = next_count(state.count) if counting else None

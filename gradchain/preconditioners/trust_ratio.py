@@ -7,6 +7,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from gradchain.core.dtypes import abs_sq
 from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams
 from gradchain.core.validation import check_range
@@ -20,8 +21,9 @@ class TrustRatioState(NamedTuple):
 
 
 def _norm(x, floor):
-    """``max(‖x‖, floor)``, with a finite gradient at ``x = 0``."""
-    squared = jnp.sum(jnp.square(x))
+    """``max(‖x‖, floor)`` (``‖x‖² = Σ|x|²`` for complex ``x``), with a finite gradient at
+    ``x = 0``."""
+    squared = jnp.sum(abs_sq(x))
     positive = squared > 0
     norm = jnp.where(positive, jnp.sqrt(jnp.where(positive, squared, 1)), 0)
     return jnp.maximum(norm, floor)

@@ -32,12 +32,12 @@ class SwitchToSgdState(NamedTuple):
 
 def _dot(x, y):
     """``Σ x·y`` over all leaves, each product in at least float32, summed in the
-    hyperparameters' dtype."""
+    hyperparameters' dtype. Complex leaves count as pairs of reals: ``Re(Σ x̄·y)``."""
     dtype = jnp.result_type(float)
     total = jnp.zeros([], dtype)
     for a, b in zip(jax.tree.leaves(x), jax.tree.leaves(y)):
         work = compute_dtype(a.dtype, b.dtype)
-        total = total + jnp.vdot(a.astype(work), b.astype(work)).astype(dtype)
+        total = total + jnp.real(jnp.vdot(a.astype(work), b.astype(work))).astype(dtype)
     return total
 
 
