@@ -18,7 +18,12 @@ Adding an optimizer is adding a row to ``CONFIGS``:
   tests; the costly ones (eager, vmap, grad: 2-3 s of XLA compilation per row) run on
   ``FAMILIES``, the rows that are not variants. Scheduled rows are variants;
 - ``Config(name, make, optax=None, learning_rate=...)`` for anything else, e.g. an optimizer
-  Optax does not have (``optax=None``: it then gets every contract test except Optax parity).
+  Optax does not have (``optax=None``: it then gets every contract test except Optax parity);
+- ``complex_params(row)``: the same row on the complex version of the test problem (complex128
+  for the float64 runs, complex64 for the float32 ones; ``problems.gradient`` conjugates
+  ``jax.grad`` as Optax's tests do). Complex rows are variants except one family row (Adam),
+  which runs the costly contract tests on complex params. The tests that build their own real
+  params (low-precision dtypes, validation) run on ``CONSTANT``, which leaves complex rows out.
 
 ``learning_rate`` is the value the row is run with on ``tests/problems.py`` for ``STEPS`` steps.
 Choose it so that the run makes real progress but does not end in a limit cycle: adaptive methods
@@ -33,6 +38,7 @@ import dataclasses
 from typing import Any, Callable, Optional
 
 import jax
+import jax.numpy as jnp
 import optax
 
 import gradchain as gc
@@ -58,6 +64,7 @@ class Config:
       schedule: run with ``make_schedule(learning_rate)`` instead of the constant.
       defaults: every other argument is left at its default (the drop-in rows).
       variant: exercises no primitive that a non-variant row does not (see ``variant``).
+      complex: run on complex params (see ``complex_params``).
     """
 
     name: str
@@ -67,6 +74,13 @@ class Config:
     schedule: bool = False
     defaults: bool = False
     variant: bool = False
+    complex: bool = False
+
+    def dtype(self, precision: str):
+        """The params' dtype of the row's ``"float64"`` or ``"float32"`` run."""
+        if self.complex:
+            return {"float64": jnp.complex128, "float32": jnp.complex64}[precision]
+        return jnp.dtype(precision)
 
     def rate(self):
         """The learning rate the row is run with: the number, or its schedule."""
@@ -100,6 +114,12 @@ def scheduled(config: Config) -> Config:
     """``config`` run with a scheduled learning rate."""
     return dataclasses.replace(config, name=f"{config.name}[schedule]", schedule=True,
                                defaults=False, variant=True)
+
+
+def complex_params(config: Config, *, family: bool = False) -> Config:
+    """``config`` on complex params; a variant unless ``family`` (see the module docstring)."""
+    return dataclasses.replace(config, name=f"{config.name}[complex]", complex=True,
+                               defaults=False, variant=not family)
 
 
 def variant(config: Config) -> Config:
@@ -175,10 +195,21 @@ CONFIGS = [
     scheduled(RADAM),
     scheduled(NADAM),
     scheduled(alias("lamb", 0.005)),
+    # Complex params, Optax's conventions (|g|² second moments): one row per set of primitives
+    # among the aliases Optax runs on them (adamw and rmsprop(momentum) add none).
+    complex_params(ADAM, family=True),
+    complex_params(SGD_MOMENTUM),
+    complex_params(ADAGRAD),
+    complex_params(alias("rmsprop", 1e-3, centered=True)),
+    complex_params(AMSGRAD),
+    complex_params(RADAM),
+    complex_params(NADAM),
+    complex_params(LAMB),
+    complex_params(alias("lars", 0.3, weight_decay=0.1, nesterov=True)),
 ]
 
 WITH_OPTAX = [c for c in CONFIGS if c.optax is not None]
-CONSTANT = [c for c in CONFIGS if not c.schedule]
+CONSTANT = [c for c in CONFIGS if not c.schedule and not c.complex]
 FAMILIES = [c for c in CONFIGS if not c.variant]
 
 

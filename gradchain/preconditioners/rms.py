@@ -58,7 +58,8 @@ def scale_by_stddev(decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt: bool = 
     """Centred RMSProp (Graves 2013): divide by the root of ``v_t - ḡ_t²``, ``ḡ = EMA(g)``.
 
     ``out = g_t / √(v_t - ḡ_t² + ε)`` or ``g_t / (√(v_t - ḡ_t²) + ε)``; same options as
-    ``scale_by_rms``. For complex updates ``ḡ_t²`` is ``|ḡ_t|²`` (Optax's convention). torch's ``RMSprop(centered=True)`` uses eps outside the root.
+    ``scale_by_rms``. torch's ``RMSprop(centered=True)`` uses eps outside the root. For complex
+    updates ``ḡ_t²`` is ``|ḡ_t|²`` (Optax's convention).
     """
     _check("scale_by_stddev", eps, initial_scale)
     second = _second_moment(decay, bias_correction, initial_scale, accumulator_dtype)
