@@ -147,6 +147,8 @@ NADAM = alias("nadam", 0.03)
 # decay and Nesterov (2e5-fold; 1.3-fold at 0.3).
 LAMB = alias("lamb", 0.003)
 
+COMPLEX_ADAM = complex_params(ADAM, family=True)
+
 CONFIGS = [
     variant(SGD),  # its one primitive is in sgd(momentum) too
     SGD_MOMENTUM,
@@ -197,7 +199,7 @@ CONFIGS = [
     scheduled(alias("lamb", 0.005)),
     # Complex params, Optax's conventions (|g|² second moments): one row per set of primitives
     # among the aliases Optax runs on them (adamw and rmsprop(momentum) add none).
-    complex_params(ADAM, family=True),
+    COMPLEX_ADAM,
     complex_params(SGD_MOMENTUM),
     complex_params(ADAGRAD),
     complex_params(alias("rmsprop", 1e-3, centered=True)),
