@@ -105,8 +105,8 @@ def max_relative_error(actual, expected):
     """
     worst = 0.0
     for key in expected:
-        a, e = (np.asarray(x[key]).astype(np.result_type(x[key], np.float64))
-                for x in (actual, expected))
+        a, e = (np.asarray(x[key]) for x in (actual, expected))
+        a, e = (x.astype(np.result_type(x.dtype, np.float64)) for x in (a, e))
         scale = np.maximum(np.max(np.abs(e), axis=-1), 1e-30)
         worst = max(worst, float(np.max(np.max(np.abs(a - e), axis=-1) / scale)))
     return worst
