@@ -10,7 +10,10 @@ with float32 scalars, a complex128 leaf in complex128 with float64 scalars.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
+
+from gradchain.core.validation import _path as path_text
 
 SECOND_MOMENT_INPUT = ("its input is a second moment, which is real: build it from square() "
                        "(|g|²) and ema(..., real=True) or accumulate(real=True)")
@@ -60,6 +63,14 @@ def statistic_dtype(owner: str, leaf_dtype, option=None, *, real: bool = False,
     if real or not is_complex(leaf_dtype):
         return real_dtype(precision)
     return complex_dtype(owner, precision, where)
+
+
+def statistic_dtypes(owner: str, params, option=None, *, real: bool = False):
+    """``statistic_dtype`` of every leaf of ``params`` (a tree of dtypes); an error names the
+    leaf's path."""
+    return jax.tree_util.tree_map_with_path(
+        lambda path, p: statistic_dtype(owner, jnp.result_type(p), option, real=real,
+                                        where=f"params leaf at {path_text(path)}"), params)
 
 
 def abs_sq(x):

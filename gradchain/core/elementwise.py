@@ -21,7 +21,7 @@ from typing import Callable, Optional
 import jax
 import jax.numpy as jnp
 
-from gradchain.core.dtypes import statistic_dtype
+from gradchain.core.dtypes import statistic_dtypes
 from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
                                         next_count, zero_count)
 from gradchain.core.transformation import GradientTransformation
@@ -80,10 +80,8 @@ def elementwise_transformation(
         count = zero_count() if counting else None
         if stat_init is None:
             return state_cls(count, hyper.init())
-        stat = jax.tree_util.tree_map_with_path(
-            lambda path, p: stat_init(p, statistic_dtype(
-                name, jnp.result_type(p), dtype, real=real_statistic,
-                where=f"params leaf at {jax.tree_util.keystr(path) or '<root>'}")), params)
+        stat = jax.tree.map(stat_init, params,
+                            statistic_dtypes(name, params, dtype, real=real_statistic))
         return state_cls(count, stat, hyper.init())
 
     def update(updates, state, params=None, **extra):

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradchain.core.dtypes import statistic_dtype
+from gradchain.core.dtypes import statistic_dtypes
 from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, as_hyperparam_array, cast,
                                         compute_dtype, next_count, zero_count)
 from gradchain.core.transformation import GradientTransformation
@@ -63,10 +63,8 @@ def nesterov_first_moment(b1=0.9, *, momentum_decay=None, dtype=None) -> Gradien
 
     def init(params):
         check_floating(NAME, params)
-        ema = jax.tree_util.tree_map_with_path(
-            lambda path, p: jnp.zeros(jnp.shape(p), statistic_dtype(
-                NAME, jnp.result_type(p), dtype,
-                where=f"params leaf at {jax.tree_util.keystr(path) or '<root>'}")), params)
+        ema = jax.tree.map(lambda p, dt: jnp.zeros(jnp.shape(p), dt), params,
+                           statistic_dtypes(NAME, params, dtype))
         return NesterovMomentState(zero_count(), ema, as_hyperparam_array(1.0), hyper.init())
 
     def update(updates, state, params=None, **extra):

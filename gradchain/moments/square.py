@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from gradchain.core.dtypes import abs_sq, complex_dtype, is_complex
+from gradchain.core.dtypes import abs_sq, complex_dtype, is_complex, path_text
 from gradchain.core.transformation import EmptyState, GradientTransformation
 from gradchain.core.validation import check_floating, check_floating_dtype
 
@@ -25,7 +25,7 @@ def square(*, dtype=None) -> GradientTransformation:
         if dtype is None:
             return abs_sq(g)
         if is_complex(g.dtype):
-            where = f"updates leaf at {jax.tree_util.keystr(path) or '<root>'}"
+            where = f"updates leaf at {path_text(path)}"
             return abs_sq(g.astype(complex_dtype("square", dtype, where)))
         return abs_sq(g.astype(dtype))
 
