@@ -296,8 +296,8 @@ REFUSED = [
     ("max_v", lambda: gc.max_v(), "a maximum compares values"),
     ("clip_lr", lambda: gc.clip_lr(), "clipping compares values"),
     ("rectified_step_size", lambda: gc.rectified_step_size(), "its input is a second moment"),
-    ("ema", lambda: gc.ema(0.9, real=True), "real=True keeps a real statistic"),
-    ("accumulate", lambda: gc.accumulate(real=True), "real=True keeps a real sum"),
+    ("ema", lambda: gc.ema(0.9, real=True), "with real=True it keeps a real statistic"),
+    ("accumulate", lambda: gc.accumulate(real=True), "with real=True it keeps a real sum"),
     ("add_gradient_noise", lambda: gc.add_gradient_noise(key=0), "no reference convention"),
     ("add_gradient_noise", lambda: gc.noisy_sgd(0.1, key=0), "no reference convention"),
     # A hand-built second moment kept complex (no real=True) reaches max_v complex.

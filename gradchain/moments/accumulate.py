@@ -32,6 +32,6 @@ def accumulate(*, initial_value=0.0, dtype=None, real: bool = False):
         lambda g, s, p: (s + g, s + g),
         stat_init=lambda p, dt: jnp.full(jnp.shape(p), initial_value, dt),
         dtype=dtype, output="stat", real_statistic=real,
-        real_input=("real=True keeps a real sum; feed it square()'s |g|² or leave real=False")
-        if real else None,
+        real_input=("with real=True it keeps a real sum: feed it square()'s |g|², or leave "
+                    "real=False for a complex one") if real else None,
         display={"initial_value": initial_value})

@@ -45,8 +45,8 @@ def ema(decay, *, initial_value=0.0, dtype=None, hyperparam_name: str = "decay",
         _ema_step, Hyperparams(**{hyperparam_name: decay}),
         stat_init=lambda p, dt: jnp.full(jnp.shape(p), initial_value, dt),
         dtype=dtype, output="stat", real_statistic=real,
-        real_input=("real=True keeps a real statistic; feed it square()'s |g|² or leave "
-                    "real=False") if real else None,
+        real_input=("with real=True it keeps a real statistic: feed it square()'s |g|², or "
+                    "leave real=False for a complex one") if real else None,
         prepare=lambda count, **hp: {"decay": hp[hyperparam_name],
                                      "weight": 1 - hp[hyperparam_name]})
 
