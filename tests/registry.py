@@ -18,7 +18,12 @@ Adding an optimizer is adding a row to ``CONFIGS``:
   tests; the costly ones (eager, vmap, grad: 2-3 s of XLA compilation per row) run on
   ``FAMILIES``, the rows that are not variants. Scheduled rows are variants;
 - ``Config(name, make, optax=None, learning_rate=...)`` for anything else, e.g. an optimizer
-  Optax does not have (``optax=None``: it then gets every contract test except Optax parity).
+  Optax does not have (``optax=None``: it then gets every contract test except Optax parity);
+- ``complex_params(row)``: the same row on the complex version of the test problem (complex128
+  for the float64 runs, complex64 for the float32 ones; ``problems.gradient`` conjugates
+  ``jax.grad`` as Optax's tests do). Complex rows are variants except one family row (Adam),
+  which runs the costly contract tests on complex params. The tests that build their own real
+  params (low-precision dtypes, validation) run on ``CONSTANT``, which leaves complex rows out.
 
 ``learning_rate`` is the value the row is run with on ``tests/problems.py`` for ``STEPS`` steps.
 Choose it so that the run makes real progress but does not end in a limit cycle: adaptive methods
@@ -33,6 +38,7 @@ import dataclasses
 from typing import Any, Callable, Optional
 
 import jax
+import jax.numpy as jnp
 import optax
 
 import gradchain as gc
@@ -61,6 +67,7 @@ class Config:
       alias: for rows built by ``alias``, the alias's name and keyword arguments (as sorted
         pairs, so the row stays hashable), for tests that call both aliases another way
         (e.g. through ``optax.inject_hyperparams``).
+      complex: run on complex params (see ``complex_params``).
     """
 
     name: str
@@ -71,6 +78,13 @@ class Config:
     defaults: bool = False
     variant: bool = False
     alias: Optional[tuple[str, tuple]] = None
+    complex: bool = False
+
+    def dtype(self, precision: str):
+        """The params' dtype of the row's ``"float64"`` or ``"float32"`` run."""
+        if self.complex:
+            return {"float64": jnp.complex128, "float32": jnp.complex64}[precision]
+        return jnp.dtype(precision)
 
     def rate(self):
         """The learning rate the row is run with: the number, or its schedule."""
@@ -107,6 +121,12 @@ def scheduled(config: Config) -> Config:
                                defaults=False, variant=True)
 
 
+def complex_params(config: Config, *, family: bool = False) -> Config:
+    """``config`` on complex params; a variant unless ``family`` (see the module docstring)."""
+    return dataclasses.replace(config, name=f"{config.name}[complex]", complex=True,
+                               defaults=False, variant=not family)
+
+
 def variant(config: Config) -> Config:
     """``config`` marked as a variant: it gets parity and the cheap contract tests only."""
     return dataclasses.replace(config, variant=True)
@@ -131,6 +151,8 @@ NADAM = alias("nadam", 0.03)
 # the start grows 1.3-fold, against 7e11-fold at 3e-2). The same holds for LARS at 0.5 with
 # decay and Nesterov (2e5-fold; 1.3-fold at 0.3).
 LAMB = alias("lamb", 0.003)
+
+COMPLEX_ADAM = complex_params(ADAM, family=True)
 
 CONFIGS = [
     variant(SGD),  # its one primitive is in sgd(momentum) too
@@ -180,10 +202,21 @@ CONFIGS = [
     scheduled(RADAM),
     scheduled(NADAM),
     scheduled(alias("lamb", 0.005)),
+    # Complex params, Optax's conventions (|g|² second moments): one row per set of primitives
+    # among the aliases Optax runs on them (adamw and rmsprop(momentum) add none).
+    COMPLEX_ADAM,
+    complex_params(SGD_MOMENTUM),
+    complex_params(ADAGRAD),
+    complex_params(alias("rmsprop", 1e-3, centered=True)),
+    complex_params(AMSGRAD),
+    complex_params(RADAM),
+    complex_params(NADAM),
+    complex_params(LAMB),
+    complex_params(alias("lars", 0.3, weight_decay=0.1, nesterov=True)),
 ]
 
 WITH_OPTAX = [c for c in CONFIGS if c.optax is not None]
-CONSTANT = [c for c in CONFIGS if not c.schedule]
+CONSTANT = [c for c in CONFIGS if not c.schedule and not c.complex]
 FAMILIES = [c for c in CONFIGS if not c.variant]
 
 

@@ -2,9 +2,10 @@
 
 The restore target is the abstract tree (shapes and dtypes) of a *fresh* ``tx.init``, as a new
 process would build it, so the test also checks that the state's structure (tuples of
-NamedTuples, hyperparameter dicts) comes back as such. Two cases: a scheduled learning rate
-(its value is recomputed from the restored step count) and hyperparameters changed at run time
-before saving (their new values must survive the round trip).
+NamedTuples, hyperparameter dicts) comes back as such. Three cases: a scheduled learning rate
+(its value is recomputed from the restored step count), hyperparameters changed at run time
+before saving (their new values must survive the round trip), and complex params (a complex128
+first moment beside a float64 second moment).
 """
 
 import functools
@@ -17,15 +18,15 @@ import orbax.checkpoint as ocp
 import pytest
 
 import gradchain as gc
-from problems import initial_params, loss
-from registry import ADAM, SGD_MOMENTUM, scheduled
+from problems import gradient, initial_params
+from registry import ADAM, COMPLEX_ADAM, SGD_MOMENTUM, scheduled
 
 BEFORE, AFTER = 4, 4
 
 
 @functools.partial(jax.jit, static_argnums=0)
 def step(config, params, state):
-    u, state = config.gradchain().update(jax.grad(loss)(params), state, params)
+    u, state = config.gradchain().update(gradient(params), state, params)
     return gc.apply_updates(params, u), state
 
 
@@ -62,21 +63,20 @@ def new_rates(state):
 CASES = [
     pytest.param(scheduled(ADAM), no_change, id="adam-scheduled-learning-rate"),
     pytest.param(SGD_MOMENTUM, new_rates, id="sgd-momentum-changed-at-run-time"),
+    pytest.param(COMPLEX_ADAM, no_change, id="adam-complex-params"),
 ]
 
 
 @pytest.mark.parametrize("config, change", CASES)
 def test_resumed_run_is_bit_identical_to_uninterrupted_run(tmp_path, config, change):
-    tx = config.gradchain()
-    params, state = run(config, initial_params(jnp.float64),
-                        tx.init(initial_params(jnp.float64)), BEFORE)
+    tx, start = config.gradchain(), initial_params(config.dtype("float64"))
+    params, state = run(config, start, tx.init(start), BEFORE)
     saved = change(state)
 
     checkpointer = ocp.StandardCheckpointer()
     checkpointer.save(tmp_path / "checkpoint", {"params": params, "state": saved})
     checkpointer.wait_until_finished()
-    target = {"params": initial_params(jnp.float64),
-              "state": tx.init(initial_params(jnp.float64))}
+    target = {"params": start, "state": tx.init(start)}
     restored = checkpointer.restore(tmp_path / "checkpoint",
                                     jax.tree.map(ocp.utils.to_shape_dtype_struct, target))
 

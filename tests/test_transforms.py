@@ -17,12 +17,16 @@ import optax
 import pytest
 
 import gradchain as gc
-from problems import initial_params, loss
+from problems import gradient, initial_params, loss
 from registry import CONFIGS, FAMILIES, ids
 
 STEPS = 5
-INITIAL = initial_params(jnp.float64)
 INT32_MAX = np.iinfo(np.int32).max
+
+
+def initial(config):
+    """The row's float64 (complex128 for complex rows) starting point."""
+    return initial_params(config.dtype("float64"))
 
 
 def _train(config, learning_rate, params, steps=STEPS):
@@ -32,7 +36,7 @@ def _train(config, learning_rate, params, steps=STEPS):
 
     def step(carry, _):
         p, s = carry
-        u, s = tx.update(jax.grad(loss)(p), s, p)
+        u, s = tx.update(gradient(p), s, p)
         return (gc.apply_updates(p, u), s), None
 
     (params, state), _ = jax.lax.scan(step, (params, tx.init(params)), length=steps)
@@ -58,9 +62,9 @@ def rate_argument(config):
 @pytest.mark.parametrize("config", FAMILIES, ids=ids(FAMILIES))
 def test_eager_steps_equal_jit(config):
     """Op-by-op updates agree with the compiled ones to rounding (float64, rtol 1e-13)."""
-    compiled = train(config, rate_argument(config), INITIAL, 3)
+    compiled = train(config, rate_argument(config), initial(config), 3)
     with jax.disable_jit():
-        eager = _train(config, rate_argument(config), INITIAL, 3)
+        eager = _train(config, rate_argument(config), initial(config), 3)
     chex.assert_trees_all_close(eager, compiled, rtol=1e-13, atol=0)
 
 
@@ -70,7 +74,7 @@ def test_vmap_over_independent_optimizers_equals_separate_runs(config):
     rate (a batched hyperparameter), the first and third only in the params (batched params
     and states, ``tx.init`` under vmap). Each equals its separate run (rtol 1e-13)."""
     rates = config.learning_rate * jnp.array([1.0, 2.0, 1.0])
-    starts = [INITIAL, INITIAL, jax.tree.map(lambda x: -0.5 * x, INITIAL)]
+    starts = [initial(config), initial(config), jax.tree.map(lambda x: -0.5 * x, initial(config))]
     batched = train_batch(config, rates, jax.tree.map(lambda *xs: jnp.stack(xs), *starts), 3)
     for i, (rate, start) in enumerate(zip(rates, starts)):
         alone = train(config, rate, start, 3)
@@ -90,9 +94,9 @@ def test_grad_wrt_learning_rate_matches_central_difference(config):
     """
     rate = jnp.asarray(config.learning_rate)
     h = 1e-4 * rate
-    (_, _), derivative = train_value_and_grad(config, rate, INITIAL, STEPS)
-    (up, _), _ = train_value_and_grad(config, rate + h, INITIAL, STEPS)
-    (down, _), _ = train_value_and_grad(config, rate - h, INITIAL, STEPS)
+    (_, _), derivative = train_value_and_grad(config, rate, initial(config), STEPS)
+    (up, _), _ = train_value_and_grad(config, rate + h, initial(config), STEPS)
+    (down, _), _ = train_value_and_grad(config, rate - h, initial(config), STEPS)
     difference = (up - down) / (2 * h)
     assert abs(float(difference)) > 1e-2
     np.testing.assert_allclose(derivative, difference, rtol=1e-6)
@@ -104,18 +108,18 @@ def _set_counts(state, value):
                         if jnp.issubdtype(x.dtype, jnp.integer) else x, state)
 
 
-def _two_steps(tx, state):
-    """Two eager closed-loop updates from ``INITIAL``; returns the params after each."""
-    params, trail = INITIAL, []
+def _two_steps(tx, state, params):
+    """Two eager closed-loop updates from ``params``; returns the params after each."""
+    trail = []
     for _ in range(2):
-        updates, state = tx.update(jax.grad(loss)(params), state, params)
+        updates, state = tx.update(gradient(params), state, params)
         params = gc.apply_updates(params, updates)
         trail.append(params)
     return trail, state
 
 
 def _keeps_a_count(config):
-    state = config.gradchain().init(INITIAL)
+    state = config.gradchain().init(initial(config))
     return any(jnp.issubdtype(x.dtype, jnp.integer) for x in jax.tree.leaves(state))
 
 
@@ -132,17 +136,17 @@ def test_step_count_saturates_instead_of_wrapping(config):
     identical; a count that wrapped to ``-2**31`` would give ``β^t = inf`` (or restart a
     schedule).
     """
-    tx = config.gradchain()
-    state = tx.init(INITIAL)
+    tx, start = config.gradchain(), initial(config)
+    state = tx.init(start)
     with jax.disable_jit():  # op by op: two steps do not pay for a compilation
-        near_max, state_near_max = _two_steps(tx, _set_counts(state, INT32_MAX - 1))
-        far, _ = _two_steps(tx, _set_counts(state, 10**6))
+        near_max, state_near_max = _two_steps(tx, _set_counts(state, INT32_MAX - 1), start)
+        far, _ = _two_steps(tx, _set_counts(state, 10**6), start)
     for count in jax.tree.leaves(state_near_max):
         if jnp.issubdtype(count.dtype, jnp.integer):
             assert count == INT32_MAX
     chex.assert_trees_all_equal(near_max, far)
     chex.assert_tree_all_finite(near_max)
-    assert not np.array_equal(near_max[1]["w"], INITIAL["w"])
+    assert not np.array_equal(near_max[1]["w"], start["w"])
 
 
 def scale_by_value():
@@ -177,10 +181,10 @@ def test_extras_reach_the_parts_that_accept_them_through_chain_and_branch():
 
 @pytest.mark.parametrize("config", CONFIGS, ids=ids(CONFIGS))
 def test_alias_accepts_and_ignores_extras(config):
-    tx = config.gradchain()
-    state = tx.init(INITIAL)
-    grads = jax.grad(loss)(INITIAL)
+    tx, start = config.gradchain(), initial(config)
+    state = tx.init(start)
+    grads = gradient(start)
     with jax.disable_jit():
-        with_extras = tx.update(grads, state, INITIAL, value=loss(INITIAL), other="ignored")
-        without = tx.update(grads, state, INITIAL)
+        with_extras = tx.update(grads, state, start, value=loss(start), other="ignored")
+        without = tx.update(grads, state, start)
     chex.assert_trees_all_equal(with_extras, without)

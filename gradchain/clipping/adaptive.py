@@ -7,6 +7,7 @@ from typing import NamedTuple, Optional, Union
 import jax
 import jax.numpy as jnp
 
+from gradchain.core.dtypes import abs_sq
 from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams
 from gradchain.core.reductions import (check_axis_name, shown_with_axis_name,
@@ -25,7 +26,8 @@ class AdaptiveGradClipState(NamedTuple):
 
 def unitwise_norm(x, axis: Optional[Union[int, tuple]] = None, *,
                   axis_name=None) -> jax.Array:
-    """The L2 norm of each unit of ``x``, broadcast to ``x.shape``.
+    """The L2 norm of each unit of ``x`` (of ``|x|`` for complex ``x``), broadcast to
+    ``x.shape``.
 
     A unit is what a single output unit owns. With ``axis=None`` the reduction follows the
     rank, for JAX's (input, …, output) layouts, as in Brock et al.'s code and Optax: a scalar or
@@ -51,7 +53,7 @@ def unitwise_norm(x, axis: Optional[Union[int, tuple]] = None, *,
     else:
         raise ValueError(f"unitwise_norm: no default unit for an array of shape {x.shape}; "
                          "give axis (the axes a unit spans)")
-    squares = sum_over_devices([jnp.sum(jnp.square(x), axis=reduce, keepdims=True)], axis_name)
+    squares = sum_over_devices([jnp.sum(abs_sq(x), axis=reduce, keepdims=True)], axis_name)
     return jnp.broadcast_to(jnp.sqrt(squares), x.shape)
 
 
@@ -80,7 +82,8 @@ def adaptive_grad_clip(clipping, eps=1e-3, axis: Optional[Union[int, tuple]] = N
     check_axis_name("adaptive_grad_clip", axis_name)
 
     def leaf(g, s, p, clipping, eps):
-        g, p = g.astype(clipping.dtype), p.astype(clipping.dtype)
+        g = g.astype(jnp.promote_types(g.dtype, clipping.dtype))
+        p = p.astype(jnp.promote_types(p.dtype, clipping.dtype))
         g_norm = unitwise_norm(g, axis, axis_name=axis_name)
         max_norm = clipping * jnp.maximum(unitwise_norm(p, axis, axis_name=axis_name), eps)
         clipped = g * (max_norm / jnp.maximum(g_norm, DIVISION_FLOOR))

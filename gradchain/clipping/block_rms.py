@@ -7,6 +7,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from gradchain.core.dtypes import abs_sq
 from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams
 from gradchain.core.reductions import (check_axis_name, shown_with_axis_name,
@@ -22,7 +23,7 @@ class ClipByBlockRmsState(NamedTuple):
 
 @public
 def clip_by_block_rms(threshold, *, axis_name=None):
-    """``u -> u / max(1, rms(u) / threshold)`` per leaf, ``rms(u) = √(mean(u²))``.
+    """``u -> u / max(1, rms(u) / threshold)`` per leaf, ``rms(u) = √(mean(|u|²))``.
 
     Each leaf (a layer's kernel, its bias) is scaled down, as a whole, to an RMS of at most
     ``threshold``; leaves already below it pass unchanged. Optax's ``clip_by_block_rms``; the
@@ -31,15 +32,15 @@ def clip_by_block_rms(threshold, *, axis_name=None):
     Args:
       threshold: ``> 0``, a number, array or schedule.
       axis_name: under ``shard_map``/``pmap`` with each leaf split over this axis, the RMS of
-        the whole leaf (``Σ u²`` and the element count ``psum``-ed over it); None (default):
+        the whole leaf (``Σ |u|²`` and the element count ``psum``-ed over it); None (default):
         leaves not split.
     """
     check_range("clip_by_block_rms", "threshold", threshold, 0, low_open=True, allow_inf=True)
     check_axis_name("clip_by_block_rms", axis_name)
 
     def clip_block(g, s, p, threshold):
-        x = g.astype(threshold.dtype)
-        mean_square = (sum_over_devices([jnp.sum(jnp.square(x))], axis_name)
+        x = g.astype(jnp.promote_types(g.dtype, threshold.dtype))
+        mean_square = (sum_over_devices([jnp.sum(abs_sq(x))], axis_name)
                        / sum_over_devices([x.size], axis_name))
         return x / jnp.maximum(1.0, jnp.sqrt(mean_square) / threshold), None
 

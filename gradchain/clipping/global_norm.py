@@ -7,6 +7,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from gradchain.core.dtypes import abs_sq, real_dtype
 from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
                                         next_count, zero_count)
 from gradchain.core.reductions import (check_axis_name, shown_with_axis_name,
@@ -22,13 +23,14 @@ class ClipByGlobalNormState(NamedTuple):
 
 
 def global_norm(tree, *, axis_name=None) -> jax.Array:
-    """``√(Σ_leaves Σ u²)``, each leaf squared in ``max(its dtype, float32)``; 0 for no leaves.
+    """``√(Σ_leaves Σ |u|²)``, each leaf squared in ``max(its dtype, float32)`` (complex leaves
+    by their modulus, as Optax's ``optax.tree.norm``); 0 for no leaves.
 
     ``axis_name``: the mesh or ``pmap`` axis the leaves are split over (the partial sums of
     squares are ``psum``-ed over it; see ``gradchain.core.reductions``); None: not split.
     """
     check_axis_name("global_norm", axis_name)
-    sums = [jnp.sum(jnp.square(x.astype(compute_dtype(x)))) for x in jax.tree.leaves(tree)]
+    sums = [jnp.sum(abs_sq(x.astype(compute_dtype(x)))) for x in jax.tree.leaves(tree)]
     return jnp.sqrt(sum_over_devices(sums, axis_name))
 
 
@@ -66,7 +68,7 @@ def clip_by_global_norm(max_norm, *, axis_name=None) -> GradientTransformation:
         def leaf(u):
             dtype = compute_dtype(u)
             x = u.astype(dtype)
-            clipped = (x / norm.astype(dtype)) * scalars(dtype)["max_norm"]
+            clipped = (x / norm.astype(real_dtype(dtype))) * scalars(dtype)["max_norm"]
             return cast(jnp.where(keep, x, clipped), u.dtype)
 
         count = next_count(state.count) if counting else None

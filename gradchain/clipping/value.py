@@ -22,10 +22,14 @@ class ClipState(NamedTuple):
 def clip(max_delta):
     """``u -> min(max(u, -max_delta), max_delta)`` elementwise. Optax's ``clip``.
 
-    ``max_delta >= 0``: a number, array or schedule.
+    ``max_delta >= 0``: a number, array or schedule. Real updates only: complex numbers have no
+    order (as in Optax); clip complex updates by their norm.
     """
     check_range("clip", "max_delta", max_delta, 0, allow_inf=True)
     return elementwise_transformation(
         "clip", ClipState,
         lambda g, s, p, max_delta: (jnp.clip(g, -max_delta, max_delta), None),
-        Hyperparams(max_delta=max_delta))
+        Hyperparams(max_delta=max_delta),
+        real_input="clipping by value compares values, and complex numbers have no order; "
+                   "clip complex updates by their norm (clip_by_global_norm, "
+                   "clip_by_block_rms, adaptive_grad_clip)")

@@ -14,6 +14,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from gradchain.core.dtypes import is_complex, real_dtype
 from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
                                         next_count, zero_count)
 from gradchain.core.public import public
@@ -33,7 +34,8 @@ def branch(*transformations, combine: Callable, name: str = "branch",
     """Apply each transformation to the same updates and combine their outputs per leaf.
 
     ``out = combine(t_1(u), ..., t_n(u), **hyperparams)``, leaf by leaf; the result has the
-    dtype of the incoming updates. Numeric ``hyperparams`` (numbers, arrays or schedules) live in
+    dtype of the incoming updates (its real dtype where ``combine`` gives a real result from
+    complex updates: a variance). Numeric ``hyperparams`` (numbers, arrays or schedules) live in
     the state like every other hyperparameter. The state's ``count`` is None unless one of
     them is a schedule.
     """
@@ -54,9 +56,11 @@ def branch(*transformations, combine: Callable, name: str = "branch",
             states.append(s)
         values, stored = hyper.read(state.hyperparams, state.count)
         scalars = ScalarsByDtype(values)
-        combined = jax.tree.map(
-            lambda u, *outs: cast(combine(*outs, **scalars(compute_dtype(*outs))), u.dtype),
-            updates, *outputs)
+        def leaf(u, *outs):
+            out = combine(*outs, **scalars(compute_dtype(*outs)))
+            return cast(out, u.dtype if is_complex(jnp.result_type(out)) else real_dtype(u.dtype))
+
+        combined = jax.tree.map(leaf, updates, *outputs)
         count = next_count(state.count) if counting else None
         return combined, BranchState(count, tuple(states), stored)
 

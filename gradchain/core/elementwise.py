@@ -1,11 +1,13 @@
 """The one builder behind every per-leaf primitive.
 
 Most primitives map each leaf independently: ``out, stat' = f(g, stat, p; hyperparameters)``. The
-builder gives all of them the same contract: floating-point leaves only, updates checked against
-the state's tree (the first mismatching path is named), hyperparameters read from the state
-(schedules evaluated at the step count), a saturating step count, and explicit dtypes:
+builder gives all of them the same contract: floating-point leaves (real or complex) only, updates
+checked against the state's tree (the first mismatching path is named), hyperparameters read from
+the state (schedules evaluated at the step count), a saturating step count, and explicit dtypes:
 
-- a statistic (``stat``) is kept in ``dtype`` if given, else in the dtype of the params;
+- a statistic (``stat``) is kept in ``dtype`` if given, else in the dtype of the params; a
+  real statistic (``real_statistic``, one of ``|g|²``) of a complex leaf in its real dtype
+  (``core.dtypes.statistic_dtype``);
 - the arithmetic runs in ``compute_dtype`` of the operands (at least float32; hyperparameters
   are cast to it), so bfloat16 leaves are updated in float32 and rounded once;
 - the output is cast to the statistic's dtype (``output="stat"``, for moment estimates that feed
@@ -21,11 +23,12 @@ from typing import Callable, Optional
 import jax
 import jax.numpy as jnp
 
+from gradchain.core.dtypes import statistic_dtypes
 from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
                                         next_count, zero_count)
 from gradchain.core.transformation import GradientTransformation
 from gradchain.core.updates import matching_params
-from gradchain.core.validation import (check_floating, check_floating_dtype,
+from gradchain.core.validation import (check_floating, check_floating_dtype, check_real,
                                        check_same_shapes, check_same_structure)
 
 
@@ -42,6 +45,8 @@ def elementwise_transformation(
     prepare: Optional[Callable] = None,
     uses_count: bool = False,
     display: Optional[dict] = None,
+    real_statistic: bool = False,
+    real_input: Optional[str] = None,
 ) -> GradientTransformation:
     """Build a transformation from ``leaf_update(g, stat, p, **scalars) -> (out, stat')``.
 
@@ -65,6 +70,9 @@ def elementwise_transformation(
         keeps a step count only then or when a hyperparameter is a schedule; otherwise its
         ``count`` is None, which costs no buffer and no operation in the compiled step.
       display: hyperparameters to show in ``repr`` (default: those in ``hyperparams``).
+      real_statistic: the statistic is real whatever the params (a statistic of ``|g|²``): for
+        complex params it is kept in their real dtype (float32 for complex64).
+      real_input: why the rule has no complex form; complex updates are then refused with it.
     """
     hyper = hyperparams or Hyperparams()
     counting = uses_count or hyper.scheduled()
@@ -76,12 +84,15 @@ def elementwise_transformation(
         count = zero_count() if counting else None
         if stat_init is None:
             return state_cls(count, hyper.init())
-        stat = jax.tree.map(lambda p: stat_init(p, dtype or jnp.result_type(p)), params)
+        stat = jax.tree.map(stat_init, params,
+                            statistic_dtypes(name, params, dtype, real=real_statistic))
         return state_cls(count, stat, hyper.init())
 
     def update(updates, state, params=None, **extra):
         del extra
         check_floating(name, updates, "updates")
+        if real_input is not None:
+            check_real(name, updates, "updates", real_input)
         stat = state[1] if stat_init is not None else None
         if stat is not None:
             check_same_structure(name, updates, stat)

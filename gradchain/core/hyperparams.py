@@ -46,6 +46,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from gradchain.core.dtypes import real_dtype
+
 COUNT_DTYPE = jnp.int32
 
 GIVEN = "_given"
@@ -70,12 +72,17 @@ def cast(x, dtype) -> jax.Array:
 
 
 def compute_dtype(*dtypes):
-    """The dtype a leaf's update is computed in: the operands' promoted dtype, at least float32."""
+    """The dtype a leaf's update is computed in: the operands' promoted dtype, at least float32.
+
+    Complex operands compute in complex64 or complex128; their hyperparameters stay real, in
+    the matching float32 or float64 (``ScalarsByDtype``).
+    """
     return jnp.promote_types(jnp.result_type(*dtypes), jnp.float32)
 
 
 class ScalarsByDtype:
-    """Per-update scalars, cast once per compute dtype (not once per leaf)."""
+    """Per-update scalars, cast once per compute dtype (not once per leaf); for a complex
+    compute dtype, to its real dtype (hyperparameters are real)."""
 
     def __init__(self, scalars: dict):
         self.scalars = scalars
@@ -83,8 +90,9 @@ class ScalarsByDtype:
 
     def __call__(self, dtype) -> dict:
         if dtype not in self.cache:
-            self.cache[dtype] = {k: cast(v, dtype) if jnp.issubdtype(jnp.result_type(v),
-                                                                     jnp.floating) else v
+            real = real_dtype(dtype)
+            self.cache[dtype] = {k: cast(v, real) if jnp.issubdtype(jnp.result_type(v),
+                                                                    jnp.floating) else v
                                  for k, v in self.scalars.items()}
         return self.cache[dtype]
 

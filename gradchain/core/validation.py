@@ -140,10 +140,11 @@ def check_not_schedule(owner: str, name: str, value) -> None:
 
 def check_floating_dtype(owner: str, name: str, dtype) -> None:
     """Refuse a state or compute dtype option (``mu_dtype``, ``accumulator_dtype``...) that
-    is not floating point (``None`` passes: it means "the params' dtype")."""
-    if dtype is not None and not jnp.issubdtype(dtype, jnp.floating):
+    is not floating point, real or complex (``None`` passes: it means "the params' dtype")."""
+    if dtype is not None and not jnp.issubdtype(dtype, jnp.inexact):
         owner = called_name(owner)
-        raise TypeError(f"{owner}: {name}={jnp.dtype(dtype)} is not a floating-point dtype")
+        raise TypeError(f"{owner}: {name}={jnp.dtype(dtype)} is not a floating-point dtype "
+                        "(real or complex)")
 
 
 def check_transformations(owner: str, transformations) -> None:
@@ -212,13 +213,26 @@ def _article(noun: str) -> str:
 
 
 def check_floating(owner: str, tree, what: str = "params") -> None:
-    """Refuse leaves that are not floating point, naming the first such tree path."""
+    """Refuse leaves that are not floating point (real or complex), naming the first such tree
+    path."""
     for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
         dtype = jnp.result_type(leaf)
-        if not jnp.issubdtype(dtype, jnp.floating):
+        if not jnp.issubdtype(dtype, jnp.inexact):
             raise TypeError(
-                f"{owner}: {what} leaf at {_path(path)} has dtype {dtype}; gradchain "
-                "optimizes floating-point leaves only (freeze or mask integer leaves)")
+                f"{owner}: {what} leaf at {_path(path)} has dtype {dtype}; gradchain optimizes "
+                "floating-point leaves, real or complex, only: an integer or boolean leaf (a "
+                "step counter, token ids, a mask) has no gradient step; leave it out of the "
+                "optimizer with freeze_where or masked")
+
+
+def check_real(owner: str, tree, what: str, reason: str) -> None:
+    """Refuse complex leaves where ``owner`` has no complex form, naming the first such tree
+    path and ``reason`` (why, and what to use instead)."""
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        dtype = jnp.result_type(leaf)
+        if jnp.issubdtype(dtype, jnp.complexfloating):
+            raise TypeError(f"{owner}: {what} leaf at {_path(path)} has dtype {dtype}; {owner} "
+                            f"does not support complex leaves: {reason}")
 
 
 def check_same_structure(owner: str, updates, reference, what: str = "optimizer state") -> None:

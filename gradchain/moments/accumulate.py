@@ -19,11 +19,13 @@ class AccumulateState(NamedTuple):
 
 
 @public
-def accumulate(*, initial_value=0.0, dtype=None):
+def accumulate(*, initial_value=0.0, dtype=None, real: bool = False):
     """Running sum ``s_t = s_{t-1} + x_t`` with ``s_0 = initial_value``; outputs ``s_t``.
 
     After ``square()`` it is Adagrad's sum of squares. torch starts it at 0
-    (``initial_accumulator_value``), Optax at 0.1.
+    (``initial_accumulator_value``), Optax at 0.1. ``real=True``: the input is real (a square),
+    so ``s`` is kept in the params' real dtype (float32 for complex64 params); complex updates
+    are then refused.
     """
     check_range("accumulate", "initial_value", initial_value, 0)
     check_not_schedule("accumulate", "initial_value", initial_value)
@@ -31,4 +33,7 @@ def accumulate(*, initial_value=0.0, dtype=None):
         "accumulate", AccumulateState,
         lambda g, s, p: (s + g, s + g),
         stat_init=lambda p, dt: jnp.full(jnp.shape(p), initial_value, dt),
-        dtype=dtype, output="stat", display={"initial_value": initial_value})
+        dtype=dtype, output="stat", real_statistic=real,
+        real_input=("with real=True it keeps a real sum: feed it square()'s |g|², or leave "
+                    "real=False for a complex one") if real else None,
+        display={"initial_value": initial_value})

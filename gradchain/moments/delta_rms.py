@@ -7,6 +7,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from gradchain.core.dtypes import abs_sq
 from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams
 from gradchain.core.public import public
@@ -28,15 +29,19 @@ def scale_by_delta_rms(rho=0.9, eps=1e-6, *, dtype=None):
     ``chain(divide_by_sqrt(identity(), chain(square(), ema(ρ)), eps_root=ε),
     scale_by_delta_rms(ρ, ε))``. ``ε > 0``: with ε = 0, ``Δ_1 = 0`` and ``u`` stays 0, so every
     output would be 0.
+
+    Complex inputs: ``u`` averages ``|Δ|²`` and is real (the params' real dtype), the
+    convention of Optax's second moments. (Optax's own ``adadelta`` squares complex updates,
+    ``Δ²``, and is not meant for complex params.)
     """
     check_range("scale_by_delta_rms", "rho", rho, 0, 1)
     check_range("scale_by_delta_rms", "eps", eps, 0, low_open=True)
 
     def leaf(x, u, p, rho, weight, eps):
         delta = jnp.sqrt(u + eps) * x
-        return delta, rho * u + weight * delta * delta
+        return delta, rho * u + weight * abs_sq(delta)
 
     return elementwise_transformation(
         "scale_by_delta_rms", DeltaRmsState, leaf, Hyperparams(rho=rho, eps=eps),
-        stat_init=lambda p, dt: jnp.zeros(jnp.shape(p), dt), dtype=dtype,
+        stat_init=lambda p, dt: jnp.zeros(jnp.shape(p), dt), dtype=dtype, real_statistic=True,
         prepare=lambda count, rho, eps: {"rho": rho, "weight": 1 - rho, "eps": eps})

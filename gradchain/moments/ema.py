@@ -20,7 +20,8 @@ class EmaState(NamedTuple):
 
 
 @public
-def ema(decay, *, initial_value=0.0, dtype=None, hyperparam_name: str = "decay"):
+def ema(decay, *, initial_value=0.0, dtype=None, hyperparam_name: str = "decay",
+        real: bool = False):
     """Exponential moving average of the incoming updates.
 
     ``m_t = decay · m_{t-1} + (1 - decay) · x_t``, ``m_0 = initial_value``; outputs ``m_t`` (in
@@ -33,6 +34,11 @@ def ema(decay, *, initial_value=0.0, dtype=None, hyperparam_name: str = "decay")
       dtype: dtype of ``m`` (default: the params' dtype).
       hyperparam_name: key of ``decay`` in the state's ``hyperparams`` (``"b1"`` in Adam): two
         primitives given the same name are read and set together.
+      real: the input is real (``square()``'s ``|g|²``: a second moment), so ``m`` is kept in
+        the params' real dtype: float32 for complex64 params, half the memory of a complex
+        ``m`` (without it, ``m`` of complex params is complex, with a zero imaginary part
+        here: the same numbers, as Optax keeps them). Complex updates are then refused. No
+        effect on real params.
     """
     check_range("ema", hyperparam_name, decay, 0, 1)
     check_not_schedule("ema", "initial_value", initial_value)
@@ -40,7 +46,9 @@ def ema(decay, *, initial_value=0.0, dtype=None, hyperparam_name: str = "decay")
         "ema", EmaState,
         _ema_step, Hyperparams(**{hyperparam_name: decay}),
         stat_init=lambda p, dt: jnp.full(jnp.shape(p), initial_value, dt),
-        dtype=dtype, output="stat",
+        dtype=dtype, output="stat", real_statistic=real,
+        real_input=("with real=True it keeps a real statistic: feed it square()'s |g|², or "
+                    "leave real=False for a complex one") if real else None,
         prepare=lambda count, **hp: {"decay": hp[hyperparam_name],
                                      "weight": 1 - hp[hyperparam_name]})
 

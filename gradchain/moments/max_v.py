@@ -7,6 +7,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from gradchain.core.dtypes import SECOND_MOMENT_INPUT
 from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.public import public
 
@@ -24,9 +25,13 @@ def max_v(*, dtype=None):
     Where it sits in the second-moment chain is the convention (Reddi et al. 2018, AMSGrad):
     after ``bias_correction`` it is Optax's ``amsgrad`` (max of v̂); before it, torch's
     ``Adam(amsgrad=True)`` (max of raw v, divided by the current ``1 - β2^t``).
+
+    ``v`` is real (a second moment, also for complex params: ``|g|²``, kept in their real
+    dtype); complex updates are refused, since complex numbers have no order.
     """
     return elementwise_transformation(
         "max_v", MaxVState,
         lambda v, m, p: (jnp.maximum(m, v), jnp.maximum(m, v)),
         stat_init=lambda p, dt: jnp.zeros(jnp.shape(p), dt),
-        dtype=dtype, output="stat")
+        dtype=dtype, output="stat", real_statistic=True,
+        real_input=f"a maximum compares values; {SECOND_MOMENT_INPUT}")

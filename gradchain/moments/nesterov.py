@@ -7,6 +7,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from gradchain.core.dtypes import statistic_dtypes
 from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, as_hyperparam_array, cast,
                                         compute_dtype, next_count, zero_count)
 from gradchain.core.public import public
@@ -46,7 +47,8 @@ def nesterov_first_moment(b1=0.9, *, momentum_decay=None, dtype=None) -> Gradien
     Args:
       b1: β1 in ``[0, 1)``; a number, array or schedule.
       momentum_decay: ψ ``>= 0``, or None for a constant ``μ_t = β1``.
-      dtype: dtype of ``m`` (default: the params' dtype).
+      dtype: dtype of ``m`` (default: the params' dtype; for complex params its precision,
+        see ``core.dtypes.statistic_dtype``).
     """
     check_range(NAME, "b1", b1, 0, 1, high_open=True)
     if momentum_decay is not None:
@@ -63,8 +65,8 @@ def nesterov_first_moment(b1=0.9, *, momentum_decay=None, dtype=None) -> Gradien
 
     def init(params):
         check_floating(NAME, params)
-        ema = jax.tree.map(lambda p: jnp.zeros(jnp.shape(p), dtype or jnp.result_type(p)),
-                           params)
+        ema = jax.tree.map(lambda p, dt: jnp.zeros(jnp.shape(p), dt), params,
+                           statistic_dtypes(NAME, params, dtype))
         return NesterovMomentState(zero_count(), ema, as_hyperparam_array(1.0), hyper.init())
 
     def update(updates, state, params=None, **extra):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from gradchain.core.dtypes import abs_sq, complex_dtype, is_complex, path_text
 from gradchain.core.public import public
 from gradchain.core.transformation import EmptyState, GradientTransformation
 from gradchain.core.validation import check_floating, check_floating_dtype
@@ -12,10 +13,23 @@ from gradchain.core.validation import check_floating, check_floating_dtype
 
 @public
 def square(*, dtype=None) -> GradientTransformation:
-    """``x -> x²``, computed in ``dtype`` if given (use float32 for float16 gradients, whose
-    squares underflow), else in the updates' dtype."""
+    """``x -> |x|²``: ``x²`` for real updates, ``Re(x)² + Im(x)²`` (real) for complex ones, the
+    convention of Optax's second moments (``optax.tree.update_moment_per_elem_norm``).
+
+    Computed in the precision of ``dtype`` if given (use float32 for float16 gradients, whose
+    squares underflow; complex updates are then taken in the complex dtype of that precision),
+    else in the updates' precision; the output is real.
+    """
     check_floating_dtype("square", "dtype", dtype)
     dtype = None if dtype is None else jnp.dtype(dtype)
+
+    def leaf(path, g):
+        if dtype is None:
+            return abs_sq(g)
+        if is_complex(g.dtype):
+            where = f"updates leaf at {path_text(path)}"
+            return abs_sq(g.astype(complex_dtype("square", dtype, where)))
+        return abs_sq(g.astype(dtype))
 
     def init(params):
         del params
@@ -24,7 +38,7 @@ def square(*, dtype=None) -> GradientTransformation:
     def update(updates, state, params=None, **extra):
         del params, extra
         check_floating("square", updates, "updates")
-        return jax.tree.map(lambda g: jnp.square(g.astype(dtype or g.dtype)), updates), state
+        return jax.tree_util.tree_map_with_path(leaf, updates), state
 
     return GradientTransformation(init, update, name="square",
                                   hyperparams={} if dtype is None else {"dtype": dtype},

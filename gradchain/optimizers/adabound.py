@@ -40,7 +40,7 @@ def adabound(learning_rate=1e-3, b1=0.9, b2=0.999, final_lr=0.1, gamma=1e-3, eps
                                     if callable(learning_rate)
                                     else ("learning_rate", learning_rate))
         check_range("adabound", name, base_learning_rate, 0, low_open=True)
-    second = [square(), ema(b2, hyperparam_name="b2")]
+    second = [square(), ema(b2, hyperparam_name="b2", real=True)]
     if amsbound:
         second.append(max_v())
     second.append(clip_lr(final_lr, base_learning_rate, gamma, eps, b1=b1, b2=b2))

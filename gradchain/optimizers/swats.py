@@ -41,7 +41,7 @@ def swats(learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-9, *, tolerance=1e-9,
     """
     adam_step = chain(
         divide_by_sqrt(ema(b1, hyperparam_name="b1"),
-                       chain(square(), ema(b2, hyperparam_name="b2")), eps=eps),
+                       chain(square(), ema(b2, hyperparam_name="b2", real=True)), eps=eps),
         folded_bias_correction(b1, b2),
         scale_by_learning_rate(learning_rate))
     one_minus_b1 = (lambda count: 1 - b1(count)) if callable(b1) else 1 - b1

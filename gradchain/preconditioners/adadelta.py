@@ -16,11 +16,13 @@ from gradchain.moments.square import square
 def scale_by_adadelta(rho=0.9, eps=1e-6, *, accumulator_dtype=None):
     """``Δ_t = √(u_{t-1} + ε) / √(v_t + ε) · g_t`` with ``v = EMA_ρ(g²)``, ``u = EMA_ρ(Δ²)``
     (Zeiler 2012; ε inside both roots, as torch and Optax). ``ε > 0``: with ε = 0 the first
-    ``Δ`` is ``√0 · x = 0`` and ``u`` stays 0, so no step would ever be taken."""
+    ``Δ`` is ``√0 · x = 0`` and ``u`` stays 0, so no step would ever be taken. For complex
+    updates ``g²`` and ``Δ²`` are ``|g|²`` and ``|Δ|²``, the convention of Optax's other second
+    moments (Optax's ``adadelta`` itself does not support complex params)."""
     check_range("scale_by_adadelta", "eps", eps, 0, low_open=True)
     return chain(
         divide_by_sqrt(identity(),
                        chain(square(dtype=accumulator_dtype),
-                             ema(rho, dtype=accumulator_dtype, hyperparam_name="rho")),
+                             ema(rho, dtype=accumulator_dtype, hyperparam_name="rho", real=True)),
                        eps_root=eps),
         scale_by_delta_rms(rho, eps, dtype=accumulator_dtype))

@@ -26,7 +26,7 @@ def second_moment(b2=0.999, *, dtype=None):
     """Bias-corrected EMA of the squared gradient: ``v̂_t = v_t / (1 - β2^t)``, ``β2`` in
     ``[0, 1)``."""
     check_range("second_moment", "b2", b2, 0, 1, high_open=True)
-    return chain(square(dtype=dtype), ema(b2, dtype=dtype, hyperparam_name="b2"),
+    return chain(square(dtype=dtype), ema(b2, dtype=dtype, hyperparam_name="b2", real=True),
                  bias_correction(b2, hyperparam_name="b2"))
 
 
@@ -61,7 +61,8 @@ def scale_by_amsgrad(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None,
     both off is the paper's algorithm (ε aside).
     """
     check_range("scale_by_amsgrad", "b2", b2, 0, 1, high_open=True)
-    stages = [square(dtype=nu_dtype), ema(b2, dtype=nu_dtype, hyperparam_name="b2")]
+    stages = [square(dtype=nu_dtype),
+              ema(b2, dtype=nu_dtype, hyperparam_name="b2", real=True)]
     if bias_correction_nu:
         stages.append(bias_correction(b2, hyperparam_name="b2"))
     stages.insert(2 if max_on_raw else len(stages), max_v(dtype=nu_dtype))

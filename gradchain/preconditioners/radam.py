@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradchain.combinators.chain import chain
+from gradchain.core.dtypes import SECOND_MOMENT_INPUT
 from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams, next_count
 from gradchain.core.public import public
@@ -77,7 +78,7 @@ def rectified_step_size(b2=0.999, threshold=5.0, eps=1e-8, eps_root=0.0, *,
     return elementwise_transformation(
         NAME, RectifiedStepSizeState, leaf,
         Hyperparams(b2=b2, threshold=threshold, eps=eps, eps_root=eps_root),
-        prepare=prepare, uses_count=True,
+        prepare=prepare, uses_count=True, real_input=SECOND_MOMENT_INPUT,
         display={"b2": b2, "threshold": threshold, "eps": eps, "eps_root": eps_root,
                  "raw_v": raw_v, "degenerate_to_sgd": degenerate_to_sgd})
 
@@ -95,7 +96,8 @@ def scale_by_radam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, threshold=5.0, *,
     """
     direction = (nesterov_first_moment(b1, dtype=mu_dtype) if nesterov
                  else first_moment(b1, dtype=mu_dtype))
-    moment = (chain(square(dtype=nu_dtype), ema(b2, dtype=nu_dtype, hyperparam_name="b2"))
+    moment = (chain(square(dtype=nu_dtype),
+                    ema(b2, dtype=nu_dtype, hyperparam_name="b2", real=True))
               if raw_v else second_moment(b2, dtype=nu_dtype))
     return per_parameter_step(
         direction,

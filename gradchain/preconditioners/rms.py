@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gradchain.combinators.branch import branch, divide_by_sqrt
 from gradchain.combinators.chain import chain
+from gradchain.core.dtypes import abs_sq
 from gradchain.core.public import public
 from gradchain.core.transformation import identity
 from gradchain.core.validation import check_not_schedule, check_range
@@ -21,7 +22,7 @@ def _moment(decay, corrected, **ema_kwargs):
 
 def _second_moment(decay, corrected, initial_scale, dtype):
     return chain(square(dtype=dtype),
-                 _moment(decay, corrected, initial_value=initial_scale, dtype=dtype))
+                 _moment(decay, corrected, initial_value=initial_scale, dtype=dtype, real=True))
 
 
 def _eps_kwargs(eps, eps_in_sqrt):
@@ -51,7 +52,7 @@ def scale_by_rms(decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt: bool = Tru
 
 
 def _variance(second, first):
-    return second - first * first
+    return second - abs_sq(first)
 
 
 @public
@@ -60,7 +61,8 @@ def scale_by_stddev(decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt: bool = 
     """Centred RMSProp (Graves 2013): divide by the root of ``v_t - ḡ_t²``, ``ḡ = EMA(g)``.
 
     ``out = g_t / √(v_t - ḡ_t² + ε)`` or ``g_t / (√(v_t - ḡ_t²) + ε)``; same options as
-    ``scale_by_rms``. torch's ``RMSprop(centered=True)`` uses eps outside the root.
+    ``scale_by_rms``. torch's ``RMSprop(centered=True)`` uses eps outside the root. For complex
+    updates ``ḡ_t²`` is ``|ḡ_t|²`` (Optax's convention).
     """
     _check("scale_by_stddev", eps, initial_scale)
     second = _second_moment(decay, bias_correction, initial_scale, accumulator_dtype)

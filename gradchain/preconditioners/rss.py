@@ -26,5 +26,6 @@ def scale_by_rss(initial_accumulator_value=0.1, eps=1e-7, *, eps_in_sqrt: bool =
     return divide_by_sqrt(
         identity(),
         chain(square(dtype=accumulator_dtype),
-              accumulate(initial_value=initial_accumulator_value, dtype=accumulator_dtype)),
+              accumulate(initial_value=initial_accumulator_value, dtype=accumulator_dtype,
+                         real=True)),
         **({"eps_root": eps} if eps_in_sqrt else {"eps": eps}))

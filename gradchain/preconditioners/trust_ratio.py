@@ -7,6 +7,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from gradchain.core.dtypes import abs_sq
 from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams
 from gradchain.core.reductions import (check_axis_name, shown_with_axis_name,
@@ -23,9 +24,9 @@ class TrustRatioState(NamedTuple):
 
 
 def _norm(x, floor, axis_name):
-    """``max(‖x‖, floor)``, with a finite gradient at ``x = 0``; ``x`` split over
-    ``axis_name`` when it is given."""
-    squared = sum_over_devices([jnp.sum(jnp.square(x))], axis_name)
+    """``max(‖x‖, floor)`` (``‖x‖² = Σ|x|²`` for complex ``x``), with a finite gradient at
+    ``x = 0``; ``x`` split over ``axis_name`` when it is given."""
+    squared = sum_over_devices([jnp.sum(abs_sq(x))], axis_name)
     positive = squared > 0
     norm = jnp.where(positive, jnp.sqrt(jnp.where(positive, squared, 1)), 0)
     return jnp.maximum(norm, floor)

@@ -12,11 +12,14 @@ from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compu
                                         next_count, zero_count)
 from gradchain.core.public import called_name, public
 from gradchain.core.transformation import GradientTransformation
-from gradchain.core.validation import (check_floating, check_range, check_same_shapes,
+from gradchain.core.validation import (check_floating, check_range, check_real, check_same_shapes,
                                        check_same_structure)
 
 NAME = "add_gradient_noise"
 FORMS = ("variance", "std")
+NO_COMPLEX_NOISE = ("Gaussian noise on complex gradients has no reference convention (variance "
+                    "per component or of the modulus; Optax's noisy_sgd does not support "
+                    "complex params either)")
 
 
 class GradientNoiseState(NamedTuple):
@@ -83,6 +86,8 @@ def add_gradient_noise(eta=0.01, gamma=0.55, key=None, *, form: str = "variance"
     step, split into one key per leaf), so ``chain(add_gradient_noise(η, γ, key),
     scale_by_learning_rate(lr))`` gives Optax's ``noisy_sgd`` numbers for the same key.
 
+    Real params only: complex ones are refused (``NO_COMPLEX_NOISE``).
+
     Args:
       eta: η ``>= 0``: the initial variance (``"variance"``) or standard deviation (``"std"``).
       gamma: γ ``>= 0``, the annealing exponent.
@@ -98,12 +103,13 @@ def add_gradient_noise(eta=0.01, gamma=0.55, key=None, *, form: str = "variance"
     hyper = Hyperparams(eta=eta, gamma=gamma)
 
     def init(params):
-        del params
+        check_real(NAME, params, "params", NO_COMPLEX_NOISE)
         return GradientNoiseState(zero_count(), data, hyper.init())
 
     def update(updates, state, params=None, **extra):
         del extra
         check_floating(NAME, updates, "updates")
+        check_real(NAME, updates, "updates", NO_COMPLEX_NOISE)
         if params is not None:
             check_same_structure(NAME, updates, params, "params")
             check_same_shapes(NAME, updates, params, "params")

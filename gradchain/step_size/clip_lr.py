@@ -7,6 +7,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from gradchain.core.dtypes import SECOND_MOMENT_INPUT
 from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams, next_count
 from gradchain.core.public import public
@@ -72,4 +73,5 @@ def clip_lr(final_lr=0.1, base_learning_rate=1e-3, gamma=1e-3, eps=1e-8, *, b1=N
         return jnp.clip(factor / (jnp.sqrt(v) + eps), lower, upper), None
 
     return elementwise_transformation(NAME, ClipLrState, leaf, Hyperparams(**hyper),
-                                      prepare=prepare, uses_count=True)
+                                      prepare=prepare, uses_count=True,
+                                      real_input=f"clipping compares values; {SECOND_MOMENT_INPUT}")

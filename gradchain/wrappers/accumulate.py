@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gradchain.core.dtypes import statistic_dtype
 from gradchain.core.hyperparams import COUNT_DTYPE, Hyperparams, compute_dtype, next_count
 from gradchain.core.public import called_name, public
 from gradchain.core.transformation import GradientTransformation, call_update
@@ -60,7 +61,8 @@ def accumulation(owner: str, inner, k, *, average: bool, dtype, k_name: str = "k
     dtype = None if dtype is None else jnp.dtype(dtype)
 
     def init(params):
-        acc = jax.tree.map(lambda p: jnp.zeros(jnp.shape(p), dtype or compute_dtype(p)), params)
+        acc = jax.tree.map(lambda p: jnp.zeros(jnp.shape(p), statistic_dtype(
+            owner, jnp.result_type(p), dtype or compute_dtype(p))), params)
         step = jnp.zeros([], COUNT_DTYPE)
         skip_state = () if should_skip is None else should_skip(
             jax.tree.map(jnp.zeros_like, params), step, params)[1]

@@ -35,12 +35,13 @@ class SwitchToSgdState(NamedTuple):
 
 def _dot(x, y, axis_name):
     """``Σ x·y`` over all leaves, each product in at least float32, summed in the
-    hyperparameters' dtype (then over ``axis_name`` when the leaves are split over it)."""
+    hyperparameters' dtype (then over ``axis_name`` when the leaves are split over it). Complex
+    leaves count as pairs of reals: ``Re(Σ x̄·y)``."""
     dtype = jnp.result_type(float)
 
     def product(a, b):
         work = compute_dtype(a.dtype, b.dtype)
-        return jnp.vdot(a.astype(work), b.astype(work)).astype(dtype)
+        return jnp.real(jnp.vdot(a.astype(work), b.astype(work))).astype(dtype)
 
     products = [product(a, b) for a, b in zip(jax.tree.leaves(x), jax.tree.leaves(y))]
     return sum_over_devices([jnp.zeros([], dtype), *products], axis_name)
