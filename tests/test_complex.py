@@ -224,7 +224,7 @@ def _by_moment(state):
     found = {}
     for s in jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, gc.EmaState)):
         if isinstance(s, gc.EmaState):
-            found[next(iter(s.hyperparams))] = s.ema
+            found[next(k for k in s.hyperparams if k != "_given")] = s.ema
     return found
 
 
