@@ -6,6 +6,8 @@ the state's tree (the first mismatching path is named), hyperparameters read fro
 (schedules evaluated at the step count), a saturating step count, and explicit dtypes:
 
 - a statistic (``stat``) is kept in ``dtype`` if given, else in the dtype of the params;
+  ``dtype`` may be a ``quantized(...)`` format (``gradchain/core/quantized.py``): the
+  statistic is then decoded to float32 before the rule and encoded again after it;
 - the arithmetic runs in ``compute_dtype`` of the operands (at least float32; hyperparameters
   are cast to it), so bfloat16 leaves are updated in float32 and rounded once;
 - the output is cast to the statistic's dtype (``output="stat"``, for moment estimates that feed
@@ -17,8 +19,8 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 import jax
-import jax.numpy as jnp
 
+from gradchain.core import quantized
 from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
                                         next_count, zero_count)
 from gradchain.core.transformation import GradientTransformation
@@ -65,14 +67,14 @@ def elementwise_transformation(
     hyper = hyperparams or Hyperparams()
     counting = uses_count or hyper.scheduled()
     check_floating_dtype(name, "dtype", dtype)
-    dtype = None if dtype is None else jnp.dtype(dtype)
+    dtype = quantized.state_dtype(dtype)
 
     def init(params):
         check_floating(name, params)
         count = zero_count() if counting else None
         if stat_init is None:
             return state_cls(count, hyper.init())
-        stat = jax.tree.map(lambda p: stat_init(p, dtype or jnp.result_type(p)), params)
+        stat = quantized.init_stats(stat_init, params, dtype)
         return state_cls(count, stat, hyper.init())
 
     def update(updates, state, params=None, **extra):
@@ -80,8 +82,8 @@ def elementwise_transformation(
         check_floating(name, updates, "updates")
         stat = state[1] if stat_init is not None else None
         if stat is not None:
-            check_same_structure(name, updates, stat)
-            check_same_shapes(name, updates, stat)
+            check_same_structure(name, updates, quantized.codes_view(stat))
+            check_same_shapes(name, updates, quantized.codes_view(stat))
         if needs_params:
             if params is None:
                 raise ValueError(f"{name}: update needs params (call update(updates, state, "
@@ -91,11 +93,12 @@ def elementwise_transformation(
         values, stored = hyper.read(state.hyperparams, state.count)
         scalars = ScalarsByDtype(values if prepare is None else prepare(state.count, **values))
 
-        def leaf(g, s, p):
+        def leaf(g, kept, p):
+            s = None if kept is None else quantized.load(kept, dtype)
             dtypes = [x.dtype for x in (g, s, p) if x is not None]
             out, new_s = leaf_update(g, s, p, **scalars(compute_dtype(*dtypes)))
             target = s.dtype if (output == "stat" and s is not None) else g.dtype
-            return cast(out, target), (None if s is None else cast(new_s, s.dtype))
+            return cast(out, target), (None if s is None else quantized.save(new_s, kept, dtype))
 
         leaves, treedef = jax.tree.flatten(updates)
         stats = treedef.flatten_up_to(stat) if stat is not None else [None] * len(leaves)

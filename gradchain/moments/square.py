@@ -5,15 +5,17 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from gradchain.core import quantized
 from gradchain.core.transformation import EmptyState, GradientTransformation
 from gradchain.core.validation import check_floating, check_floating_dtype
 
 
 def square(*, dtype=None) -> GradientTransformation:
     """``x -> x²``, computed in ``dtype`` if given (use float32 for float16 gradients, whose
-    squares underflow), else in the updates' dtype."""
+    squares underflow), else in the updates' dtype; a ``quantized(...)`` format computes in
+    float32, the dtype it decodes to."""
     check_floating_dtype("square", "dtype", dtype)
-    dtype = None if dtype is None else jnp.dtype(dtype)
+    dtype = quantized.compute_view(dtype)
 
     def init(params):
         del params
