@@ -35,13 +35,15 @@ def blocks_of(x, block_size):
 
 
 def test_code_tables():
-    """Signed: 127 magnitudes of each sign and 0; unsigned: 255 levels and 0, twice as fine at
-    the top; both monotone in the magnitude bits, with 0 and the block's absmax (1) exact."""
+    """Signed: 127 magnitudes of each sign and 0; unsigned: 256 levels from 1e-8 (no zero),
+    twice as fine at the top; both monotone in the magnitude bits, the block's absmax (1)
+    exact."""
     signed, unsigned = code_table(True), code_table(False)
     assert signed.shape == unsigned.shape == (256,)
     np.testing.assert_array_equal(signed[128:], -signed[:128])
     assert np.all(np.diff(signed[:128]) > 0) and np.all(np.diff(unsigned) > 0)
-    assert signed[0] == unsigned[0] == 0 and signed[127] == unsigned[255] == 1
+    assert signed[0] == 0 and signed[127] == unsigned[255] == 1
+    np.testing.assert_allclose(unsigned[0], 1e-8)  # Li et al. 2023: no zero for v
     assert len(np.unique(signed)) == 255  # +0 and -0
     np.testing.assert_allclose(1 - signed[126], 0.9 / 64)
     np.testing.assert_allclose(1 - unsigned[254], 0.9 / 128)
@@ -79,11 +81,13 @@ def test_encode_decode_error_is_the_nearest_level_per_block(x, block_size):
     assert np.all(error <= absmax * (nearest + 1e-6))
     bound = np.where(unsigned, 0.9 / 256, 0.9 / 128)[:, None] * absmax
     assert np.all(error <= bound * (1 + 1e-5))
-    # The block's largest magnitude (and every zero) comes back exactly, up to float32 ulps.
+    # The block's largest magnitude comes back exactly, up to float32 ulps, and so do the zeros
+    # of signed blocks and of all-zero blocks; in other unsigned blocks 0 becomes 1e-8 A.
     top = np.abs(blocks) == absmax
     np.testing.assert_allclose(np.abs(blocks_of(decoded, block_size))[top], absmax.repeat(
         block_size, 1)[top], rtol=1e-6)
-    assert np.all(blocks_of(decoded, block_size)[blocks == 0] == 0)
+    zero_decodes = (blocks == 0) & (~unsigned[:, None] | (absmax == 0))
+    assert np.all(blocks_of(decoded, block_size)[zero_decodes] == 0)
 
 
 def test_unsigned_code_halves_the_error_of_a_nonnegative_block():

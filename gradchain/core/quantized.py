@@ -8,27 +8,30 @@ its absolute maximum ``A`` as one float32 scale and each element one uint8 code 
 
 The dynamic code (the paper's dynamic tree quantization, in the variant written here): a code
 is a sign bit (signed code only), a run of ``e`` zero bits (the decade: magnitudes in
-``(10^-(e+1), 10^-e]``), an indicator bit 1, and ``f`` fraction bits ``j`` spread linearly
-over that decade: ``|T| = 10^-(e+1) + (10^-e - 10^-(e+1)) · (j + 1) / 2^f``. The lowest decade
-reaches down to 0 linearly instead (``|T| = 10^-e · (j + 1) / 2^f``), and the all-zero code is
-0. Hence every block represents ``±A`` and 0 exactly, values within a decade are rounded to
-the nearest of ``2^f`` evenly spaced levels, and small values keep relative precision down to
-``10^-6 A`` (signed) or ``10^-7 A`` (unsigned) instead of vanishing as in a linear code.
+``[10^-(e+1), 10^-e]``), an indicator bit 1, and ``f`` fraction bits ``j`` spread linearly
+over that decade: ``|T| = 10^-(e+1) + (10^-e - 10^-(e+1)) · (j + 1) / 2^f``. So every block
+represents its absmax ``±A`` exactly, values within a decade are rounded to the nearest of
+``2^f`` evenly spaced levels, and small values keep some relative precision down to
+``10^-6 A`` (signed) or ``10^-8 A`` (unsigned) instead of vanishing as in a linear code.
 
-- signed code (first moments, momentum): 1 sign bit, decades ``e = 0..6``, ``6 - e``
-  fraction bits: 127 magnitudes of each sign and 0;
+- signed code (first moments, momentum): 1 sign bit, decades ``e = 0..6`` with ``6 - e``
+  fraction bits, the last one reaching down to 0 (the all-zero code): 127 magnitudes of each
+  sign and 0;
 - unsigned code (second moments, sums of squares: non-negative statistics): the sign bit
-  becomes one more fraction bit, decades ``e = 0..7``, ``7 - e`` fraction bits: 255 levels and
-  0, twice as fine.
+  becomes one more fraction bit, decades ``e = 0..7`` with ``7 - e`` fraction bits: 256 levels,
+  twice as fine, from ``10^-8`` to 1. It has no zero on purpose (Li et al. 2023, "Memory
+  Efficient Optimizers with 4-bit States", the zero-point problem): a second moment rounded to
+  0 under a non-zero first moment would make Adam's step ``m̂ / ε``; the lowest level
+  ``10^-8 A`` bounds it instead. A block that is all zeros (``A = 0``) still decodes to 0.
 
 Each block picks its code when it is encoded: the unsigned one when all its values are
 ``>= 0``, else the signed one. The choice is stored as the sign of the block's scale (``-A``:
 unsigned), so it costs no bytes, needs no option, and a statistic that is non-negative by
 construction (``v``) gets the finer code everywhere. Encoding rounds to the nearest level
 (computed, not searched: the decade from comparisons with powers of ten, then one rounding),
-so the error of an element is at most half the gap between the two levels around it:
-``|x - x̂| <= A / 2^(f+1) · 0.9 · 10^-e``, at most ``0.9 A / 128`` (signed) or ``0.9 A / 256``
-(unsigned) in the top decade.
+so the error of an element is at most half the gap between the two levels around it
+(``0.9 · 10^-e · A / 2^(f+1)``), at most ``0.9 A / 128`` (signed) or ``0.9 A / 256``
+(unsigned), in the top decade; an unsigned value below ``10^-8 A`` becomes ``10^-8 A``.
 
 Leaves of fewer than ``min_size`` elements stay float32: biases and normalisation scales are a
 small share of a model's parameters, and quantizing them saves little memory.
@@ -66,30 +69,25 @@ class QuantizedArray(NamedTuple):
     scales: jax.Array
 
 
-def _levels(signed: bool) -> tuple[int, int]:
-    """(fraction bits of the top decade ``F``, number of decades ``E``) of a code."""
-    return (6, 7) if signed else (7, 8)
-
-
-def _decade_bounds(decades: int) -> tuple[np.ndarray, np.ndarray]:
-    """Lower end and width of each decade ``e``: ``(10^-(e+1), 10^-e]``, the last from 0."""
-    top = 10.0 ** -np.arange(decades)
-    lower = np.where(np.arange(decades) < decades - 1, top / 10, 0.0)
-    return lower, top - lower
+def _decades(signed: bool) -> list[tuple[float, float, int]]:
+    """``(lower end, top, levels)`` of each decade ``e`` of a code: magnitudes in
+    ``[lower, top]`` spaced by ``(top - lower) / levels``. Signed: decades 0..6 with
+    ``2^(6-e)`` levels, the last reaching down to 0. Unsigned: decades 0..7 with ``2^(7-e)``
+    levels, the last reaching down to ``10^-8``, its lowest level (the code has no zero)."""
+    top_bits, count = (6, 7) if signed else (7, 8)
+    return [(0.0 if signed and e == count - 1 else 10.0 ** -(e + 1), 10.0 ** -e,
+             2 ** (top_bits - e)) for e in range(count)]
 
 
 def code_table(signed: bool) -> np.ndarray:
     """The 256 values ``T[c]`` of the signed or unsigned code (float64), indexed by code."""
-    top_bits, decades = _levels(signed)
-    lower, width = _decade_bounds(decades)
-    magnitudes = np.zeros(2 ** (top_bits + 1))
+    decades = _decades(signed)
+    magnitudes = np.full(2 * decades[0][2], decades[-1][0])  # code 0: the lowest level
     for r in range(1, magnitudes.size):
         f = int(math.log2(r))
-        e = top_bits - f
-        magnitudes[r] = lower[e] + width[e] * (r - 2 ** f + 1) / 2 ** f
-    if not signed:
-        return magnitudes
-    return np.concatenate([magnitudes, -magnitudes])
+        lower, top, levels = decades[len(decades) - 1 - f]
+        magnitudes[r] = lower + (top - lower) * (r - levels + 1) / levels
+    return magnitudes if not signed else np.concatenate([magnitudes, -magnitudes])
 
 
 # Decoding looks codes up in one table: the signed code's values at 0..255, the unsigned one's
@@ -97,17 +95,40 @@ def code_table(signed: bool) -> np.ndarray:
 _TABLE = np.concatenate([code_table(True), code_table(False)]).astype(np.float32)
 
 
-def _magnitude_codes(a, signed: bool):
-    """Nearest code of magnitudes ``a`` in ``[0, 1]`` (int32, without the sign bit)."""
-    top_bits, decades = _levels(signed)
-    lower, width = _decade_bounds(decades)
-    e = sum((a <= np.float32(10.0 ** -j)).astype(jnp.int32) for j in range(1, decades))
-    f = top_bits - e
-    levels = jnp.left_shift(1, f)
-    low = jnp.take(jnp.asarray(lower, jnp.float32), e, mode="clip")
-    span = jnp.take(jnp.asarray(width, jnp.float32), e, mode="clip")
-    steps = jnp.round((a - low) / span * levels.astype(a.dtype)).astype(jnp.int32)
-    return jnp.clip(levels - 1 + steps, 0, 2 ** (top_bits + 1) - 1)
+def _nearest_codes(y, unsigned):
+    """Nearest codes (int32) of ``y`` in ``[-1, 1]``, in the unsigned code where ``unsigned``.
+
+    The decade comes from comparisons with powers of ten; its ``lower``, ``1 / spacing`` and
+    level count are selected alongside (selects fuse into one loop; a table lookup per element
+    does not), then one rounding gives the level: ``r = levels - 1 + round((|y| - lower) /
+    spacing)``, where ``levels - 1`` is the code of the decade's lower end.
+    """
+    magnitude = jnp.abs(y)
+
+    def constants(e):
+        picked = []
+        for signed_value, unsigned_value in zip(*(_decade_constants(s, e) for s in (True, False))):
+            picked.append(jnp.where(unsigned, unsigned_value, signed_value))
+        return picked
+
+    lower, inverse_spacing, levels = constants(0)
+    for e in range(1, 8):
+        inside = magnitude <= np.float32(10.0 ** -e)
+        if e == 7:  # the signed code has 7 decades, the unsigned one 8
+            inside = inside & unsigned
+        lower, inverse_spacing, levels = (
+            jnp.where(inside, new, old) for new, old in
+            zip(constants(e), (lower, inverse_spacing, levels)))
+    r = levels - 1 + jnp.floor((magnitude - lower) * inverse_spacing + 0.5)
+    r = jnp.clip(r, 0, jnp.where(unsigned, 255, 127)).astype(jnp.int32)
+    return jnp.where((y < 0) & (r > 0), r + 128, r)
+
+
+def _decade_constants(signed: bool, e: int) -> tuple:
+    """float32 ``(lower, 1 / spacing, levels)`` of decade ``e`` (the last decade past it)."""
+    decades = _decades(signed)
+    lower, top, levels = decades[min(e, len(decades) - 1)]
+    return np.float32(lower), np.float32(levels / (top - lower)), np.float32(levels)
 
 
 def _blocks(x, block_size: int):
@@ -139,15 +160,11 @@ class Quantized:
 
     def encode(self, x) -> QuantizedArray:
         blocks = _blocks(jnp.asarray(x, DECODED_DTYPE), self.block_size)
-        absmax = jnp.max(jnp.abs(blocks), axis=1)
-        unsigned = jnp.min(blocks, axis=1) >= 0
-        y = blocks / jnp.where(absmax > 0, absmax, 1)[:, None]
-        positive = _magnitude_codes(jnp.maximum(y, 0), signed=False)
-        signed = _magnitude_codes(jnp.abs(y), signed=True)
-        signed = jnp.where((y < 0) & (signed > 0), signed + 128, signed)
-        codes = jnp.where(unsigned[:, None], positive, signed).astype(jnp.uint8)
-        codes = codes.reshape(-1)[:jnp.size(x)].reshape(jnp.shape(x))
-        return QuantizedArray(codes, jnp.where(unsigned, -absmax, absmax))
+        absmax = jnp.max(jnp.abs(blocks), axis=1, keepdims=True)
+        unsigned = jnp.min(blocks, axis=1, keepdims=True) >= 0
+        codes = _nearest_codes(blocks / jnp.where(absmax > 0, absmax, 1), unsigned)
+        codes = codes.astype(jnp.uint8).reshape(-1)[:jnp.size(x)].reshape(jnp.shape(x))
+        return QuantizedArray(codes, jnp.where(unsigned, -absmax, absmax)[:, 0])
 
     def decode(self, q: QuantizedArray):
         codes = _blocks(q.codes, self.block_size).astype(jnp.int32)
