@@ -42,8 +42,8 @@ import optax
 import gradchain
 from adam_vs_optax import (LEARNING_RATE, PARAMS_SEED, GRADS_SEED, TREES, Contender,
                            device_line, device_report, is_shape, lower_and_compile, make_step,
-                           max_abs_difference, numpy_leaves, random_tree, round_timer, save,
-                           summary, time_rounds, tree_shapes, warm_up)
+                           max_abs_difference, memory_figures, numpy_leaves, random_tree,
+                           round_timer, save, summary, time_rounds, tree_shapes, warm_up)
 
 EIGHT_BIT = gradchain.quantized()
 
@@ -74,18 +74,6 @@ def rows(every_k: int) -> list[Row]:
         Row(Contender("optax-multisteps", optax.MultiSteps(optax.adam(LEARNING_RATE), every_k),
                       optax_apply), "gc-multisteps"),
     ]
-
-
-def memory_figures(compiled) -> dict:
-    """XLA's memory analysis of a compiled step, in bytes (None where the backend has none)."""
-    stats = compiled.memory_analysis()
-    if stats is None:
-        return {}
-    figures = {"arguments": stats.argument_size_in_bytes, "outputs": stats.output_size_in_bytes,
-               "aliased": stats.alias_size_in_bytes, "temporaries": stats.temp_size_in_bytes}
-    figures["peak"] = (figures["arguments"] + figures["outputs"] - figures["aliased"]
-                       + figures["temporaries"])
-    return figures
 
 
 def state_bytes(state) -> int:
