@@ -212,6 +212,20 @@ def lower_and_compile(jitted: Callable, args: tuple, label: str | None = None):
     return compiled, {"lower_s": lower_s, "compile_s": compile_s}
 
 
+def memory_figures(compiled) -> dict:
+    """XLA's memory analysis of a compiled step in bytes: arguments, outputs, the outputs
+    aliased to donated arguments, temporaries, and peak = arguments + outputs - aliased +
+    temporaries ({} where the backend gives none)."""
+    stats = compiled.memory_analysis()
+    if stats is None:
+        return {}
+    figures = {"arguments": stats.argument_size_in_bytes, "outputs": stats.output_size_in_bytes,
+               "aliased": stats.alias_size_in_bytes, "temporaries": stats.temp_size_in_bytes}
+    figures["peak"] = (figures["arguments"] + figures["outputs"] - figures["aliased"]
+                       + figures["temporaries"])
+    return figures
+
+
 def round_timer(step_once: Callable, wait: Callable, steps: int) -> Callable[[], float]:
     """A round: ``steps`` calls of ``step_once`` back to back, then ``wait`` for the device;
     returns the seconds per step."""
@@ -328,6 +342,7 @@ def jax_runner(contender: Contender, shapes: dict, grads, args) -> Runner:
     state = contender.tx.init(params)
     compiled, entry = lower_and_compile(make_step(contender), (params, state, grads),
                                         f"  {contender.name}")
+    entry["memory"] = memory_figures(compiled)
     nbytes = tree_bytes(state)
     carry = [params, state]
     donated = jax.tree.leaves(carry)
@@ -469,6 +484,10 @@ def print_table(results: dict, bandwidth: dict, devices: dict, args) -> None:
             for other, ratio in r["ratios"].items())
         print(f"{tree}: {r['leaves']:,} leaves, {r['params']:,} params, {steps} steps; {figures}; "
               f"JAX donation {'honoured' if r['donation_honoured'] else 'NOT honoured'}")
+        peaks = ", ".join(f"{name} {r[name]['memory']['peak'] / r['params']:.2f}"
+                          for name in r["contenders"] if r[name].get("memory"))
+        if peaks:
+            print(f"{tree}: compiled step's peak memory (XLA's analysis), bytes/param: {peaks}")
 
 
 class TimeGuard:

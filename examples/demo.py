@@ -48,6 +48,8 @@ def kernels(params):
     return jax.tree.map(lambda p: p.ndim > 1, params)
 
 
+EIGHT_BIT = gradchain.quantized(min_size=0)
+
 # Learning rates are each family's usual starting point. On this small, easily fitted set every
 # one still trains smoothly at 3x its rate (and fits faster), so the table compares behaviour at
 # sensible settings, not tuned optimizers.
@@ -61,6 +63,10 @@ OPTIMIZERS: tuple[Contender, ...] = (
     Contender("adam", 3e-3, gradchain.adam),
     Contender("adamw", 3e-3, lambda lr: gradchain.adamw(lr, weight_decay=1e-2)),
     Contender("amsgrad", 3e-3, gradchain.amsgrad),
+    # Adam with both moments in 8 bits; min_size=0 quantizes every leaf (by default leaves under
+    # 4,096 elements, here all but the 64x64 kernel, would keep float32 moments).
+    Contender("adam(8-bit)", 3e-3, lambda lr: gradchain.adam(lr, mu_dtype=EIGHT_BIT,
+                                                             nu_dtype=EIGHT_BIT)),
     # The notes' second half. AdaBound's bounds close towards SGD's rate final_lr = 0.1; SWATS
     # switches to SGD once its rate estimate is within 1e-3 of the step's projected rate (~0.2
     # here; the paper's 1e-9 never triggers with mini-batch noise); LARS and LAMB leave biases

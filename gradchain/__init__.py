@@ -26,6 +26,8 @@ The public API, by concept (each name's home module is its only import path):
 - introspection: ``describe``, ``describe_state``, ``find_state``, ``find_states``,
   ``state_bytes``, ``state_sharding`` (the state's shardings on a device mesh, ZeRO-1 with
   ``shard_over``);
+- state formats: ``quantized`` (8-bit block-wise statistics, a state dtype) and its leaves
+  ``QuantizedArray``;
 - interop: ``from_optax_state`` (an Optax optimizer's state as the gradchain optimizer's, to
   resume an Optax checkpoint);
 - learning-rate policy: the ``schedules`` module (every PyTorch scheduler, Optax's schedule
@@ -41,6 +43,7 @@ from gradchain.clipping.global_norm import ClipByGlobalNormState, clip_by_global
 from gradchain.clipping.value import ClipState, clip
 from gradchain.combinators.branch import BranchState, branch, divide_by_sqrt
 from gradchain.combinators.chain import chain
+from gradchain.core.quantized import QuantizedArray, quantized
 from gradchain.core.transformation import EmptyState, GradientTransformation, identity
 from gradchain.core.updates import apply_updates
 from gradchain.introspection.hyperparams import (constructor_changes, get_hyperparam,
@@ -127,4 +130,5 @@ __all__ = [
     "effective_learning_rate", "get_hyperparam", "get_hyperparams", "lr_finder",
     "plot_lr_finder", "plot_schedules", "reduce_on_plateau", "schedules", "set_hyperparams",
     "from_optax_state", "state_sharding",
+    "QuantizedArray", "quantized",
 ]

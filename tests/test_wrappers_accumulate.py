@@ -204,3 +204,20 @@ def test_nnx_optimizer_with_skipping_accumulation_and_clipping():
     opt_state = nnx.as_pure(optimizer.opt_state)
     assert int(find_state(opt_state, "total_notfinite")) == 2
     assert int(find_state(opt_state, "gradient_step")) == 2
+
+
+def test_state_can_be_donated_to_a_jitted_step():
+    """Every array of the initial state is its own buffer (``mini_step`` and
+    ``gradient_step`` once shared one, which XLA refuses to donate twice)."""
+    tx = MultiSteps(gc.adam(0.1), 2)
+    params = {"w": jnp.array([0.5, -0.3, 0.1])}
+
+    @jax.jit
+    def step(params, state):
+        updates, state = tx.update(jax.tree.map(jnp.ones_like, params), state, params)
+        return gc.apply_updates(params, updates), state
+
+    donated = jax.jit(step, donate_argnums=(0, 1))
+    params, state = donated(params, tx.init(params))
+    params, state = donated(params, state)
+    assert int(state.gradient_step) == 1

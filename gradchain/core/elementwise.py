@@ -7,7 +7,9 @@ the state (schedules evaluated at the step count), a saturating step count, and 
 
 - a statistic (``stat``) is kept in ``dtype`` if given, else in the dtype of the params; a
   real statistic (``real_statistic``, one of ``|g|²``) of a complex leaf in its real dtype
-  (``core.dtypes.statistic_dtype``);
+  (``core.dtypes.statistic_dtype``); ``dtype`` may be a ``quantized(...)`` format
+  (``gradchain/core/quantized.py``): the statistic is then decoded to float32 before the rule
+  and encoded again after it;
 - the arithmetic runs in ``compute_dtype`` of the operands (at least float32; hyperparameters
   are cast to it), so bfloat16 leaves are updated in float32 and rounded once;
 - the output is cast to the statistic's dtype (``output="stat"``, for moment estimates that feed
@@ -21,9 +23,8 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 import jax
-import jax.numpy as jnp
 
-from gradchain.core.dtypes import statistic_dtypes
+from gradchain.core import quantized
 from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
                                         next_count, zero_count)
 from gradchain.core.transformation import GradientTransformation
@@ -77,15 +78,14 @@ def elementwise_transformation(
     hyper = hyperparams or Hyperparams()
     counting = uses_count or hyper.scheduled()
     check_floating_dtype(name, "dtype", dtype)
-    dtype = None if dtype is None else jnp.dtype(dtype)
+    dtype = quantized.state_dtype(dtype)
 
     def init(params):
         check_floating(name, params)
         count = zero_count() if counting else None
         if stat_init is None:
             return state_cls(count, hyper.init())
-        stat = jax.tree.map(stat_init, params,
-                            statistic_dtypes(name, params, dtype, real=real_statistic))
+        stat = quantized.init_stats(stat_init, params, dtype, owner=name, real=real_statistic)
         return state_cls(count, stat, hyper.init())
 
     def update(updates, state, params=None, **extra):
@@ -95,8 +95,8 @@ def elementwise_transformation(
             check_real(name, updates, "updates", real_input)
         stat = state[1] if stat_init is not None else None
         if stat is not None:
-            check_same_structure(name, updates, stat)
-            check_same_shapes(name, updates, stat)
+            check_same_structure(name, updates, quantized.codes_view(stat))
+            check_same_shapes(name, updates, quantized.codes_view(stat))
         if needs_params and params is None:
             raise ValueError(f"{name}: update needs params (call update(updates, state, "
                              "params))")
@@ -105,13 +105,14 @@ def elementwise_transformation(
         values, stored = hyper.read(state.hyperparams, state.count)
         scalars = ScalarsByDtype(values if prepare is None else prepare(state.count, **values))
 
-        def leaf(g, s, p):
+        def leaf(g, kept, p):
+            s = None if kept is None else quantized.load(kept, dtype)
             used = p if needs_params else None
             dtypes = [x.dtype for x in (g, s, used) if x is not None]
             out, new_s = leaf_update(g, s, used, **scalars(compute_dtype(*dtypes)))
             target = {"stat": s, "params": p}.get(output)
             target = g.dtype if target is None else target.dtype
-            return cast(out, target), (None if s is None else cast(new_s, s.dtype))
+            return cast(out, target), (None if s is None else quantized.save(new_s, kept, dtype))
 
         leaves, treedef = jax.tree.flatten(updates)
         stats = treedef.flatten_up_to(stat) if stat is not None else [None] * len(leaves)

@@ -140,8 +140,12 @@ def check_not_schedule(owner: str, name: str, value) -> None:
 
 def check_floating_dtype(owner: str, name: str, dtype) -> None:
     """Refuse a state or compute dtype option (``mu_dtype``, ``accumulator_dtype``...) that
-    is not floating point, real or complex (``None`` passes: it means "the params' dtype")."""
-    if dtype is not None and not jnp.issubdtype(dtype, jnp.inexact):
+    is not floating point, real or complex (``None`` passes: it means "the params' dtype"; so
+    does a ``quantized(...)`` format, which decodes to float32)."""
+    from gradchain.core.quantized import Quantized  # that module uses this one's checks
+
+    if dtype is not None and not isinstance(dtype, Quantized) and not jnp.issubdtype(
+            dtype, jnp.inexact):
         owner = called_name(owner)
         raise TypeError(f"{owner}: {name}={jnp.dtype(dtype)} is not a floating-point dtype "
                         "(real or complex)")

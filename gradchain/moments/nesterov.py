@@ -7,7 +7,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradchain.core.dtypes import statistic_dtypes
+from gradchain.core import quantized
 from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, as_hyperparam_array, cast,
                                         compute_dtype, next_count, zero_count)
 from gradchain.core.public import public
@@ -54,7 +54,7 @@ def nesterov_first_moment(b1=0.9, *, momentum_decay=None, dtype=None) -> Gradien
     if momentum_decay is not None:
         check_range(NAME, "momentum_decay", momentum_decay, 0)
     check_floating_dtype(NAME, "dtype", dtype)
-    dtype = None if dtype is None else jnp.dtype(dtype)
+    dtype = quantized.state_dtype(dtype)
     hyper = (Hyperparams(b1=b1) if momentum_decay is None
              else Hyperparams(b1=b1, momentum_decay=momentum_decay))
 
@@ -65,15 +65,14 @@ def nesterov_first_moment(b1=0.9, *, momentum_decay=None, dtype=None) -> Gradien
 
     def init(params):
         check_floating(NAME, params)
-        ema = jax.tree.map(lambda p, dt: jnp.zeros(jnp.shape(p), dt), params,
-                           statistic_dtypes(NAME, params, dtype))
+        ema = quantized.init_stats(_zeros, params, dtype, owner=NAME)
         return NesterovMomentState(zero_count(), ema, as_hyperparam_array(1.0), hyper.init())
 
     def update(updates, state, params=None, **extra):
         del params, extra
         check_floating(NAME, updates, "updates")
-        check_same_structure(NAME, updates, state.ema)
-        check_same_shapes(NAME, updates, state.ema)
+        check_same_structure(NAME, updates, quantized.codes_view(state.ema))
+        check_same_shapes(NAME, updates, quantized.codes_view(state.ema))
         values, stored = hyper.read(state.hyperparams, state.count)
         t = next_count(state.count)
         mu, mu_next = momentum(t, **values), momentum(t + 1, **values)
@@ -83,16 +82,22 @@ def nesterov_first_moment(b1=0.9, *, momentum_decay=None, dtype=None) -> Gradien
             "gradient_coefficient": (1 - mu) / (1 - product),
             "moment_coefficient": mu_next / (1 - product * mu_next)})
 
-        def leaf(g, m):
+        def leaf(g, kept):
+            m = quantized.load(kept, dtype)
             s = scalars(compute_dtype(g.dtype, m.dtype))
             new_m = s["b1"] * m + s["weight"] * g
             out = s["gradient_coefficient"] * g + s["moment_coefficient"] * new_m
-            return cast(out, g.dtype), cast(new_m, m.dtype)
+            return cast(out, g.dtype), quantized.save(new_m, kept, dtype)
 
-        pairs = jax.tree.map(leaf, updates, state.ema)
-        outer = jax.tree.structure(updates)
-        new_updates, new_ema = jax.tree.transpose(outer, jax.tree.structure((0, 0)), pairs)
+        leaves, treedef = jax.tree.flatten(updates)
+        pairs = [leaf(g, m) for g, m in zip(leaves, treedef.flatten_up_to(state.ema))]
+        new_updates = treedef.unflatten([out for out, _ in pairs])
+        new_ema = treedef.unflatten([m for _, m in pairs])
         return new_updates, NesterovMomentState(t, new_ema, product, stored)
 
     return GradientTransformation(init, update, name=NAME, hyperparams=hyper.specs,
                                   state_type=NesterovMomentState)
+
+
+def _zeros(param, dtype):
+    return jnp.zeros(jnp.shape(param), dtype)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from gradchain.core import quantized
 from gradchain.core.dtypes import abs_sq, complex_dtype, is_complex, path_text
 from gradchain.core.public import public
 from gradchain.core.transformation import EmptyState, GradientTransformation
@@ -18,10 +19,11 @@ def square(*, dtype=None) -> GradientTransformation:
 
     Computed in the precision of ``dtype`` if given (use float32 for float16 gradients, whose
     squares underflow; complex updates are then taken in the complex dtype of that precision),
-    else in the updates' precision; the output is real.
+    else in the updates' precision; the output is real. A ``quantized(...)`` format computes in
+    float32, the dtype it decodes to.
     """
     check_floating_dtype("square", "dtype", dtype)
-    dtype = None if dtype is None else jnp.dtype(dtype)
+    dtype = quantized.compute_view(dtype)
 
     def leaf(path, g):
         if dtype is None:

@@ -66,7 +66,9 @@ def accumulation(owner: str, inner, k, *, average: bool, dtype, k_name: str = "k
         step = jnp.zeros([], COUNT_DTYPE)
         skip_state = () if should_skip is None else should_skip(
             jax.tree.map(jnp.zeros_like, params), step, params)[1]
-        return MultiStepsState(step, step, inner.init(params), acc, skip_state, hyper.init())
+        # Two arrays, not one twice: a jitted step that donates the state donates each once.
+        return MultiStepsState(step, jnp.zeros([], COUNT_DTYPE), inner.init(params), acc,
+                               skip_state, hyper.init())
 
     def update(updates, state, params=None, **extra):
         check_same_structure(owner, updates, state.acc_grads, "accumulation buffer")

@@ -1,0 +1,258 @@
+"""8-bit block-wise quantized statistics: a state dtype that stores one byte per element.
+
+After Dettmers et al. 2022 ("8-bit Optimizers via Block-wise Quantization"). A statistic leaf
+``x`` (Adam's ``m`` or ``v``, a momentum buffer, Adagrad's sum) is split, in row-major order,
+into blocks of ``block_size`` elements (the last block padded with zeros); each block keeps
+its absolute maximum ``A`` as one float32 scale and each element one uint8 code ``c`` of
+``x / A`` in a *dynamic* code, so that ``x ≈ A · T[c]``.
+
+The dynamic code (the paper's dynamic tree quantization, in the variant written here): a code
+is a sign bit (signed code only), a run of ``e`` zero bits (the decade: magnitudes in
+``[10^-(e+1), 10^-e]``), an indicator bit 1, and ``f`` fraction bits ``j`` spread linearly
+over that decade: ``|T| = 10^-(e+1) + (10^-e - 10^-(e+1)) · (j + 1) / 2^f``. So every block
+represents its absmax ``±A`` exactly, values within a decade are rounded to the nearest of
+``2^f`` evenly spaced levels, and small values keep some relative precision down to
+``10^-6 A`` (signed) or ``10^-8 A`` (unsigned) instead of vanishing as in a linear code.
+
+- signed code (first moments, momentum): 1 sign bit, decades ``e = 0..6`` with ``6 - e``
+  fraction bits, the last one reaching down to 0 (the all-zero code): 127 magnitudes of each
+  sign and 0;
+- unsigned code (second moments, sums of squares: non-negative statistics): the sign bit
+  becomes one more fraction bit, decades ``e = 0..7`` with ``7 - e`` fraction bits: 256 levels,
+  twice as fine, from ``10^-8`` to 1. It has no zero on purpose (Li et al. 2023, "Memory
+  Efficient Optimizers with 4-bit States", the zero-point problem): a second moment rounded to
+  0 under a non-zero first moment would make Adam's step ``m̂ / ε``; the lowest level
+  ``10^-8 A`` bounds it instead. A block that is all zeros (``A = 0``) still decodes to 0.
+
+Each block picks its code when it is encoded: the unsigned one when all its values are
+``>= 0``, else the signed one. The choice is stored as the sign of the block's scale (``-A``:
+unsigned), so it costs no bytes, needs no option, and a statistic that is non-negative by
+construction (``v``) gets the finer code everywhere. Encoding rounds to the nearest level
+(computed, not searched: the decade from comparisons with powers of ten, then one rounding),
+so the error of an element is at most half the gap between the two levels around it
+(``0.9 · 10^-e · A / 2^(f+1)``), at most ``0.9 A / 128`` (signed) or ``0.9 A / 256``
+(unsigned), in the top decade; an unsigned value below ``10^-8 A`` becomes ``10^-8 A``.
+
+Leaves of fewer than ``min_size`` elements stay float32: biases and normalisation scales are a
+small share of a model's parameters, and quantizing them saves little memory.
+
+The quantized statistic is a ``QuantizedArray(codes, scales)`` pytree: ``codes`` uint8 in the
+leaf's shape (so it shards and checks like the params), ``scales`` float32 of shape
+``(ceil(size / block_size),)``. It checkpoints like any state. Inside ``update`` the statistic
+is decoded to float32, the primitive's rule runs as for a float32 statistic, and the new value
+is encoded again, all in the same jitted step (no float32 copy of the state is kept between
+steps).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradchain.core.dtypes import is_complex, path_text, statistic_dtypes
+from gradchain.core.hyperparams import cast
+from gradchain.core.validation import check_range
+from gradchain.wrappers.labels import _is_variable, unwrap
+
+DECODED_DTYPE = jnp.float32
+
+
+class QuantizedArray(NamedTuple):
+    """One quantized statistic leaf: ``x ≈ |scales[b]| · T[codes]`` over each block ``b``."""
+
+    codes: jax.Array
+    scales: jax.Array
+
+
+def _decades(signed: bool) -> list[tuple[float, float, int]]:
+    """``(lower end, top, levels)`` of each decade ``e`` of a code: magnitudes in
+    ``[lower, top]`` spaced by ``(top - lower) / levels``. Signed: decades 0..6 with
+    ``2^(6-e)`` levels, the last reaching down to 0. Unsigned: decades 0..7 with ``2^(7-e)``
+    levels, the last reaching down to ``10^-8``, its lowest level (the code has no zero)."""
+    top_bits, count = (6, 7) if signed else (7, 8)
+    return [(0.0 if signed and e == count - 1 else 10.0 ** -(e + 1), 10.0 ** -e,
+             2 ** (top_bits - e)) for e in range(count)]
+
+
+def code_table(signed: bool) -> np.ndarray:
+    """The 256 values ``T[c]`` of the signed or unsigned code (float64), indexed by code."""
+    decades = _decades(signed)
+    magnitudes = np.full(2 * decades[0][2], decades[-1][0])  # code 0: the lowest level
+    for r in range(1, magnitudes.size):
+        f = int(math.log2(r))
+        lower, top, levels = decades[len(decades) - 1 - f]
+        magnitudes[r] = lower + (top - lower) * (r - levels + 1) / levels
+    return magnitudes if not signed else np.concatenate([magnitudes, -magnitudes])
+
+
+# Decoding looks codes up in one table: the signed code's values at 0..255, the unsigned one's
+# at 256..511.
+_TABLE = np.concatenate([code_table(True), code_table(False)]).astype(np.float32)
+
+
+def _nearest_codes(y, unsigned):
+    """Nearest codes (int32) of ``y`` in ``[-1, 1]``, in the unsigned code where ``unsigned``.
+
+    The decade comes from comparisons with powers of ten; its ``lower``, ``1 / spacing`` and
+    level count are selected alongside (selects fuse into one loop; a table lookup per element
+    does not), then one rounding gives the level: ``r = levels - 1 + round((|y| - lower) /
+    spacing)``, where ``levels - 1`` is the code of the decade's lower end.
+    """
+    magnitude = jnp.abs(y)
+
+    def constants(e):
+        picked = []
+        for signed_value, unsigned_value in zip(*(_decade_constants(s, e) for s in (True, False))):
+            picked.append(jnp.where(unsigned, unsigned_value, signed_value))
+        return picked
+
+    lower, inverse_spacing, levels = constants(0)
+    for e in range(1, 8):
+        inside = magnitude <= np.float32(10.0 ** -e)
+        if e == 7:  # the signed code has 7 decades, the unsigned one 8
+            inside = inside & unsigned
+        lower, inverse_spacing, levels = (
+            jnp.where(inside, new, old) for new, old in
+            zip(constants(e), (lower, inverse_spacing, levels)))
+    r = levels - 1 + jnp.floor((magnitude - lower) * inverse_spacing + 0.5)
+    r = jnp.clip(r, 0, jnp.where(unsigned, 255, 127)).astype(jnp.int32)
+    return jnp.where((y < 0) & (r > 0), r + 128, r)
+
+
+def _decade_constants(signed: bool, e: int) -> tuple:
+    """float32 ``(lower, 1 / spacing, levels)`` of decade ``e`` (the last decade past it)."""
+    decades = _decades(signed)
+    lower, top, levels = decades[min(e, len(decades) - 1)]
+    return np.float32(lower), np.float32(levels / (top - lower)), np.float32(levels)
+
+
+def _blocks(x, block_size: int):
+    """``x`` flattened and zero-padded to ``(blocks, block_size)``."""
+    flat = jnp.ravel(x)
+    padding = -flat.size % block_size
+    return jnp.pad(flat, (0, padding)).reshape(-1, block_size)
+
+
+@dataclasses.dataclass(frozen=True)
+class Quantized:
+    """The quantized state format returned by ``quantized``; pass it as a state dtype."""
+
+    bits: int
+    block_size: int
+    min_size: int
+
+    dtype = DECODED_DTYPE  # what a statistic in this format decodes to
+
+    def __repr__(self) -> str:
+        return (f"quantized(bits={self.bits}, block_size={self.block_size}, "
+                f"min_size={self.min_size})")
+
+    def store(self, x):
+        """A new statistic leaf holding ``x``: a ``QuantizedArray``, or float32 if small."""
+        if jnp.size(x) < self.min_size:
+            return jnp.asarray(x, DECODED_DTYPE)
+        return self.encode(x)
+
+    def encode(self, x) -> QuantizedArray:
+        blocks = _blocks(jnp.asarray(x, DECODED_DTYPE), self.block_size)
+        absmax = jnp.max(jnp.abs(blocks), axis=1, keepdims=True)
+        unsigned = jnp.min(blocks, axis=1, keepdims=True) >= 0
+        codes = _nearest_codes(blocks / jnp.where(absmax > 0, absmax, 1), unsigned)
+        codes = codes.astype(jnp.uint8).reshape(-1)[:jnp.size(x)].reshape(jnp.shape(x))
+        return QuantizedArray(codes, jnp.where(unsigned, -absmax, absmax)[:, 0])
+
+    def decode(self, q: QuantizedArray):
+        codes = _blocks(q.codes, self.block_size).astype(jnp.int32)
+        index = codes + 256 * (q.scales < 0).astype(jnp.int32)[:, None]
+        values = jnp.take(jnp.asarray(_TABLE), index, mode="clip") * jnp.abs(q.scales)[:, None]
+        return values.reshape(-1)[:q.codes.size].reshape(q.codes.shape)
+
+
+def quantized(bits: int = 8, block_size: int = 256, *, min_size: int = 4096) -> Quantized:
+    """A block-wise 8-bit state format, accepted wherever a state dtype is.
+
+    ``adam(lr, mu_dtype=quantized(), nu_dtype=quantized())`` keeps Adam's two moments in about
+    2 bytes per parameter instead of 8. Also ``ema(..., dtype=)``, ``accumulate(dtype=)``,
+    ``scale_by_momentum(accumulator_dtype=)`` and every optimizer's ``*_dtype`` of a statistic.
+    See this module's docstring for the code and its error bound.
+
+    Args:
+      bits: bits per element; 8, the only width implemented (codes are bytes; narrower codes
+        would need packing to save memory).
+      block_size: elements per float32 scale, an integer ``>= 1``. Default 256: the scales
+        cost ``4 / block_size`` bytes per element (0.016 at 256; 0.002 at the paper's 2048),
+        and a smaller block confines an outlier's loss of precision to fewer neighbours.
+      min_size: leaves with fewer elements keep a float32 statistic (default 4096).
+    """
+    if bits != 8 or isinstance(bits, bool):
+        raise ValueError(f"quantized: bits={bits!r} is not supported; expected bits=8 (codes are "
+                         "stored one per byte)")
+    _check_count("block_size", block_size, 1)
+    _check_count("min_size", min_size, 0)
+    return Quantized(8, int(block_size), int(min_size))
+
+
+def _check_count(name: str, value, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"quantized: {name}={value!r} is not an integer; expected a whole "
+                        f"number in [{low}, inf)")
+    check_range("quantized", name, value, low)
+
+
+def is_quantized(x) -> bool:
+    return isinstance(x, QuantizedArray)
+
+
+def state_dtype(dtype):
+    """A state dtype option as used: None, a ``jnp.dtype``, or a ``Quantized`` format."""
+    if dtype is None or isinstance(dtype, Quantized):
+        return dtype
+    return jnp.dtype(dtype)
+
+
+def compute_view(dtype):
+    """The floating dtype a state dtype option computes in: a format's decoded dtype."""
+    dtype = state_dtype(dtype)
+    return dtype.dtype if isinstance(dtype, Quantized) else dtype
+
+
+def init_stats(stat_init, params, dtype, *, owner: str, real: bool = False):
+    """``stat_init(leaf, dtype)`` for each leaf of ``params``, in the state format ``dtype``
+    (None: each leaf's dtype; a real or complex dtype as ``core.dtypes.statistic_dtypes`` rules
+    for complex leaves, ``real``: a statistic of ``|g|²``). A quantized statistic is a pair of
+    arrays, which a Flax Variable (``nnx.Optimizer`` gives ``init`` its ``Param``s) cannot
+    hold: it replaces the Variable. Its codes are real, so a complex statistic (a complex
+    leaf's first moment) is refused, naming ``owner`` and the leaf."""
+    if isinstance(dtype, Quantized):
+        def store(path, p):
+            p = unwrap(p)
+            if not real and is_complex(jnp.result_type(p)):
+                raise TypeError(f"{owner}: params leaf at {path_text(path)} is "
+                                f"{jnp.result_type(p)}; a quantized(...) statistic holds real "
+                                "values, so a complex leaf's statistic of g cannot be "
+                                "quantized (quantize only its real second moment, nu_dtype)")
+            return dtype.store(stat_init(p, DECODED_DTYPE))
+        return jax.tree_util.tree_map_with_path(store, params, is_leaf=_is_variable)
+    return jax.tree.map(stat_init, params, statistic_dtypes(owner, params, dtype, real=real))
+
+
+def load(stat, dtype):
+    """A statistic leaf as an array: decoded if quantized."""
+    return dtype.decode(stat) if is_quantized(stat) else stat
+
+
+def save(value, stat, dtype):
+    """``value`` stored as the statistic leaf ``stat`` was: re-encoded, or cast to its dtype."""
+    return dtype.encode(value) if is_quantized(stat) else cast(value, stat.dtype)
+
+
+def codes_view(stat):
+    """``stat`` with each quantized leaf replaced by its codes (the leaf's shape), for tree and
+    shape checks against the updates."""
+    return jax.tree.map(lambda s: s.codes if is_quantized(s) else s, stat, is_leaf=is_quantized)
