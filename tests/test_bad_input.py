@@ -258,7 +258,7 @@ FOREIGN_STATES = [
     ("MultiSteps-foreign-inner", lambda: gc.MultiSteps(gc.adam(0.1), 2),
      lambda: gc.MultiSteps(gc.adam(0.1), 2).init(STATE_PARAMS)._replace(
          inner_opt_state=gc.sgd(0.1, 0.9).init(STATE_PARAMS)),
-     ["part for chain > divide_by_sqrt", "MomentumState", "BranchState"]),
+     ["part for adam > divide_by_sqrt", "MomentumState", "BranchState"]),
     ("optax-state", lambda: gc.adam(0.1), lambda: optax.adam(0.1).init(STATE_PARAMS),
      ["a tuple of 3 states", "a tuple of 2 states"]),
 ]

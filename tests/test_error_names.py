@@ -134,3 +134,28 @@ def test_traced_values_pass_unchecked_under_jit_and_vmap():
 
     out = jax.jit(jax.vmap(step))(jnp.asarray([1e-3, -1.0]), jnp.asarray([0.9, 2.0]))
     assert out.shape == (2, 2)
+
+
+_PARAMS = {"a": jnp.ones(3), "b": jnp.ones(2)}
+_UPDATE_ALIASES = sorted({alias for _, alias, _ in ALIAS_CALLS})
+
+
+@pytest.mark.parametrize("alias", _UPDATE_ALIASES)
+def test_update_refusals_start_with_the_alias_called(alias):
+    """A refusal raised while updating (a leaf missing from the updates, a state from elsewhere)
+    starts with the alias the user called, then names the piece that found it."""
+    kwargs = next(kw for _, a, kw in ALIAS_CALLS if a == alias)
+    tx = getattr(gc, alias)(**kwargs)
+    state = tx.init(_PARAMS)
+    with pytest.raises(TypeError, match=f"^{alias}: update was given None as its state"):
+        tx.update(_PARAMS, None, _PARAMS)
+    if any(jnp.shape(x) for x in jax.tree.leaves(state)):  # it keeps per-leaf statistics
+        with pytest.raises(ValueError, match=f"^{alias}: .*the updates do not match"):
+            tx.update({"a": jnp.ones(3)}, state, _PARAMS)
+
+
+def test_update_refusals_inside_a_user_chain_name_the_chain():
+    tx = gc.chain(gc.clip_by_global_norm(1.0), gc.adam(1e-3))
+    state = tx.init(_PARAMS)
+    with pytest.raises(ValueError, match=r"^chain: ema: .*\['b'\] is in the optimizer state"):
+        tx.update({"a": jnp.ones(3)}, state, _PARAMS)

@@ -73,7 +73,7 @@ def public(function: Callable = None, *, name: str = None):
         finally:
             _CALLS.reset(token)
         if hasattr(result, "built_by"):  # a GradientTransformation
-            return result.built_by(Call(wrapper, args, kwargs), running.ranges)
+            return result.built_by(Call(wrapper, args, kwargs), running.ranges, shown)
         if isinstance(result, types.FunctionType) and not any(
                 result is a for a in (*args, *kwargs.values())):
             return BuiltSchedule(result, Call(wrapper, args, kwargs))

@@ -18,8 +18,10 @@ Optax: without it the base is a plain ``NamedTuple`` of the same two fields.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
+import re
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -81,10 +83,12 @@ class GradientTransformation(_Base):
         self.ranges = {}
         return self
 
-    def built_by(self, call: Call, ranges: dict) -> "GradientTransformation":
-        """A copy (same functions, same description) that records ``call`` and adds
-        ``ranges``; the original is left as it was (a constructor may return its argument)."""
-        built = tuple.__new__(type(self), self)
+    def built_by(self, call: Call, ranges: dict, name: str) -> "GradientTransformation":
+        """A copy (same ``init``, same description) that records ``call`` and adds ``ranges``,
+        whose ``update`` names ``name``, the public function that built it, in the errors it
+        raises (``_naming_errors``); the original is left as it was (a constructor may return
+        its argument)."""
+        built = tuple.__new__(type(self), (self.init, _naming_errors(self.update, name)))
         built.__dict__.update(self.__dict__)
         built.__dict__.pop("_call_key", None)
         built.call = call
@@ -107,6 +111,46 @@ class GradientTransformation(_Base):
 
     def __repr__(self):
         return "\n".join(describe_lines(self))
+
+
+_UPDATING = contextvars.ContextVar("gradchain_updating", default=False)
+_OWNED_MESSAGE = re.compile(r"[A-Za-z_][\w.]*: ")
+
+
+def _naming_errors(update: Callable, name: str) -> Callable:
+    """``update`` whose refusals start with ``name`` when it is the outermost update running.
+
+    The checks inside (tree structure and shapes, dtypes, the state) name the piece that found
+    the problem (``ema: the updates do not match ...``); the user called ``adam``. So the
+    outermost public transformation's update puts its own name first (``adam: ema: ...``),
+    and a state that does not fit is reported under that name.
+    Only gradchain's own messages (``owner: ...``, plain ``ValueError``/``TypeError``) are
+    renamed; inner updates, running inside an outer one, leave them to it. Trace-time only.
+    """
+
+    @functools.wraps(update)
+    def named(*args, **kwargs):
+        if _UPDATING.get():
+            return update(*args, **kwargs)
+        token = _UPDATING.set(True)
+        try:
+            return update(*args, **kwargs)
+        except StateMismatchError as mismatch:
+            if mismatch.owners[0] == name:
+                raise
+            # The outermost check is this transformation's own, under its internal name.
+            raise StateMismatchError([name, *mismatch.owners[1:]], mismatch.got,
+                                     mismatch.expected) from None
+        except (ValueError, TypeError) as error:
+            message = str(error)
+            if (type(error) not in (ValueError, TypeError) or message.startswith(f"{name}:")
+                    or not _OWNED_MESSAGE.match(message)):
+                raise
+            raise type(error)(f"{name}: {message}") from error
+        finally:
+            _UPDATING.reset(token)
+
+    return named
 
 
 def _checking_state(update: Callable, state_type: type, state_size, owner: Callable[[], str]
