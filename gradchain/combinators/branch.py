@@ -69,8 +69,10 @@ def branch(*transformations, combine: Callable, name: str = "branch",
 
 
 def _divide(numerator, denominator, *, eps, eps_root):
+    # max(scale, tiny): one operation per element that turns 0/0 into 0 and changes nothing
+    # else unless the scale is subnormal (compile time grows with the operations per leaf).
     scale = jnp.sqrt(denominator + eps_root) + eps
-    return numerator / jnp.where((numerator == 0) & (scale == 0), 1, scale)
+    return numerator / jnp.maximum(scale, jnp.finfo(scale.dtype).tiny)
 
 
 @public
@@ -83,7 +85,9 @@ def divide_by_sqrt(numerator, denominator, *, eps=0.0, eps_root=0.0) -> Gradient
 
     ``0 / 0`` is 0: with ``eps = eps_root = 0`` a leaf that has seen only zero gradients
     (``N = D = 0``) gets a zero update, not NaN (Optax's ``scale_by_rss`` gives 0 there too;
-    its Adam and RMSProp give NaN). A non-zero numerator over a zero denominator stays ±inf.
+    its Adam and RMSProp give NaN). The divisor is ``max(√(D + eps_root) + eps, tiny)``, the
+    smallest normal number of its dtype, so a non-zero numerator over a zero denominator is
+    ``N / tiny`` (±inf once that overflows) and only a subnormal divisor is changed.
 
     Args:
       numerator: transformation giving the numerator (``identity()`` for the raw gradient,
