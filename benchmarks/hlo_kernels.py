@@ -1,9 +1,10 @@
 """Count the kernels of the compiled Adam step (gradchain vs Optax) and save the optimized HLO.
 
-The step ``(params, state, grads) -> (params, state)`` is compiled for one tree on JAX's default
-backend; the instructions of its ENTRY computation are counted by opcode (on a GPU each
-``fusion``, ``custom-call`` and ``copy`` there is a kernel launch) and the optimized HLO text is
-written to ``--out`` for reading. Step times are medians of ``--rounds`` rounds of ten steps.
+The step ``(params, state, grads) -> (params, state)`` of ``adam_vs_optax.py`` (params and state
+donated) is compiled for one tree on JAX's default backend; the instructions of its ENTRY
+computation are counted by opcode (on a GPU each ``fusion``, ``custom-call`` and ``copy`` there is
+a kernel launch) and the optimized HLO text is written to ``--out`` for reading. Step times are
+medians of ``--rounds`` rounds of ten steps.
 
     python benchmarks/hlo_kernels.py --size 1000000 --leaves 1 --out /tmp/hlo
 """
@@ -13,15 +14,12 @@ from __future__ import annotations
 import argparse
 import collections
 import re
-import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 
-import gradchain
+from adam_vs_optax import CONTENDERS, GRADS_SEED, PARAMS_SEED, make_step, random_tree, round_timer
 
 OPCODE = re.compile(r"\b([a-z][a-z0-9\-]*)\(")
 
@@ -46,32 +44,25 @@ def main():
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/hlo"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    keys = jax.random.split(jax.random.key(0), 2 * args.leaves)
-    params = {f"w{i}": jax.random.normal(keys[i], (args.size,), jnp.float32)
-              for i in range(args.leaves)}
-    grads = {f"w{i}": jax.random.normal(keys[args.leaves + i], (args.size,), jnp.float32)
-             for i in range(args.leaves)}
+    shapes = {f"w{i}": (args.size,) for i in range(args.leaves)}
+    grads = random_tree(shapes, GRADS_SEED)
     print(f"{jax.devices()[0].device_kind}: {args.leaves} leaves of {args.size:,}", flush=True)
-    for name, tx, apply in (("gradchain", gradchain.adam(1e-3), gradchain.apply_updates),
-                            ("optax", optax.adam(1e-3), optax.apply_updates)):
-        def step(p, s, g, tx=tx, apply=apply):
-            u, s = tx.update(g, s, p)
-            return apply(p, u), s
-        p = jax.tree.map(jnp.copy, params)
-        s = tx.init(p)
-        compiled = jax.jit(step, donate_argnums=(0, 1)).lower(p, s, grads).compile()
+    for contender in CONTENDERS:
+        params = random_tree(shapes, PARAMS_SEED)
+        state = contender.tx.init(params)
+        compiled = make_step(contender).lower(params, state, grads).compile()
         text = compiled.as_text()
-        (args.out / f"{name}_{args.leaves}x{args.size}.hlo.txt").write_text(text)
-        n_args = len(jax.tree.leaves((p, s, grads)))
-        times = []
-        for _ in range(args.rounds):
-            start = time.perf_counter()
-            for _ in range(10):
-                p, s = compiled(p, s, grads)
-            jax.block_until_ready((p, s))
-            times.append((time.perf_counter() - start) / 10)
-        print(f"{name:10s} step {1e3 * np.median(times):8.4f} ms  arguments {n_args:4d}  "
-              f"entry ops {dict(entry_opcodes(text).most_common())}", flush=True)
+        (args.out / f"{contender.name}_{args.leaves}x{args.size}.hlo.txt").write_text(text)
+        n_args = len(jax.tree.leaves((params, state, grads)))
+        carry = [params, state]
+
+        def step_once():
+            carry[:] = compiled(carry[0], carry[1], grads)
+
+        timer = round_timer(step_once, lambda: jax.block_until_ready(carry), 10)
+        times = [timer() for _ in range(args.rounds)]
+        print(f"{contender.name:10s} step {1e3 * np.median(times):8.4f} ms  arguments "
+              f"{n_args:4d}  entry ops {dict(entry_opcodes(text).most_common())}", flush=True)
 
 
 if __name__ == "__main__":

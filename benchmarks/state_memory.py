@@ -41,9 +41,9 @@ import optax
 
 import gradchain
 from adam_vs_optax import (LEARNING_RATE, PARAMS_SEED, GRADS_SEED, TREES, Contender,
-                           device_line, device_report, is_shape, lower_and_compile, make_step,
-                           max_abs_difference, memory_figures, numpy_leaves, random_tree,
-                           round_timer, save, summary, time_rounds, tree_shapes, warm_up)
+                           device_line, device_report, lower_and_compile, make_step,
+                           max_abs_difference, memory_figures, random_tree, round_timer, save,
+                           summary, time_rounds, tree_bytes, tree_shapes, warm_up)
 
 EIGHT_BIT = gradchain.quantized()
 
@@ -76,14 +76,10 @@ def rows(every_k: int) -> list[Row]:
     ]
 
 
-def state_bytes(state) -> int:
-    return sum(x.nbytes for x in jax.tree.leaves(state))
-
-
 def runner(contender: Contender, shapes: dict, grads, steps: int):
     params = random_tree(shapes, PARAMS_SEED)
     state = contender.tx.init(params)
-    entry = {"state_bytes": state_bytes(state)}
+    entry = {"state_bytes": tree_bytes(state)}
     compiled, times = lower_and_compile(make_step(contender), (params, state, grads),
                                         f"  {contender.name}")
     entry.update(times, memory=memory_figures(compiled))
@@ -96,8 +92,7 @@ def runner(contender: Contender, shapes: dict, grads, steps: int):
 
 
 def benchmark_tree(name: str, shapes: dict, args) -> dict:
-    grads = jax.tree.unflatten(jax.tree.structure(shapes, is_leaf=is_shape),
-                               [jnp.array(a) for a in numpy_leaves(shapes, GRADS_SEED)])
+    grads = random_tree(shapes, GRADS_SEED)
     n_params = sum(g.size for g in jax.tree.leaves(grads))
     print(f"\n[{name}] {len(jax.tree.leaves(grads)):,} leaves, {n_params:,} parameters",
           flush=True)

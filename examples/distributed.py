@@ -111,9 +111,9 @@ def global_array(value: np.ndarray, sharding):
 def train(args: argparse.Namespace) -> dict:
     mesh = Mesh(np.array(jax.devices()), ("data",))
     replicated, rows = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
-    if args.batch_size % jax.device_count():
-        raise SystemExit(f"--batch-size {args.batch_size} is not a multiple of the "
-                         f"{jax.device_count()} devices")
+    if args.batch_size % jax.device_count() or not 0 < args.batch_size <= EXAMPLES:
+        raise SystemExit(f"--batch-size {args.batch_size} must be a multiple of the "
+                         f"{jax.device_count()} devices between 1 and the {EXAMPLES} examples")
     x, y, initial = problem()
     tx = gc.chain(gc.clip_by_global_norm(1.0), gc.adamw(args.learning_rate, weight_decay=1e-4))
     params = {k: global_array(v, replicated) for k, v in initial.items()}

@@ -134,3 +134,24 @@ def test_traced_values_pass_unchecked():
                                  "learning_rate")
 
     assert float(lr_after_setting(-1.0)) == -1.0
+
+
+def test_a_threshold_the_constructor_takes_as_inf_can_be_set_to_inf():
+    """``allow_inf`` is part of the recorded range: ``clip_by_global_norm(inf)`` is "no
+    clipping" at construction, so ``set_hyperparams`` accepts it too, and still refuses 0."""
+    tx = gc.clip_by_global_norm(1.0)
+    state = tx.init({"w": jnp.ones(2)})
+    state = gc.set_hyperparams(tx, state, max_norm=float("inf"))
+    assert gc.get_hyperparam(state, "max_norm") == float("inf")
+    with pytest.raises(ValueError, match=r"^set_hyperparams: max_norm=0.0 .*\(0, inf\]"):
+        gc.set_hyperparams(tx, state, max_norm=0.0)
+
+
+def test_adabound_checks_its_base_rate_without_restricting_the_rate_in_the_state():
+    """``adabound(0.0)`` is refused (γ_0 = 0 would make the bounds 0), but γ_0 is kept apart
+    from the learning rate in the state, which may be set to 0 like every other rate."""
+    with pytest.raises(ValueError, match=r"^adabound: learning_rate=0.0 is out of range"):
+        gc.adabound(0.0)
+    tx = gc.adabound(1e-3)
+    state = gc.set_hyperparams(tx, tx.init({"w": jnp.ones(2)}), learning_rate=0.0)
+    assert gc.get_hyperparam(state, "learning_rate") == 0.0

@@ -144,3 +144,25 @@ def test_refused_arguments():
     with pytest.raises(ValueError, match="state_sharding: the params and mesh= are on 2 "
                                          "different meshes"):
         gc.state_sharding(gc.adam(1e-2), params, mesh=other)
+
+
+def is_quantized(x):
+    return isinstance(x, gc.QuantizedArray)
+
+
+def test_quantized_codes_are_split_like_the_moments_they_encode():
+    """8-bit moments (``gc.quantized``) keep their codes in the param's shape: ZeRO-1 splits the
+    codes like a float moment (``w``'s 16 rows over 8 devices); the per-block scales are
+    replicated."""
+    q = gc.quantized(min_size=16)
+    tx = gc.adam(1e-2, mu_dtype=q, nu_dtype=q)
+    params = jax.device_put(PARAMS, REPLICATED)
+    shardings = gc.state_sharding(tx, params, shard_over="data")
+    quantized = [s for s in jax.tree.leaves(shardings, is_leaf=is_quantized) if is_quantized(s)]
+    assert quantized, "the 8-bit moments of w, h and b were not found"
+    for entry in quantized:
+        assert entry.codes.spec[0] == "data" or entry.codes.spec[1] == "data"
+        assert entry.scales.spec == P()
+    state = jax.jit(tx.init, out_shardings=shardings)(params)
+    codes = gc.find_state(state, "ema", hyperparam="b1", path="w").codes
+    assert codes.addressable_shards[0].data.shape == (2, 3)

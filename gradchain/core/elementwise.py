@@ -95,8 +95,9 @@ def elementwise_transformation(
             check_real(name, updates, "updates", real_input)
         stat = state[1] if stat_init is not None else None
         if stat is not None:
-            check_same_structure(name, updates, quantized.codes_view(stat))
-            check_same_shapes(name, updates, quantized.codes_view(stat))
+            codes = quantized.codes_view(stat)
+            check_same_structure(name, updates, codes)
+            check_same_shapes(name, updates, codes)
         if needs_params and params is None:
             raise ValueError(f"{name}: update needs params (call update(updates, state, "
                              "params))")

@@ -54,6 +54,12 @@ GIVEN = "_given"
 """Key, inside a state's ``hyperparams`` dict, of the dict of constructor values last seen."""
 
 
+def scale_name(name: str) -> str:
+    """The key of the run-time multiplier of a scheduled hyperparameter ``name``
+    (``learning_rate_scale``: ``step_size/scale.py``)."""
+    return f"{name}_scale"
+
+
 def as_hyperparam_array(value) -> jax.Array:
     """A hyperparameter as a strongly typed floating array, never in the params' dtype.
 

@@ -1,8 +1,9 @@
 """What a public constructor's call leaves behind: its name in errors, its ranges, its value.
 
-Every public function that builds a transformation or a schedule is decorated with ``public``
-(and so are ``set_hyperparams`` and ``lr_finder``, which check arguments too). While it runs, the call is on a stack held in a context variable (per thread and per task; it
-is emptied again when the call returns or raises), which gives three things:
+Every public function that builds a transformation or a schedule is decorated with ``public`` (and
+so are ``set_hyperparams`` and ``lr_finder``, which check arguments too). While it runs, the call
+is on a stack held in a context variable (per thread and per task; it is emptied again when the
+call returns or raises), which gives three things:
 
 - **the name in errors**: a refusal anywhere inside names the outermost public call, the
   function the user wrote (``adam``, not the ``ema`` inside it); a primitive called directly

@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 from typing import NamedTuple
 
 import jax
@@ -57,7 +56,7 @@ import numpy as np
 
 from gradchain.core.dtypes import is_complex, path_text, statistic_dtypes
 from gradchain.core.hyperparams import cast
-from gradchain.core.validation import check_range
+from gradchain.core.validation import check_steps
 from gradchain.wrappers.labels import _is_variable, unwrap
 
 DECODED_DTYPE = jnp.float32
@@ -193,16 +192,9 @@ def quantized(bits: int = 8, block_size: int = 256, *, min_size: int = 4096) -> 
     if bits != 8 or isinstance(bits, bool):
         raise ValueError(f"quantized: bits={bits!r} is not supported; expected bits=8 (codes are "
                          "stored one per byte)")
-    _check_count("block_size", block_size, 1)
-    _check_count("min_size", min_size, 0)
-    return Quantized(8, int(block_size), int(min_size))
-
-
-def _check_count(name: str, value, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"quantized: {name}={value!r} is not an integer; expected a whole "
-                        f"number in [{low}, inf)")
-    check_range("quantized", name, value, low)
+    block_size = check_steps("quantized", "block_size", block_size, 1, what="elements")
+    min_size = check_steps("quantized", "min_size", min_size, 0, what="elements")
+    return Quantized(8, block_size, min_size)
 
 
 def is_quantized(x) -> bool:

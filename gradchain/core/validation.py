@@ -11,7 +11,6 @@ The function named is the public one the user called (``adam``, not the ``ema`` 
 only when no public constructor is running. A checked range is recorded in the running call, and
 the transformation it returns keeps it (``tx.ranges``) for ``set_hyperparams``.
 
-
 Trees and states: ``update`` checks (at trace time, so at no run-time cost) that the incoming
 updates have the structure of the state they meet, naming the paths where they differ, and that
 the state is the one its ``init`` makes.
@@ -20,6 +19,8 @@ the state is the one its ``init`` makes.
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 from typing import NamedTuple, Optional
 from collections.abc import Mapping
 
@@ -37,24 +38,28 @@ def is_concrete_number(value) -> bool:
 
 class Range(NamedTuple):
     """An allowed interval: ``[low, high]``, a bound excluded by ``low_open``/``high_open``,
-    ``None`` for an unbounded side."""
+    ``None`` for an unbounded side; ``allow_inf``: ±inf is in it (a threshold where infinity
+    means "off")."""
 
     low: Optional[float] = None
     high: Optional[float] = None
     low_open: bool = False
     high_open: bool = False
+    allow_inf: bool = False
 
     def check(self, owner: str, name: str, value) -> None:
         check_range(owner, name, value, self.low, self.high, low_open=self.low_open,
-                    high_open=self.high_open)
+                    high_open=self.high_open, allow_inf=self.allow_inf)
 
     def __str__(self):
         return _interval(*self)
 
     @staticmethod
     def intersection(ranges) -> "Range":
-        """The values that lie in every one of ``ranges`` (unbounded for none)."""
+        """The values that lie in every one of ``ranges`` (all finite values for none)."""
+        ranges = list(ranges)
         low, high, low_open, high_open = None, None, False, False
+        allow_inf = bool(ranges) and all(r.allow_inf for r in ranges)
         for r in ranges:
             if r.low is not None and (low is None or r.low > low
                                       or (r.low == low and r.low_open)):
@@ -62,22 +67,25 @@ class Range(NamedTuple):
             if r.high is not None and (high is None or r.high < high
                                        or (r.high == high and r.high_open)):
                 high, high_open = r.high, r.high_open
-        return Range(low, high, low_open, high_open)
+        return Range(low, high, low_open, high_open, allow_inf)
 
 
 def check_range(owner: str, name: str, value, low=None, high=None, *,
                 low_open: bool = False, high_open: bool = False,
-                allow_inf: bool = False) -> None:
+                allow_inf: bool = False, record: bool = True) -> None:
     """Refuse a concrete ``value`` that is not a real scalar in ``[low, high]``.
 
     ``low_open``/``high_open`` exclude the bound; ``None`` leaves that side unbounded. Refused,
     naming ``owner`` and ``name``: a value that is no number (a string, None, a boolean, a list:
     ``TypeError``), an array of more than one element (no hyperparameter has a per-element form:
     ``ValueError``), NaN, ±inf unless ``allow_inf`` (for thresholds where infinity means "off"),
-    and a number out of range (``ValueError``). Traced values and schedules pass unchecked. The range
-    is recorded for argument ``name`` of the running public call (see the module docstring).
+    and a number out of range (``ValueError``). Traced values and schedules pass unchecked.
+    The range is recorded for argument ``name`` of the running public call (see the module
+    docstring), unless ``record`` is False: a check of a value derived from an argument, not of
+    the hyperparameter of that name in the state.
     """
-    record_range(name, Range(low, high, low_open, high_open))
+    if record:
+        record_range(name, Range(low, high, low_open, high_open, allow_inf))
     owner = called_name(owner)
     if not is_concrete_number(value):
         return
@@ -128,6 +136,51 @@ def concrete_nonzero(value) -> bool:
     """True for a number or array known now to have a non-zero entry (a tracer or a schedule
     is not known: False)."""
     return is_concrete_number(value) and bool(np.any(np.asarray(value) != 0))
+
+
+def check_choice(owner: str, name: str, value, choices) -> str:
+    """``value`` if it is one of the strings ``choices``, else ``ValueError`` listing them."""
+    owner = called_name(owner)
+    if not isinstance(value, str) or value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{owner}: {name}={value!r} is not one of {allowed}")
+    return value
+
+
+def check_steps(owner: str, name: str, value, low: int = 1, *, what: str = "steps") -> int:
+    """``value`` as an ``int`` >= ``low``: ``TypeError`` for a value that is not a number,
+    ``ValueError`` for one that is not whole or is below ``low``, naming owner and argument.
+
+    Python, NumPy and concrete JAX integers are accepted; booleans are not. For sizes known
+    when something is built (a number of steps, ``what`` the messages count).
+    """
+    owner = called_name(owner)
+    if isinstance(value, (bool, np.bool_)) or isinstance(value, jax.core.Tracer):
+        raise TypeError(f"{owner}: {name}={value!r} is not an integer; expected a whole number "
+                        f"of {what} in [{low}, inf) known when it is built")
+    try:
+        steps = operator.index(value)
+    except TypeError:
+        if isinstance(value, numbers.Real) or (
+                isinstance(value, (np.ndarray, jax.Array)) and np.ndim(value) == 0
+                and jnp.issubdtype(value.dtype, jnp.floating)):
+            raise ValueError(f"{owner}: {name}={value!r} is not an integer; expected a whole "
+                             f"number of {what} in [{low}, inf)") from None
+        raise TypeError(f"{owner}: {name}={value!r} is not an integer; expected a whole number "
+                        f"of {what} in [{low}, inf)") from None
+    if steps < low:
+        raise ValueError(f"{owner}: {name}={value!r} is out of range; expected {name} in "
+                         f"[{low}, inf)")
+    return steps
+
+
+def check_whole_number(owner: str, name: str, value, low: int) -> None:
+    """``check_range(value >= low)`` for a hyperparameter that must also be a whole number (a
+    count of micro-batches, a sync period): kept in the state, so traced values pass."""
+    check_range(owner, name, value, low)
+    if is_concrete_number(value) and not float(np.asarray(value)).is_integer():
+        raise ValueError(f"{called_name(owner)}: {name}={value!r} is not an integer; expected a "
+                         f"whole number in [{low}, inf)")
 
 
 def check_not_schedule(owner: str, name: str, value) -> None:

@@ -52,12 +52,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradchain.combinators.branch import BranchState
-from gradchain.introspection.find import is_namedtuple
+from gradchain.introspection.find import is_namedtuple, plain_state
 from gradchain.moments.ema import EmaState
 from gradchain.moments.momentum import MomentumState
 from gradchain.moments.nesterov import NesterovMomentState
 from gradchain.wrappers.accumulate import MultiStepsState
-from gradchain.wrappers.labels import _is_variable, flatten_leaves, format_path, unwrap
+from gradchain.wrappers.labels import flatten_leaves, format_path
 from gradchain.wrappers.masked import MaskedState
 
 NAME = "from_optax_state"
@@ -120,7 +120,7 @@ def from_optax_state(tx, optax_state, params, *, step=None):
     Raises:
       ValueError: ``optax_state`` does not fit ``tx`` (see the module docstring).
     """
-    optax_state, params = _arrays(optax_state), _arrays(params)
+    optax_state, params = plain_state(optax_state), plain_state(params)
     state = tx.init(params)
     found, counts = [], []
     _collect_optax(optax_state, (), found, counts)
@@ -140,12 +140,6 @@ def from_optax_state(tx, optax_state, params, *, step=None):
             value = count
         state = _replace_at(state, location, _like(value, _get(state, location)))
     return state
-
-
-def _arrays(tree):
-    """``tree`` with each Flax Variable replaced by its array (``nnx.Optimizer`` wraps Optax's
-    state in ``OptVariable``s, an ``nnx.State`` of params holds ``Param``s)."""
-    return jax.tree.map(unwrap, tree, is_leaf=_is_variable)
 
 
 def _collect_optax(node, location, found, counts):

@@ -59,7 +59,10 @@ def find_states(state, field: str, *, hyperparam: Optional[str] = None,
     ``within`` keeps those whose location contains that key (a parameter group's label, a field
     name such as ``"inner_state"``). ``state`` may be ``nnx.Optimizer``'s ``opt_state``.
     """
-    state = plain_state(state)
+    return _matching(plain_state(state), field, hyperparam, within)
+
+
+def _matching(state, field, hyperparam, within) -> list[tuple[str, Any]]:
     return [(text.lstrip("."), value) for location, text, value, owner in state_fields(state)
             if location[-1] == field
             and (hyperparam is None or hyperparam in (getattr(owner, "hyperparams", None) or {}))
@@ -99,7 +102,7 @@ def find_state(state, field: str, *, path=None, hyperparam: Optional[str] = None
       ValueError: several fields match; the message lists where they are.
     """
     state = plain_state(state)
-    found = find_states(state, field, hyperparam=hyperparam, within=within)
+    found = _matching(state, field, hyperparam, within)
     if not found:
         names = sorted({str(location[-1]) for location, _, _, _ in state_fields(state)})
         raise KeyError(f"find_state: no state field {field!r} matches; the fields are {names}")

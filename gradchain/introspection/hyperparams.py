@@ -53,7 +53,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradchain.core.hyperparams import GIVEN
+from gradchain.core.hyperparams import GIVEN, scale_name
 from gradchain.core.public import public
 from gradchain.core.validation import Range
 from gradchain.introspection.find import is_namedtuple, plain_state
@@ -140,15 +140,17 @@ def set_hyperparams(tx, state, values: Optional[Mapping[str, Any]] = None, /, **
       TypeError: a value that is a function (a schedule is fixed when the optimizer is built).
     """
     requests = {**(values or {}), **named}
-    plain = plain_state(state)
-    new_state = _set(tx, plain, requests)
     _, leaves, treedef = flatten_leaves(state)
+    plain = [unwrap(x) for x in leaves]
+    new_leaves = treedef.flatten_up_to(_set(tx, treedef.unflatten(plain), requests))
     kept = []
-    for leaf, old, new in zip(leaves, treedef.flatten_up_to(plain),
-                              treedef.flatten_up_to(new_state)):
-        if new is not old and unwrap(leaf) is not leaf:
-            leaf.set_value(new)  # a Flax Variable: set in place
-        kept.append(leaf if new is old or unwrap(leaf) is not leaf else new)
+    for leaf, old, new in zip(leaves, plain, new_leaves):
+        if leaf is old:
+            kept.append(new)
+        else:  # a Flax Variable: set in place, and kept
+            if new is not old:
+                leaf.set_value(new)
+            kept.append(leaf)
     return state if all(k is leaf for k, leaf in zip(kept, leaves)) else treedef.unflatten(kept)
 
 
@@ -161,7 +163,7 @@ def _set(tx, state, requests: dict):
         matches = _resolve("set_hyperparams", entries, address)
         for path in matches:
             if path in scheduled:
-                scale = path[:-1] + (f"{path[-1]}_scale",)
+                scale = path[:-1] + (scale_name(path[-1]),)
                 hint = (f" To scale it at run time, set {'/'.join(scale)!r} (1 at first)."
                         if scale in entries else "")
                 raise ValueError(
@@ -230,18 +232,25 @@ def _resolve(owner: str, entries: dict[Path, Any], address: str) -> list[Path]:
         raise KeyError(f"{owner}: no hyperparameter matches {address!r}; the state has: "
                        f"{known}")
     values = [entries[p] for p in matches]
-    if len(matches) > 1 and not any(isinstance(v, jax.core.Tracer) for v in values):
-        first = np.asarray(values[0])
-        if not all(np.shape(v) == first.shape and np.array_equal(np.asarray(v), first,
-                                                                 equal_nan=True)
-                   for v in values[1:]):
-            listed = ", ".join(f"{'/'.join(p)}={np.asarray(v).tolist()!r}"
-                               for p, v in zip(matches, values))
-            raise ValueError(f"{owner}: {address!r} is ambiguous: it matches {len(matches)} "
-                             f"hyperparameters holding different values ({listed}); give a "
-                             "path prefix that selects one, e.g. "
-                             f"{'/'.join(matches[0])!r}")
+    if not all_equal(values):
+        listed = ", ".join(f"{'/'.join(p)}={np.asarray(v).tolist()!r}"
+                           for p, v in zip(matches, values))
+        raise ValueError(f"{owner}: {address!r} is ambiguous: it matches {len(matches)} "
+                         f"hyperparameters holding different values ({listed}); give a "
+                         "path prefix that selects one, e.g. "
+                         f"{'/'.join(matches[0])!r}")
     return matches
+
+
+def all_equal(values) -> bool:
+    """Whether the values of several matches are one value (same shape and numbers, NaN equal
+    to NaN); traced values cannot be compared and count as equal."""
+    if len(values) < 2 or any(isinstance(v, jax.core.Tracer) for v in values):
+        return True
+    first = np.asarray(values[0])
+    return all(np.shape(v) == first.shape and np.array_equal(np.asarray(v), first,
+                                                             equal_nan=True)
+               for v in values[1:])
 
 
 def _like(address: str, value, old):

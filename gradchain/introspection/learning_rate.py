@@ -14,8 +14,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gradchain.core.hyperparams import scale_name
 from gradchain.introspection.find import plain_state, state_fields
-from gradchain.introspection.hyperparams import _entries, _resolve
+from gradchain.introspection.hyperparams import _entries, _resolve, all_equal
 from gradchain.schedules.plateau import ReduceOnPlateauState
 
 MULTIPLIER = "multiplier"
@@ -46,7 +47,7 @@ def effective_learning_rate(state, address: str = "learning_rate") -> jax.Array:
 
     def scaled(path):
         """The value at ``path`` times its run-time scale, if it is scheduled."""
-        scale = path[:-1] + (f"{path[-1]}_scale",)
+        scale = path[:-1] + (scale_name(path[-1]),)
         return entries[path] * entries[scale] if scale in entries else entries[path]
 
     factors = [(path[:-1], scaled(path)) for path in entries if path[-1] == MULTIPLIER]
@@ -61,10 +62,8 @@ def effective_learning_rate(state, address: str = "learning_rate") -> jax.Array:
                 rate = rate * factor
         rates["/".join(path)] = rate
     values = list(rates.values())
-    if len(values) > 1 and not any(isinstance(v, jax.core.Tracer) for v in values):
-        if not all(np.array_equal(np.asarray(v), np.asarray(values[0])) for v in values[1:]):
-            listed = ", ".join(f"{p}: {np.asarray(v).tolist()!r}" for p, v in rates.items())
-            raise ValueError(f"effective_learning_rate: {address!r} matches rates with "
-                             f"different effective values ({listed}); give a path prefix "
-                             "that selects one")
+    if not all_equal(values):
+        listed = ", ".join(f"{p}: {np.asarray(v).tolist()!r}" for p, v in rates.items())
+        raise ValueError(f"effective_learning_rate: {address!r} matches rates with different "
+                         f"effective values ({listed}); give a path prefix that selects one")
     return jnp.asarray(values[0])

@@ -22,6 +22,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from gradchain.core.quantized import QuantizedArray, codes_view, is_quantized
 from gradchain.wrappers.labels import MaskedNode
 
 NAME = "state_sharding"
@@ -71,12 +72,19 @@ def state_sharding(tx, params, shard_over: Optional[Union[str, Sequence[str]]] =
     def statistic(leaf, spec):
         return NamedSharding(mesh, _split_further(spec, leaf.shape, over, mesh) if over else spec)
 
+    def entry_sharding(entry, kept, spec):
+        if isinstance(entry, MaskedNode):
+            return entry
+        if is_quantized(kept):  # codes in the param's shape; one scale per block, replicated
+            return QuantizedArray(statistic(entry, spec), replicated)
+        return statistic(entry, spec)
+
     def place(node):
-        matched = _per_parameter(node, param_tree, param_leaves)
+        matched = _per_parameter(codes_view(node), param_tree, param_leaves)
         if matched is not None:
             return param_tree.unflatten([
-                entry if isinstance(entry, MaskedNode) else statistic(entry, spec)
-                for entry, spec in zip(matched, specs)])
+                entry_sharding(entry, kept, spec)
+                for entry, kept, spec in zip(matched, param_tree.flatten_up_to(node), specs)])
         if isinstance(node, jax.ShapeDtypeStruct):
             return replicated
         children, node_tree = jax.tree.flatten(node, is_leaf=lambda x: x is not node)

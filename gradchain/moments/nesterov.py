@@ -71,8 +71,9 @@ def nesterov_first_moment(b1=0.9, *, momentum_decay=None, dtype=None) -> Gradien
     def update(updates, state, params=None, **extra):
         del params, extra
         check_floating(NAME, updates, "updates")
-        check_same_structure(NAME, updates, quantized.codes_view(state.ema))
-        check_same_shapes(NAME, updates, quantized.codes_view(state.ema))
+        codes = quantized.codes_view(state.ema)
+        check_same_structure(NAME, updates, codes)
+        check_same_shapes(NAME, updates, codes)
         values, stored = hyper.read(state.hyperparams, state.count)
         t = next_count(state.count)
         mu, mu_next = momentum(t, **values), momentum(t + 1, **values)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 
 from gradchain.core import quantized
 from gradchain.core.dtypes import abs_sq, complex_dtype, is_complex, path_text

@@ -35,11 +35,12 @@ def adabound(learning_rate=1e-3, b1=0.9, b2=0.999, final_lr=0.1, gamma=1e-3, eps
     the code is followed.
     """
     if base_learning_rate is None:
-        # γ_0 must be > 0 (clip_lr's base_learning_rate): checked under the name the user gave.
+        # γ_0 must be > 0 (clip_lr's base_learning_rate): checked under the name the user gave,
+        # not recorded (the learning rate in the state may be set to 0 later; γ_0 stays).
         name, base_learning_rate = (("learning_rate(0)", learning_rate(0))
                                     if callable(learning_rate)
                                     else ("learning_rate", learning_rate))
-        check_range("adabound", name, base_learning_rate, 0, low_open=True)
+        check_range("adabound", name, base_learning_rate, 0, low_open=True, record=False)
     second = [square(), ema(b2, hyperparam_name="b2", real=True)]
     if amsbound:
         second.append(max_v())

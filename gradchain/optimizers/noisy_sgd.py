@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gradchain.combinators.chain import chain
 from gradchain.core.public import public
-from gradchain.regularization.gradient_noise import add_gradient_noise, check_key
+from gradchain.regularization.gradient_noise import add_gradient_noise
 from gradchain.step_size.scale import scale_by_learning_rate
 
 
@@ -17,6 +17,5 @@ def noisy_sgd(learning_rate, eta=0.01, gamma=0.55, key=None, *, form: str = "var
     Arguments, defaults and numbers are Optax's ``noisy_sgd`` (for the same key), except that
     the key is required here (Optax warns without one and uses 0).
     """
-    check_key("noisy_sgd", key)
     return chain(add_gradient_noise(eta, gamma, key, form=form),
                  scale_by_learning_rate(learning_rate))

@@ -12,8 +12,8 @@ from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compu
                                         next_count, zero_count)
 from gradchain.core.public import called_name, public
 from gradchain.core.transformation import GradientTransformation
-from gradchain.core.validation import (check_floating, check_range, check_real, check_same_shapes,
-                                       check_same_structure)
+from gradchain.core.validation import (check_choice, check_floating, check_range, check_real,
+                                       check_same_shapes, check_same_structure)
 
 NAME = "add_gradient_noise"
 FORMS = ("variance", "std")
@@ -97,8 +97,7 @@ def add_gradient_noise(eta=0.01, gamma=0.55, key=None, *, form: str = "variance"
     """
     check_range(NAME, "eta", eta, 0)
     check_range(NAME, "gamma", gamma, 0)
-    if form not in FORMS:
-        raise ValueError(f"{called_name(NAME)}: form={form!r} is not one of {FORMS}")
+    check_choice(NAME, "form", form, FORMS)
     data, impl = check_key(called_name(NAME), key)
     hyper = Hyperparams(eta=eta, gamma=gamma)
 

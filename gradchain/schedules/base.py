@@ -25,41 +25,12 @@ as Optax casts it.
 
 from __future__ import annotations
 
-import numbers
-import operator
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from gradchain.core.public import called_name
 from gradchain.core.validation import check_range
-
-
-def check_steps(owner: str, name: str, value, low: int = 1) -> int:
-    """``value`` as an ``int`` >= ``low``: ``TypeError`` for a value that is not a number,
-    ``ValueError`` for one that is not whole or is below ``low``, naming owner and argument.
-
-    Python, NumPy and concrete JAX integers are accepted; booleans are not.
-    """
-    owner = called_name(owner)
-    if isinstance(value, (bool, np.bool_)) or isinstance(value, jax.core.Tracer):
-        raise TypeError(f"{owner}: {name}={value!r} is not an integer; expected a whole number "
-                        f"of steps in [{low}, inf) known when the schedule is built")
-    try:
-        steps = operator.index(value)
-    except TypeError:
-        if isinstance(value, numbers.Real) or (
-                isinstance(value, (np.ndarray, jax.Array)) and np.ndim(value) == 0
-                and jnp.issubdtype(value.dtype, jnp.floating)):
-            raise ValueError(f"{owner}: {name}={value!r} is not an integer; expected a whole "
-                             f"number of steps in [{low}, inf)") from None
-        raise TypeError(f"{owner}: {name}={value!r} is not an integer; expected a whole number "
-                        f"of steps in [{low}, inf)") from None
-    if steps < low:
-        raise ValueError(f"{owner}: {name}={value!r} is out of range; expected {name} in "
-                         f"[{low}, inf)")
-    return steps
 
 
 def check_value(owner: str, name: str, value, low=None, high=None, *,
@@ -87,15 +58,6 @@ def check_flag(owner: str, name: str, value) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{owner}: {name}={value!r} must be True or False")
     return bool(value)
-
-
-def check_choice(owner: str, name: str, value, choices) -> str:
-    """``value`` if it is one of the strings ``choices``, else ``ValueError`` listing them."""
-    owner = called_name(owner)
-    if not isinstance(value, str) or value not in choices:
-        allowed = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"{owner}: {name}={value!r} is not one of {allowed}")
-    return value
 
 
 def named(name: str):

@@ -18,15 +18,20 @@ import math
 from typing import Callable, Optional
 
 from gradchain.core.public import public
-from gradchain.schedules.base import check_choice, check_steps, check_value, named
+from gradchain.core.validation import check_choice, check_steps
+from gradchain.schedules.base import check_value, named
 from gradchain.schedules.constant import constant_schedule
 from gradchain.schedules.join import linear_warmup
 
 _RULES = ("linear", "sqrt")
 
 
-def _scaled(owner, learning_rate, base_batch_size, batch_size, rule):
-    """``k·γ`` or ``√k·γ``, the arguments checked in the name of ``owner``."""
+@public
+def scale_learning_rate(learning_rate, base_batch_size: int, batch_size: int, *,
+                        rule: str = "linear"):
+    """The learning rate for ``batch_size``: ``k·γ`` (``rule="linear"``) or ``√k·γ``
+    (``rule="sqrt"``), ``k = batch_size / base_batch_size``."""
+    owner = "scale_learning_rate"
     check_value(owner, "learning_rate", learning_rate, 0)
     base_batch_size = check_steps(owner, "base_batch_size", base_batch_size)
     batch_size = check_steps(owner, "batch_size", batch_size)
@@ -36,23 +41,15 @@ def _scaled(owner, learning_rate, base_batch_size, batch_size, rule):
 
 
 @public
-def scale_learning_rate(learning_rate, base_batch_size: int, batch_size: int, *,
-                        rule: str = "linear"):
-    """The learning rate for ``batch_size``: ``k·γ`` (``rule="linear"``) or ``√k·γ``
-    (``rule="sqrt"``), ``k = batch_size / base_batch_size``."""
-    return _scaled("scale_learning_rate", learning_rate, base_batch_size, batch_size, rule)
-
-
-@public
 def linear_scaling_rule(learning_rate, base_batch_size: int, batch_size: int):
     """Goyal et al. 2017: ``γ' = γ · batch_size / base_batch_size``."""
-    return _scaled("linear_scaling_rule", learning_rate, base_batch_size, batch_size, "linear")
+    return scale_learning_rate(learning_rate, base_batch_size, batch_size, rule="linear")
 
 
 @public
 def sqrt_scaling_rule(learning_rate, base_batch_size: int, batch_size: int):
     """Hoffer et al. 2017: ``γ' = γ · √(batch_size / base_batch_size)``."""
-    return _scaled("sqrt_scaling_rule", learning_rate, base_batch_size, batch_size, "sqrt")
+    return scale_learning_rate(learning_rate, base_batch_size, batch_size, rule="sqrt")
 
 
 @public
@@ -67,7 +64,7 @@ def batch_size_warmup(learning_rate, base_batch_size: int, batch_size: int,
     ``W``, e.g. ``then=lambda lr: multi_step_lr(lr, [30 * steps_per_epoch], 0.1)``.
     """
     owner = "batch_size_warmup"
-    peak = _scaled(owner, learning_rate, base_batch_size, batch_size, rule)
+    peak = scale_learning_rate(learning_rate, base_batch_size, batch_size, rule=rule)
     warmup_steps = check_steps(owner, "warmup_steps", warmup_steps, 0)
     if then is not None and not callable(then):
         raise TypeError(f"{owner}: then={then!r} is not a function (peak -> schedule)")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from gradchain.core.public import public
-from gradchain.schedules.base import before, check_steps, check_value, float_step, named
+from gradchain.core.validation import check_steps
+from gradchain.schedules.base import before, check_value, float_step, named
 
 
 @public

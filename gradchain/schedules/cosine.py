@@ -10,9 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradchain.core.public import public
-from gradchain.core.validation import is_concrete_number
-from gradchain.schedules.base import (as_step, check_steps, check_value, divmod_steps,
-                                      float_step, holds, marks_reached, named)
+from gradchain.core.validation import check_steps, is_concrete_number
+from gradchain.schedules.base import (as_step, check_value, divmod_steps, float_step, holds,
+                                      marks_reached, named)
 from gradchain.schedules.join import linear_warmup
 
 _LAST_STEP = np.iinfo(np.int64).max  # the largest step any integer step dtype can hold
@@ -105,12 +105,12 @@ def warmup_cosine_decay_schedule(init_value, peak_value, warmup_steps: int, deca
     ``peak_value`` over ``warmup_steps``, then cosine decay to ``end_value`` at ``decay_steps``
     (which counts the warm-up), held after."""
     owner = "warmup_cosine_decay_schedule"
-    check_value(owner, "init_value", init_value)
+    # checked here: what the ratio end/peak and the decay's length need; the rest (init_value,
+    # exponent) by linear_warmup and cosine_decay_schedule, under this function's name
     check_value(owner, "peak_value", peak_value)
     warmup_steps = check_steps(owner, "warmup_steps", warmup_steps, 0)
     decay_steps = check_steps(owner, "decay_steps", decay_steps, warmup_steps + 1)
     check_value(owner, "end_value", end_value)
-    check_value(owner, "exponent", exponent, 0)
     peak_is_zero = is_concrete_number(peak_value) and np.all(np.asarray(peak_value) == 0)
     alpha = 0.0 if peak_is_zero else end_value / peak_value
     decay = cosine_decay_schedule(peak_value, decay_steps - warmup_steps, alpha, exponent)

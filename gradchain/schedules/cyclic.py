@@ -15,8 +15,9 @@ from typing import Callable, Optional
 import jax.numpy as jnp
 
 from gradchain.core.public import public
-from gradchain.schedules.base import (as_step, before, check_choice, check_schedule,
-                                      check_steps, check_value, divmod_steps, float_step, named)
+from gradchain.core.validation import check_choice, check_steps
+from gradchain.schedules.base import (as_step, before, check_schedule, check_value, divmod_steps,
+                                      float_step, named)
 
 _MODES = ("triangular", "triangular2", "exp_range")
 

@@ -7,8 +7,9 @@ from typing import Callable, Sequence
 import jax.numpy as jnp
 
 from gradchain.core.public import public
-from gradchain.schedules.base import (as_step, before, check_schedule, check_steps,
-                                      check_value, float_step, named, steps_since)
+from gradchain.core.validation import check_steps
+from gradchain.schedules.base import (as_step, before, check_schedule, check_value, float_step,
+                                      named, steps_since)
 from gradchain.schedules.constant import constant_schedule
 
 
@@ -75,9 +76,9 @@ def warmup_constant_schedule(init_value, peak_value, warmup_steps: int):
     """Linear warm-up from ``init_value`` to ``peak_value`` over ``warmup_steps``, then
     ``peak_value`` (Optax's ``warmup_constant_schedule``; with ``warmup_steps = 0`` Optax holds
     ``init_value`` for ever, here the value is ``peak_value`` from the start)."""
-    owner = "warmup_constant_schedule"
-    check_value(owner, "init_value", init_value)
-    check_value(owner, "peak_value", peak_value)
-    warmup_steps = check_steps(owner, "warmup_steps", warmup_steps, 0)
+    # peak_value is constant_schedule's value: checked here under its own name; linear_warmup
+    # checks init_value and warmup_steps, under this function's name (core/public.py)
+    check_value("warmup_constant_schedule", "peak_value", peak_value)
     # linear_warmup returns a new function (or the new constant schedule): safe to rename
-    return named(owner)(linear_warmup(constant_schedule(peak_value), warmup_steps, init_value))
+    return named("warmup_constant_schedule")(
+        linear_warmup(constant_schedule(peak_value), warmup_steps, init_value))

@@ -23,8 +23,8 @@ import jax
 import jax.numpy as jnp
 
 from gradchain.core.public import public
-from gradchain.schedules.base import (check_choice, check_flag, check_steps, check_value,
-                                      float_step, named)
+from gradchain.core.validation import check_choice, check_steps
+from gradchain.schedules.base import check_flag, check_value, float_step, named
 
 
 def _total_steps(owner, total_steps, epochs, steps_per_epoch) -> int:

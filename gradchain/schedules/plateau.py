@@ -41,8 +41,7 @@ from gradchain.core.hyperparams import (COUNT_DTYPE, Hyperparams, cast, compute_
                                         next_count, zero_count)
 from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation
-from gradchain.core.validation import check_floating, check_range
-from gradchain.schedules.base import check_choice, check_steps
+from gradchain.core.validation import check_choice, check_floating, check_range, check_steps
 
 
 class ReduceOnPlateauState(NamedTuple):

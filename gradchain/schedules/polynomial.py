@@ -10,7 +10,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from gradchain.core.public import public
-from gradchain.schedules.base import check_steps, check_value, float_step, named, steps_since
+from gradchain.core.validation import check_steps
+from gradchain.schedules.base import check_value, float_step, named, steps_since
 
 
 @public
@@ -79,10 +80,6 @@ def linear_schedule(init_value, end_value, transition_steps: int, transition_beg
     """Optax's ``linear_schedule``: a straight line from ``init_value`` at ``transition_begin``
     to ``end_value`` at ``transition_begin + transition_steps``; constant outside. With
     ``init_value = 0`` it is the plain linear warm-up."""
-    owner = "linear_schedule"
-    check_value(owner, "init_value", init_value)
-    check_value(owner, "end_value", end_value)
-    check_steps(owner, "transition_steps", transition_steps)
-    check_steps(owner, "transition_begin", transition_begin, 0)
-    return named(owner)(
+    # polynomial_schedule checks every argument, under this function's name (core/public.py)
+    return named("linear_schedule")(
         polynomial_schedule(init_value, end_value, 1, transition_steps, transition_begin))

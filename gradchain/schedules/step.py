@@ -13,8 +13,8 @@ from typing import Sequence
 import jax.numpy as jnp
 
 from gradchain.core.public import public
-from gradchain.schedules.base import (as_step, check_steps, check_value, divmod_steps,
-                                      marks_reached, named)
+from gradchain.core.validation import check_steps
+from gradchain.schedules.base import as_step, check_value, divmod_steps, marks_reached, named
 
 
 @public

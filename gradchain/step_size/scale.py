@@ -14,7 +14,7 @@ from typing import NamedTuple
 import jax
 
 from gradchain.core.elementwise import elementwise_transformation
-from gradchain.core.hyperparams import Hyperparams
+from gradchain.core.hyperparams import Hyperparams, scale_name
 from gradchain.core.public import public
 from gradchain.core.validation import check_range
 
@@ -50,7 +50,7 @@ def scale_by_learning_rate(learning_rate, *, flip_sign: bool = True,
     """
     check_range("scale_by_learning_rate", hyperparam_name, learning_rate, 0)
     sign = -1 if flip_sign else 1
-    multiplier = f"{hyperparam_name}_scale"
+    multiplier = scale_name(hyperparam_name)
     check_range("scale_by_learning_rate", multiplier, 1.0, 0)
     hyper = (Hyperparams(**{hyperparam_name: learning_rate, multiplier: 1.0})
              if callable(learning_rate) else Hyperparams(**{hyperparam_name: learning_rate}))

@@ -27,9 +27,8 @@ import numpy as np
 
 from gradchain.core.public import public
 from gradchain.core.updates import apply_updates
-from gradchain.core.validation import check_range
+from gradchain.core.validation import check_choice, check_range, check_steps
 from gradchain.introspection.hyperparams import set_hyperparams
-from gradchain.schedules.base import check_choice, check_steps
 
 
 class LRFinderResult(NamedTuple):

@@ -21,14 +21,13 @@ from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from gradchain.core.dtypes import statistic_dtype
-from gradchain.core.hyperparams import COUNT_DTYPE, Hyperparams, compute_dtype, next_count
-from gradchain.core.public import called_name, public
+from gradchain.core.hyperparams import Hyperparams, compute_dtype, next_count, zero_count
+from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation, call_update
-from gradchain.core.validation import (check_range, check_same_shapes, check_same_structure,
-                                       check_transformations, is_concrete_number)
+from gradchain.core.validation import (check_same_shapes, check_same_structure,
+                                       check_transformations, check_whole_number)
 from gradchain.wrappers.conditional import cast_like, zero_output
 
 
@@ -44,18 +43,11 @@ class MultiStepsState(NamedTuple):
     hyperparams: dict
 
 
-def _check_k(owner: str, name: str, k) -> None:
-    check_range(owner, name, k, 1)
-    if is_concrete_number(k) and not np.all(np.mod(np.asarray(k, np.float64), 1) == 0):
-        raise ValueError(f"{called_name(owner)}: {name}={k!r} is not an integer; expected a "
-                         "whole number of micro-batches >= 1")
-
-
 def accumulation(owner: str, inner, k, *, average: bool, dtype, k_name: str = "k",
                  inner_name: str = "inner", should_skip: Optional[Callable] = None
                  ) -> GradientTransformation:
     """The implementation shared by ``accumulate_gradients`` and ``MultiSteps``."""
-    _check_k(owner, k_name, k)
+    check_whole_number(owner, k_name, k, 1)
     check_transformations(owner, {inner_name: inner})
     hyper = Hyperparams(k=k)
     dtype = None if dtype is None else jnp.dtype(dtype)
@@ -63,11 +55,11 @@ def accumulation(owner: str, inner, k, *, average: bool, dtype, k_name: str = "k
     def init(params):
         acc = jax.tree.map(lambda p: jnp.zeros(jnp.shape(p), statistic_dtype(
             owner, jnp.result_type(p), dtype or compute_dtype(p))), params)
-        step = jnp.zeros([], COUNT_DTYPE)
+        step = zero_count()
         skip_state = () if should_skip is None else should_skip(
             jax.tree.map(jnp.zeros_like, params), step, params)[1]
         # Two arrays, not one twice: a jitted step that donates the state donates each once.
-        return MultiStepsState(step, jnp.zeros([], COUNT_DTYPE), inner.init(params), acc,
+        return MultiStepsState(step, zero_count(), inner.init(params), acc,
                                skip_state, hyper.init())
 
     def update(updates, state, params=None, **extra):

@@ -58,6 +58,9 @@ def skip_non_finite(inner, *, give_up_after: Optional[int] = None,
       give_up_after: skip at most this many non-finite gradients in a row (an integer
         ``>= 0``); None (default) never gives up. Kept in the state's ``hyperparams`` as
         ``max_consecutive_errors`` (infinity for None), so it can be changed at run time.
+      axis_name: the ``shard_map``/``pmap`` axis the updates are split over, so that every
+        device makes the same decision (the number of leaves holding a NaN or an infinity is
+        ``psum``-ed over it); None (default): not split.
 
     Counters (``ApplyIfFiniteState``): ``notfinite_count`` (consecutive skips),
     ``total_notfinite`` (all non-finite gradients seen; the total of skips when the wrapper

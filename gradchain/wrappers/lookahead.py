@@ -9,12 +9,12 @@ import jax.numpy as jnp
 
 from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
                                         next_count, zero_count)
-from gradchain.core.public import called_name, public
+from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.updates import update_dtype
 from gradchain.core.validation import (check_floating, check_range, check_same_shapes,
                                        check_same_structure, check_transformations,
-                                       is_concrete_number)
+                                       check_whole_number)
 
 NAME = "lookahead"
 
@@ -54,9 +54,7 @@ def lookahead(inner, sync_period=5, slow_step_size=0.5, reset_state: bool = Fals
       reset_state: re-initialise ``inner``'s state at every sync (Optax's option).
     """
     check_transformations(NAME, {"inner": inner})
-    check_range(NAME, "sync_period", sync_period, 1)
-    if is_concrete_number(sync_period) and not float(jnp.asarray(sync_period)).is_integer():
-        raise ValueError(f"{called_name(NAME)}: sync_period={sync_period!r} is not an integer")
+    check_whole_number(NAME, "sync_period", sync_period, 1)
     check_range(NAME, "slow_step_size", slow_step_size, 0, 1)
     hyper = Hyperparams(sync_period=sync_period, slow_step_size=slow_step_size)
 

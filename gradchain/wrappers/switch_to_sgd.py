@@ -44,7 +44,7 @@ def _dot(x, y, axis_name):
         return jnp.real(jnp.vdot(a.astype(work), b.astype(work))).astype(dtype)
 
     products = [product(a, b) for a, b in zip(jax.tree.leaves(x), jax.tree.leaves(y))]
-    return sum_over_devices([jnp.zeros([], dtype), *products], axis_name)
+    return jnp.asarray(sum_over_devices(products, axis_name), dtype)
 
 
 @public
