@@ -10,7 +10,7 @@ Arguments are checked when the schedule is built, and an error starts with the s
 then names the argument, its value and what is allowed. Values (``init_value``, ``gamma``,
 ``eta_min``...) go through ``check_value``, so a traced value passes unchecked. Step counts
 (``step_size``, ``T_max``, ``milestones``...) shape the schedule itself and must be integers
-known at construction; any size is allowed, beyond 2^31 too.
+known at construction (``core.validation.check_steps``); any size is allowed, beyond 2^31 too.
 
 Steps and step counts. The optimizer's step count is an int32 that saturates at ``2^31 - 1``.
 Where a schedule compares, divides or subtracts steps (milestones, restarts, cycles, joins) it
