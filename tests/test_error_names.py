@@ -56,6 +56,12 @@ def _outside(allowed) -> list:
     return probes
 
 
+# Checks of a value derived from an argument, which no range of the state records: AdaBound's
+# base rate γ_0 (the learning rate at step 0, unless given) must be > 0, while the rate in the
+# state may be 0.
+UNRECORDED = {("adabound", "learning_rate"): [0.0], ("amsbound", "learning_rate"): [0.0]}
+
+
 def _cases():
     cases = []
     for label, alias, kwargs in ALIAS_CALLS:
@@ -64,6 +70,8 @@ def _cases():
         for argument in _numeric_arguments(function, kwargs):
             probes = [math.nan] + [v for r in sorted(bounds.get(argument, ()))
                                    for v in _outside(r)]
+            if "base_learning_rate" not in kwargs:
+                probes += UNRECORDED.get((alias, argument), [])
             for value in dict.fromkeys(probes):
                 cases.append(pytest.param(alias, kwargs, argument, value,
                                           id=f"{label}-{argument}={value}"))
