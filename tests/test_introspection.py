@@ -48,11 +48,18 @@ def test_second_moment_of_one_layer_by_name():
                                 find_state(state, "ema", hyperparam="b2", within="no_decay")
                                 ["head"]["bias"])
     first = find_states(state, "ema", hyperparam="b1")
-    assert [where.split("]")[0] for where, _ in first] == ["inner_states['decay'",
-                                                           "inner_states['no_decay'"]
-    for where, value in first:  # ``where`` is the Python indexing that reaches the field
-        assert where.endswith(".ema")
-        chex.assert_trees_all_equal(eval(f"state.{where}"), value)
+    assert [where for where, _ in first] == ["inner_states/decay/0/branches/0/0/ema",
+                                             "inner_states/no_decay/1/branches/0/0/ema"]
+    for where, value in first:  # ``where`` is the path of the field: keys joined by "/"
+        chex.assert_trees_all_equal(_at(state, where), value)
+
+
+def _at(node, where):
+    """The node at the path ``where`` (NamedTuple fields, dict keys, tuple indices)."""
+    for key in where.split("/"):
+        node = (getattr(node, key) if hasattr(node, "_fields") and key in node._fields
+                else node[int(key)] if isinstance(node, tuple) else node[key])
+    return node
 
 
 def test_lookup_errors_say_what_there_is():
@@ -61,7 +68,7 @@ def test_lookup_errors_say_what_there_is():
     with pytest.raises(KeyError, match=r"no state field 'nu' matches; the fields are \[.*'ema'"):
         find_state(state, "nu")
     with pytest.raises(ValueError, match=r"4 state fields called 'ema' match "
-                                         r"\(inner_states\['decay'\]"):
+                                         r"\(inner_states/decay/0/branches/0/0/ema, "):
         find_state(state, "ema")
     with pytest.raises(KeyError, match=r"params leaf encoder/bias is not owned"):
         find_state(state, "ema", hyperparam="b2", within="decay", path="encoder/bias")

@@ -52,7 +52,7 @@ def effective_learning_rate(state, address: str = "learning_rate") -> jax.Array:
 
     factors = [(path[:-1], scaled(path)) for path in entries if path[-1] == MULTIPLIER]
     factors += [(tuple(map(str, location[:-1])), value)
-                for location, _, value, owner in state_fields(state)
+                for location, value, owner in state_fields(state)
                 if location[-1] == "scale" and isinstance(owner, ReduceOnPlateauState)]
     rates = {}
     for path in matches:

@@ -49,6 +49,8 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from gradchain.core.paths import format_path, path_keys, plain_key
+
 
 class MaskedNode(NamedTuple):
     """Stands in for a leaf that a wrapped transformation does not own (no leaves, no state)."""
@@ -70,21 +72,9 @@ def unwrap(x):
     return x.get_value() if _is_variable(x) else x
 
 
-def _plain_key(key):
-    for attribute in ("key", "name", "idx"):
-        if hasattr(key, attribute):
-            return getattr(key, attribute)
-    return key
-
-
-def format_path(path: tuple) -> str:
-    """``("a", 0, "kernel")`` as ``a/0/kernel`` (``<root>`` for the empty path)."""
-    return "/".join(str(k) for k in path) or "<root>"
-
-
 def _flatten(tree, is_leaf):
     flat, treedef = jax.tree_util.tree_flatten_with_path(tree, is_leaf=is_leaf)
-    paths = [tuple(_plain_key(k) for k in path) for path, _ in flat]
+    paths = [path_keys(path) for path, _ in flat]
     return paths, [leaf for _, leaf in flat], treedef
 
 
@@ -111,7 +101,7 @@ def flatten_positions(tree):
 def children_by_key(node) -> dict:
     """The immediate children of a pytree node, keyed by plain key (dict key, attribute, index)."""
     flat, _ = jax.tree_util.tree_flatten_with_path(node, is_leaf=lambda x: x is not node)
-    return {_plain_key(path[0]): child for path, child in flat}
+    return {plain_key(path[0]): child for path, child in flat}
 
 
 def _is_label(node) -> bool:
