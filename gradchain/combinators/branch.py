@@ -65,7 +65,10 @@ def branch(*transformations, combine: Callable, name: str = "branch",
         return combined, BranchState(count, tuple(states), stored)
 
     return GradientTransformation(init, update, name=name, hyperparams=hyper.specs,
-                                  children=transformations, state_type=BranchState)
+                                  children=transformations,
+                                  parts=[(("branches", i), tx)
+                                         for i, tx in enumerate(transformations)],
+                                  state_type=BranchState)
 
 
 def _divide(numerator, denominator, *, eps, eps_root):

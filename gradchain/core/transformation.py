@@ -53,9 +53,21 @@ class GradientTransformation(_Base):
     It unpacks as a 2-tuple exactly like Optax's ``GradientTransformation``; where Optax is
     installed it is an ``optax.GradientTransformationExtraArgs``, so ``optax.chain`` and Optax's
     wrappers pass keyword extras (``value=loss``) through to it. The keyword
-    arguments ``name``, ``hyperparams`` and ``children`` describe how it was built (shown by
-    ``repr``); they take no part in the computation. A public constructor adds (see
-    ``core/public.py``):
+    arguments ``name``, ``hyperparams`` and ``children`` are for display only: they describe how
+    it was built (shown by ``repr``), and nothing reads them to compute or to decide anything
+    (which hyperparameters follow a schedule is told by the state itself,
+    ``core/hyperparams.py``).
+
+    ``parts`` says what its state is made of: ``(location, tx)`` pairs, one for each
+    transformation whose state it holds, ``location`` the tuple of keys (field names, indices,
+    dict keys) from its state to that part's state: ``((0,), first), ((1,), second)`` for a
+    chain, ``(("inner_state",), inner)`` for a wrapper. ``set_hyperparams`` walks it alongside
+    the state to check a new value against the ranges of the part that owns it (and of the
+    parts around it). A transformation built without it (from two functions) still works; its
+    parts' ranges then apply by name (a value must lie in every range recorded for its name
+    anywhere in the transformation).
+
+    A public constructor adds (see ``core/public.py``):
 
     - ``call``: the constructor and its arguments. Two transformations with a ``call`` are
       equal, and hash equally, when their calls are equal by value (``core/equality.py``), so
@@ -71,7 +83,7 @@ class GradientTransformation(_Base):
     does not fit, checked when ``update`` is traced (no cost in the compiled step).
     """
 
-    def __new__(cls, init, update, *, name=None, hyperparams=None, children=(),
+    def __new__(cls, init, update, *, name=None, hyperparams=None, children=(), parts=(),
                 state_type=None, state_size=None):
         if state_type is not None:
             update = _checking_state(update, state_type, state_size, lambda: self.name)
@@ -79,6 +91,7 @@ class GradientTransformation(_Base):
         self.name = name or getattr(update, "__qualname__", "transformation")
         self.hyperparams = dict(hyperparams or {})
         self.children = tuple(children)
+        self.parts = tuple((tuple(location), part) for location, part in parts)
         self.call = None
         self.ranges = {}
         return self
