@@ -243,11 +243,11 @@ def _state_of(build):
 FOREIGN_STATES = [
     ("adam-none", lambda: gc.adam(0.1), lambda: None, ["None", "a tuple of 3 states"]),
     ("adam-sgd-momentum-state", lambda: gc.adam(0.1), _state_of(lambda: gc.sgd(0.1, 0.9)),
-     ["part for divide_by_sqrt", "MomentumState", "BranchState"]),
+     ["part for divide_by_sqrt (at 1) is a MomentumState", "BranchState"]),
     ("adam-rmsprop-state", lambda: gc.adam(0.1), _state_of(lambda: gc.rmsprop(0.1)),
      ["tuple of 4 states", "tuple of 3 states"]),
     ("sgd-adam-state", lambda: gc.sgd(0.1), _state_of(lambda: gc.adam(0.1)),
-     ["part for identity", "BranchState", "EmptyState"]),
+     ["part for identity (at 1) is a BranchState", "EmptyState"]),
     ("ema-none", lambda: gc.ema(0.9), lambda: None, ["None", "EmaState"]),
     ("scale_by_adam-scale-state", lambda: gc.scale_by_adam(), _state_of(lambda: gc.scale(2.0)),
      ["ScaleState", "BranchState"]),
@@ -258,7 +258,8 @@ FOREIGN_STATES = [
     ("MultiSteps-foreign-inner", lambda: gc.MultiSteps(gc.adam(0.1), 2),
      lambda: gc.MultiSteps(gc.adam(0.1), 2).init(STATE_PARAMS)._replace(
          inner_opt_state=gc.sgd(0.1, 0.9).init(STATE_PARAMS)),
-     ["part for adam > divide_by_sqrt", "MomentumState", "BranchState"]),
+     ["part for adam > divide_by_sqrt (at inner_opt_state/1) is a MomentumState",
+      "BranchState"]),
     ("optax-state", lambda: gc.adam(0.1), lambda: optax.adam(0.1).init(STATE_PARAMS),
      ["a tuple of 3 states", "a tuple of 2 states"]),
 ]

@@ -152,8 +152,7 @@ def _naming_errors(update: Callable, name: str) -> Callable:
             if mismatch.owners[0] == name:
                 raise
             # The outermost check is this transformation's own, under its internal name.
-            raise StateMismatchError([name, *mismatch.owners[1:]], mismatch.got,
-                                     mismatch.expected) from None
+            raise mismatch.renamed(name) from None
         except (ValueError, TypeError) as error:
             message = str(error)
             if (type(error) not in (ValueError, TypeError) or message.startswith(f"{name}:")
@@ -177,7 +176,7 @@ def _checking_state(update: Callable, state_type: type, state_size, owner: Calla
         try:
             return update(updates, state, params, **extra)
         except StateMismatchError as mismatch:
-            raise mismatch.within(owner()) from None
+            raise mismatch.within(owner(), state) from None
 
     return checked
 

@@ -228,10 +228,13 @@ def check_transformations(owner: str, transformations) -> None:
 class StateMismatchError(TypeError):
     """``update`` was given a state that its ``init`` did not make (``None``, or another
     optimizer's state). ``owners`` runs from the outermost transformation to the part that found
-    the mismatch, so the message names the optimizer the user built."""
+    the mismatch, so the message names the optimizer the user built; ``part`` is the state that
+    part was given and ``at`` its path in the outermost state seen (``format_path``'s format),
+    when it can be found there."""
 
-    def __init__(self, owners: list, got: str, expected: str):
+    def __init__(self, owners: list, got: str, expected: str, part=None, at=None):
         self.owners, self.got, self.expected = owners, got, expected
+        self.part, self.at = part, at
         outer = owners[0]
         advice = (f"pass the state that {outer}'s init returned (another optimizer's state or "
                   "None does not fit)")
@@ -239,14 +242,43 @@ class StateMismatchError(TypeError):
             message = (f"{outer}: update was given {got} as its state, where {outer}'s init "
                        f"returns {expected}; {advice}")
         else:
+            where = f" (at {format_path(at)})" if at is not None else ""
             message = (f"{outer}: update was given a state that {outer}'s init did not make: "
-                       f"the part for {' > '.join(owners[1:])} is {got}, where {expected} is "
-                       f"expected; {advice}")
+                       f"the part for {' > '.join(owners[1:])}{where} is {got}, where "
+                       f"{expected} is expected; {advice}")
         super().__init__(message)
 
-    def within(self, owner: str) -> "StateMismatchError":
-        """The same mismatch, seen from the transformation ``owner`` that holds this one."""
-        return StateMismatchError([owner, *self.owners], self.got, self.expected)
+    def within(self, owner: str, state) -> "StateMismatchError":
+        """The same mismatch, seen from the transformation ``owner`` that holds this one in its
+        ``state``."""
+        at = _location(state, self.part)
+        return StateMismatchError([owner, *self.owners], self.got, self.expected, self.part,
+                                  self.at if at is None else at)
+
+    def renamed(self, owner: str) -> "StateMismatchError":
+        """The same mismatch, with the outermost transformation called ``owner``."""
+        return StateMismatchError([owner, *self.owners[1:]], self.got, self.expected,
+                                  self.part, self.at)
+
+
+def _location(tree, part):
+    """The keys that lead from ``tree`` to the very object ``part`` (a state inside it), or
+    None; ``None`` itself is not looked for (it is everywhere)."""
+    if part is None:
+        return None
+    if tree is part:
+        return ()
+    if isinstance(tree, tuple):
+        items = zip(getattr(tree, "_fields", range(len(tree))), tree)
+    elif isinstance(tree, (list, dict)):
+        items = tree.items() if isinstance(tree, dict) else enumerate(tree)
+    else:
+        return None
+    for key, value in items:
+        found = _location(value, part)
+        if found is not None:
+            return (key, *found)
+    return None
 
 
 def check_state(owner: str, state, expected: type, size: int | None = None) -> None:
@@ -264,7 +296,7 @@ def check_state(owner: str, state, expected: type, size: int | None = None) -> N
     else:
         got = _article(type(state).__name__)
     want = f"a tuple of {size} states" if size is not None else _article(expected.__name__)
-    raise StateMismatchError([owner], got, want)
+    raise StateMismatchError([owner], got, want, state)
 
 
 def _article(noun: str) -> str:
