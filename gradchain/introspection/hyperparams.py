@@ -15,9 +15,9 @@ force. These functions address them by path::
 
 A path lists the indices and state fields from the outer state inwards, then the name: part
 ``1`` of the chain, its ``branches``, branch ``0``, part ``0``, ``b1`` (the one format of every
-place in a tree, ``gradchain.core.paths``). An *address* is a name,
-or a name under a path prefix: ``"learning_rate"``, ``"1/b1"`` (every ``b1`` inside part 1),
-``"1/branches/0/0/b1"``. It selects every hyperparameter with that name under that prefix:
+place in a tree, ``gradchain.core.paths``). An *address* is a name, or a name under a path
+prefix: ``"learning_rate"``, ``"1/b1"`` (every ``b1`` inside part 1), ``"1/branches/0/0/b1"``.
+It selects every hyperparameter with that name under that prefix:
 
 - one match: that one;
 - several holding the same value: they are one tied hyperparameter (Adam's ``b1`` lives in
@@ -57,7 +57,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradchain.core.hyperparams import GIVEN, scale_name, scheduled_keys
-from gradchain.core.paths import format_path, plain_key
+from gradchain.core.paths import format_path, plain_key, split_path
 from gradchain.core.public import public
 from gradchain.core.validation import Range
 from gradchain.introspection.find import is_namedtuple, plain_state
@@ -138,10 +138,10 @@ def set_hyperparams(tx, state, values: Optional[Mapping[str, Any]] = None, /, **
     Raises:
       KeyError: an address matches nothing (the message lists the paths there are).
       ValueError: an address matches several different hyperparameters, or a scheduled one
-        (one the state keeps no constructor record of); a
-        value outside the range the constructor allows for that hyperparameter (recorded in
-        ``tx`` when it was built, ``tx.ranges``; a traced value passes unchecked); a value
-        whose shape cannot fill the stored one.
+        (one the state keeps no constructor record of); a value outside the range the
+        constructor allows for that hyperparameter (recorded in ``tx`` when it was built,
+        ``tx.ranges``; a traced value passes unchecked); a value whose shape cannot fill the
+        stored one.
       TypeError: a value that is a function (a schedule is fixed when the optimizer is built).
     """
     requests = {**(values or {}), **named}
@@ -218,10 +218,10 @@ def _entries(tree, prefix: Path = ()) -> dict[Path, Any]:
 
 
 def _resolve(owner: str, entries: dict[Path, Any], address: str) -> list[Path]:
-    if not isinstance(address, str) or not address:
+    if not isinstance(address, str) or not split_path(address):
         raise ValueError(f"{owner}: an address is a non-empty string such as 'learning_rate' "
                          f"or '1/b1', got {address!r}")
-    *prefix, name = address.split("/")
+    *prefix, name = split_path(address)
     matches = [p for p in entries if p[-1] == name and list(p[:len(prefix)]) == prefix]
     if not matches:
         known = ", ".join(repr(format_path(p)) for p in entries) or "none"

@@ -6,7 +6,8 @@ time (labels are static Python values, never arrays computed at run time). A lab
 
 - a function of the leaf's tree path, ``fn(path, leaf) -> label``, where ``path`` is a tuple of
   plain keys (``("encoder", "layers", 0, "kernel")``: dict keys and attribute names as strings,
-  sequence indices as ints) and ``leaf`` the array; it needs no copy of the params' structure;
+  sequence indices as ints; messages write it ``encoder/layers/0/kernel``, ``core/paths.py``)
+  and ``leaf`` the array; it needs no copy of the params' structure;
 - a prefix tree: a tree whose leaves are labels and whose nodes are matched to the params' nodes
   *by key*, not by container type, so a plain dict of labels fits Flax's ``nnx.State``, a
   ``FrozenDict`` or a custom pytree with the same keys. A label at an inner node covers its whole
