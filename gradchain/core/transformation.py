@@ -64,9 +64,10 @@ class GradientTransformation(_Base):
     dict keys) from its state to that part's state: ``((0,), first), ((1,), second)`` for a
     chain, ``(("inner_state",), inner)`` for a wrapper. ``set_hyperparams`` walks it alongside
     the state to check a new value against the ranges of the part that owns it (and of the
-    parts around it). A transformation built without it (from two functions) still works; its
-    parts' ranges then apply by name (a value must lie in every range recorded for its name
-    anywhere in the transformation).
+    parts around it). A transformation built without it (from two functions) still works, and
+    its scheduled hyperparameters are still refused; the ranges of the parts it hides are not
+    known, and an entry there must lie in every range recorded for its name in the parts that
+    are.
 
     A public constructor adds (see ``core/public.py``):
 

@@ -263,8 +263,8 @@ class StateMismatchError(TypeError):
 
 def _location(tree, part):
     """The keys that lead from ``tree`` to the very object ``part`` (a state inside it), or
-    None; ``None`` itself is not looked for (it is everywhere)."""
-    if part is None:
+    None; ``None`` and ``()`` are not looked for (each is one object, found everywhere)."""
+    if part is None or (type(part) is tuple and not part):
         return None
     if tree is part:
         return ()

@@ -285,8 +285,8 @@ def _ranges(tx, state) -> dict[Path, tuple]:
     ``eps=0`` for the ``eps`` of the primitives it is made of, which alone would allow it).
 
     The parts are found through ``tx.parts`` (``core/transformation.py``), walked alongside the
-    state. An entry no walk reaches (inside a transformation built without ``parts``) must lie
-    in every range recorded for its name anywhere in ``tx``.
+    state. An entry the walk does not reach (inside a transformation built without ``parts``)
+    must lie in every range recorded for its name in the parts it reaches.
     """
     found: dict[Path, tuple] = {}
     everywhere: dict[str, tuple] = {}
