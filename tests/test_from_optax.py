@@ -168,7 +168,7 @@ REFUSALS = [
     pytest.param(gc.nadam(LR, momentum_decay=0.004),
                  lambda: _optax_state(optax.adam(LR, nesterov=True)), {},
                  ["varying momentum", "momentum_decay"], id="nadam-momentum-decay"),
-    pytest.param(gc.adam(LR), lambda: [3], {}, ["at [0] is of type int"], id="not-a-state"),
+    pytest.param(gc.adam(LR), lambda: [3], {}, ["at 0 is of type int"], id="not-a-state"),
 ]
 
 
