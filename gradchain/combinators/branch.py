@@ -64,7 +64,10 @@ def branch(*transformations, combine: Callable, name: str = "branch",
         return combined, BranchState(step.count, tuple(states), step.stored)
 
     return GradientTransformation(init, update, name=name, hyperparams=contract.specs,
-                                  children=transformations, state_type=BranchState)
+                                  children=transformations,
+                                  parts=[(("branches", i), tx)
+                                         for i, tx in enumerate(transformations)],
+                                  state_type=BranchState)
 
 
 def _divide(numerator, denominator, *, eps, eps_root):

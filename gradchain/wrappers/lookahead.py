@@ -89,4 +89,5 @@ def lookahead(inner, sync_period=5, slow_step_size=0.5, reset_state: bool = Fals
                                   hyperparams={"sync_period": sync_period,
                                                "slow_step_size": slow_step_size,
                                                "reset_state": reset_state},
-                                  children=[inner], state_type=LookaheadState)
+                                  children=[inner], parts=[(("inner_state",), inner)],
+                                  state_type=LookaheadState)
