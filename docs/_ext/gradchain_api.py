@@ -1,0 +1,218 @@
+"""The API reference, generated from the package: one page per concept, one entry per public name.
+
+Every name in ``gradchain.__all__`` (and every schedule in ``gradchain.schedules.__all__``) is
+placed on the page of the concept its home module belongs to (``obj.__module__``: the folder
+``gradchain/<concept>/``, except the protocol's and the state formats' modules in ``core/``).
+A new public name gets its entry without editing the docs; a name from a folder that no page
+claims stops the build (and ``tests/test_docs.py``) with the name and its module. Each page
+opens with its subpackage's docstring, then one section per home module (its docstring, then
+its functions in source order, then its classes); a state ``NamedTuple`` shows its fields.
+
+Importable without Sphinx (the test reads ``api_pages``); ``setup`` is the Sphinx extension,
+which writes ``docs/api/*.rst`` when the build starts (rewriting only what changed).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import types
+from pathlib import Path
+
+# (page, title, the modules it holds: a module or a package prefix), in reading order.
+PAGES = (
+    ("protocol", "Protocol and combinators",
+     ("gradchain.core.transformation", "gradchain.core.updates", "gradchain.combinators")),
+    ("kit", "Composition kit", ("gradchain.kit",)),
+    ("moments", "Moments", ("gradchain.moments",)),
+    ("preconditioners", "Preconditioners", ("gradchain.preconditioners",)),
+    ("step_size", "Step sizes", ("gradchain.step_size",)),
+    ("regularization", "Regularization", ("gradchain.regularization",)),
+    ("schedules", "Schedules", ("gradchain.schedules",)),
+    ("clipping", "Clipping", ("gradchain.clipping",)),
+    ("wrappers", "Wrappers", ("gradchain.wrappers",)),
+    ("introspection", "Introspection", ("gradchain.introspection",)),
+    ("optimizers", "Optimizers", ("gradchain.optimizers",)),
+    ("state_formats", "State formats", ("gradchain.core.quantized",)),
+    ("interop", "Interop", ("gradchain.interop",)),
+    ("tools", "Tools", ("gradchain.tools",)),
+)
+
+
+
+def public_names() -> list[tuple[str, object]]:
+    """``(qualified name, object)`` for every public name: ``gradchain.<name>`` for each name in
+    ``gradchain.__all__``, ``gradchain.schedules.<name>`` for each schedule."""
+    import gradchain
+    from gradchain import schedules
+
+    return ([(f"gradchain.{n}", getattr(gradchain, n)) for n in gradchain.__all__]
+            + [(f"gradchain.schedules.{n}", getattr(schedules, n)) for n in schedules.__all__])
+
+
+def home_module(obj) -> str:
+    """The module that defines ``obj`` (a module is its own home)."""
+    return obj.__name__ if isinstance(obj, types.ModuleType) else obj.__module__
+
+
+def page_of(qualified: str, obj) -> str:
+    """The page that holds ``obj``: the page claiming the longest prefix of its home module."""
+    module = home_module(obj)
+    claims = [(len(prefix), page) for page, _, prefixes in PAGES for prefix in prefixes
+              if module == prefix or module.startswith(prefix + ".")]
+    if not claims:
+        raise LookupError(f"{qualified} (defined in {module}) belongs to no API page: add its "
+                          f"module to PAGES in docs/_ext/gradchain_api.py")
+    return max(claims)[1]
+
+
+def api_pages() -> dict[str, dict[str, list[tuple[str, object]]]]:
+    """``{page: {home module: [(qualified name, object), ...]}}``, every public name once;
+    modules sorted by name, functions in source order before classes."""
+    pages: dict = {page: {} for page, _, _ in PAGES}
+    for qualified, obj in public_names():
+        pages[page_of(qualified, obj)].setdefault(home_module(obj), []).append((qualified, obj))
+    for modules in pages.values():
+        for module, entries in modules.items():
+            entries.sort(key=_entry_order)
+        pages_sorted = dict(sorted(modules.items()))
+        modules.clear()
+        modules.update(pages_sorted)
+    return pages
+
+
+def _entry_order(entry):
+    _, obj = entry
+    if isinstance(obj, types.ModuleType):
+        return (0, 0)
+    try:
+        line = inspect.getsourcelines(inspect.unwrap(obj))[1]
+    except (OSError, TypeError):
+        line = 0
+    return (2 if inspect.isclass(obj) else 1, line)
+
+
+def is_state(obj) -> bool:
+    """A state class: a ``NamedTuple`` (its fields are documented, not its tuple methods)."""
+    return inspect.isclass(obj) and issubclass(obj, tuple) and hasattr(obj, "_fields")
+
+
+def _is_package(module: str) -> bool:
+    return hasattr(importlib.import_module(module), "__path__")
+
+
+def _first_line(module: str) -> str:
+    doc = inspect.getdoc(importlib.import_module(module)) or module
+    return doc.split("\n\n")[0].replace("\n", " ").rstrip(".")
+
+
+def _heading(text: str, mark: str) -> list[str]:
+    return [text, mark * len(text), ""]
+
+
+def render_page(page: str, title: str, modules: dict) -> str:
+    """The reStructuredText of one API page."""
+    lines = _heading(title, "=")
+    first = next(prefixes for pg, _, prefixes in PAGES if pg == page)[0]
+    intro = first if _is_package(first) else None
+    if intro:  # the package's docstring opens the page (and is the target of its name)
+        lines += [f".. automodule:: {intro}", ""]
+    names = [q for entries in modules.values() for q, obj in entries
+             if not isinstance(obj, types.ModuleType)]
+    if names:
+        lines += [".. py:currentmodule:: None", "", ".. autosummary::", "   :nosignatures:", ""]
+        lines += [f"   ~{q}" for q in names] + [""]
+    for module, entries in modules.items():
+        if module != intro:
+            lines += _heading(_first_line(module), "-")
+            lines += [f".. automodule:: {module}", ""]
+        for qualified, obj in entries:
+            if isinstance(obj, types.ModuleType):  # a public subpackage
+                if qualified != intro:
+                    lines += [f".. automodule:: {qualified}", ""]
+            elif is_state(obj):
+                lines += [f".. autoclass:: {qualified}", "   :members:",
+                          "   :exclude-members: count, index", ""]
+            elif inspect.isclass(obj):
+                lines += [f".. autoclass:: {qualified}", "   :members:", ""]
+            else:
+                lines += [f".. autofunction:: {qualified}", ""]
+    return "\n".join(lines) + "\n"
+
+
+def render_index(pages: dict) -> str:
+    lines = _heading("API reference", "=")
+    lines += ["One page per concept of the package; every public name has its own entry",
+              "(``gradchain.<name>``, ``gradchain.schedules.<name>``), with its formula, its",
+              "arguments, what it returns, the fields of its state and the reference it follows.",
+              "", ".. toctree::", "   :maxdepth: 1", ""]
+    lines += [f"   {page}" for page, _, _ in PAGES if pages[page]] + [""]
+    return "\n".join(lines)
+
+
+def render_kit_section(pages: dict, example: Path) -> str:
+    """The part of the guide "Writing your own optimizer" that exists once its sources do: the
+    kit (when ``gradchain`` exports it) and ``examples/custom_optimizer.py`` (when written)."""
+    parts = []
+    if pages.get("kit"):
+        parts.append(
+            "## The composition kit\n\nA new primitive is one call to the kit: a rule applied "
+            "leaf by leaf, a rule that sees a whole leaf, or one that needs reductions over the "
+            "tree; hyperparameters, schedules, state dtypes and the run-time policy come with "
+            "it. Each of its functions, with its arguments, is in {doc}`/api/kit`.\n")
+    if example.exists():
+        parts.append(f"## A worked example\n\n`examples/{example.name}` writes an optimizer "
+                     f"and trains with it:\n\n```{{literalinclude}} ../../examples/"
+                     f"{example.name}\n:language: python\n```\n")
+    return "\n".join(parts)
+
+
+def write_pages(folder: Path) -> None:
+    """Write ``index.rst`` and one ``<page>.rst`` per non-empty page into ``folder``, and the
+    kit's section of the custom-optimizer guide (``_custom_optimizer_kit.md.inc``)."""
+    pages = api_pages()
+    folder.mkdir(parents=True, exist_ok=True)
+    texts = {"index.rst": render_index(pages)}
+    texts.update({f"{page}.rst": render_page(page, title, pages[page])
+                  for page, title, _ in PAGES if pages[page]})
+    example = folder.parent.parent / "examples" / "custom_optimizer.py"
+    texts["_custom_optimizer_kit.md.inc"] = render_kit_section(pages, example)
+    for name, text in texts.items():
+        path = folder / name
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+    for stale in folder.iterdir():
+        if stale.name not in texts:
+            stale.unlink()
+
+
+def _drop_module_title(app, what, name, obj, options, lines):
+    """A module section's title is its docstring's first paragraph: do not repeat it."""
+    if what == "module" and not getattr(obj, "__path__", None) and lines:
+        while lines and lines[0].strip():
+            lines.pop(0)
+
+
+def _state_fields(app, what, name, obj, options, lines):
+    """A state ``NamedTuple`` without a docstring of its own: say so and list its fields."""
+    if what == "class" and is_state(obj) and (not lines or lines[0].startswith(obj.__name__)):
+        lines[:] = [f"A state: the ``NamedTuple`` ``{obj.__name__}({', '.join(obj._fields)})``, "
+                    "made by ``init`` and returned by each ``update`` of the transformation "
+                    "defined beside it (see its *Returns*)."]
+
+
+def _field_docs(app, what, name, obj, options, lines):
+    """A NamedTuple field's automatic docstring ("Alias for field number 0") says nothing."""
+    if what in ("property", "attribute") and lines and lines[0].startswith("Alias for field"):
+        lines[:] = []
+
+
+def setup(app):
+    def generate(app):
+        write_pages(Path(app.srcdir) / "api")
+
+    app.connect("builder-inited", generate)
+    app.connect("autodoc-process-docstring", _drop_module_title)
+    app.connect("autodoc-process-docstring", _state_fields)
+    app.connect("autodoc-process-docstring", _field_docs)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
