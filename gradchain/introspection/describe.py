@@ -122,9 +122,9 @@ def describe_state(state) -> str:
         [1] MomentumState
           count: int32[] = 0
           buffer: 1 arrays, 12 B {w: float32[3]}
-          hyperparams: {...momentum=float32[] = 0.9}
+          hyperparams: {...momentum=float...[] = 0.9}
         [2] ScaleState
           count: None
-          hyperparams: {learning_rate=float32[] = 0.1}
+          hyperparams: {learning_rate=float...[] = 0.1}
     """
     return "\n".join(_state_lines(plain_state(state), "", 0))
