@@ -133,3 +133,19 @@ def test_optimizers_and_main_primitives_have_examples():
     wanted += [f"gradchain.{name}" for name in EXAMPLES_REQUIRED]
     without = [q for q in wanted if ">>> " not in (inspect.getdoc(public[q]) or "")]
     assert not without, f"no runnable example in: {without}"
+
+
+def test_inline_code_naming_a_public_object_links_to_it():
+    targets = API._targets()
+    linked = {text: API.link_target(text, targets) for text in (
+        "gc.adam(1e-3)", "gradchain.chain", "ema(b1)", "scale_by_adam", "MultiStepsState",
+        "S.step_lr(0.1, 30)", "schedules.one_cycle_lr", "ema", "scale", "learning_rate",
+        "gc.nothing", "x + y")}
+    assert linked == {
+        "gc.adam(1e-3)": "gradchain.adam", "gradchain.chain": "gradchain.chain",
+        "ema(b1)": "gradchain.ema", "scale_by_adam": "gradchain.scale_by_adam",
+        "MultiStepsState": "gradchain.MultiStepsState",
+        "S.step_lr(0.1, 30)": "gradchain.schedules.step_lr",
+        "schedules.one_cycle_lr": "gradchain.schedules.one_cycle_lr",
+        # a bare word may be a state field (``ema``, ``scale``): not linked
+        "ema": None, "scale": None, "learning_rate": None, "gc.nothing": None, "x + y": None}

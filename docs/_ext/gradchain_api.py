@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 import types
 from pathlib import Path
 
@@ -118,7 +119,7 @@ def render_page(page: str, title: str, modules: dict) -> str:
     if intro:  # the package's docstring opens the page (and is the target of its name)
         lines += [f".. automodule:: {intro}", ""]
     names = [q for entries in modules.values() for q, obj in entries
-             if not isinstance(obj, types.ModuleType)]
+             if not isinstance(obj, types.ModuleType) and not is_state(obj)]
     if names:
         lines += [".. py:currentmodule:: None", "", ".. autosummary::", "   :nosignatures:", ""]
         lines += [f"   ~{q}" for q in names] + [""]
@@ -130,9 +131,8 @@ def render_page(page: str, title: str, modules: dict) -> str:
             if isinstance(obj, types.ModuleType):  # a public subpackage
                 if qualified != intro:
                     lines += [f".. automodule:: {qualified}", ""]
-            elif is_state(obj):
-                lines += [f".. autoclass:: {qualified}", "   :members:",
-                          "   :exclude-members: count, index", ""]
+            elif is_state(obj):  # its fields are in its signature
+                lines += [f".. autoclass:: {qualified}", ""]
             elif inspect.isclass(obj):
                 lines += [f".. autoclass:: {qualified}", "   :members:", ""]
             else:
@@ -201,10 +201,57 @@ def _state_fields(app, what, name, obj, options, lines):
                     "defined beside it (see its *Returns*)."]
 
 
-def _field_docs(app, what, name, obj, options, lines):
-    """A NamedTuple field's automatic docstring ("Alias for field number 0") says nothing."""
-    if what in ("property", "attribute") and lines and lines[0].startswith("Alias for field"):
-        lines[:] = []
+# Inline code that names a public object becomes a link to its entry: ``gc.adam(...)``,
+# ``gradchain.chain``, ``schedules.step_lr``, and bare names that cannot be a state field or a
+# plain word (``scale_by_adam``, ``MultiStepsState``, or any name followed by a call).
+_LITERAL = re.compile(r"^(gc\.|gradchain\.|S\.)?((?:schedules\.)?[A-Za-z_]\w*)(\(.*\))?$", re.S)
+
+
+def link_target(text: str, targets: dict) -> str | None:
+    """The qualified name an inline code ``text`` refers to, or None."""
+    match = _LITERAL.match(text.strip())
+    if not match:
+        return None
+    prefix, name, call = match.groups()
+    qualified = targets.get(name)
+    if qualified is None and prefix == "S.":
+        qualified = targets.get(f"schedules.{name}")
+    if qualified and (prefix or call or "_" in name or name[0].isupper()):
+        return qualified
+    return None
+
+
+def _targets() -> dict:
+    targets = {}
+    for qualified, _ in public_names():
+        short = qualified.removeprefix("gradchain.")
+        targets[short] = qualified
+        targets.setdefault(short.removeprefix("schedules."), qualified)
+    return targets
+
+
+def _link_names(app, doctree):
+    from docutils import nodes
+    from sphinx import addnodes
+
+    targets = _targets()
+    for node in list(doctree.findall(nodes.literal)):
+        if any(isinstance(a, (nodes.title, nodes.reference, addnodes.pending_xref,
+                              addnodes.desc_signature))
+               for a in _ancestors(node)):
+            continue
+        qualified = link_target(node.astext(), targets)
+        if qualified:
+            ref = addnodes.pending_xref("", refdomain="py", reftype="obj", reftarget=qualified,
+                                        refexplicit=True, refwarn=False)
+            node.replace_self(ref)
+            ref += node
+
+
+def _ancestors(node):
+    while node.parent is not None:
+        node = node.parent
+        yield node
 
 
 def setup(app):
@@ -214,5 +261,5 @@ def setup(app):
     app.connect("builder-inited", generate)
     app.connect("autodoc-process-docstring", _drop_module_title)
     app.connect("autodoc-process-docstring", _state_fields)
-    app.connect("autodoc-process-docstring", _field_docs)
+    app.connect("doctree-read", _link_names)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
