@@ -145,7 +145,14 @@ def render_index(pages: dict) -> str:
     lines += ["One page per concept of the package; every public name has its own entry",
               "(``gradchain.<name>``, ``gradchain.schedules.<name>``), with its formula, its",
               "arguments, what it returns, the fields of its state and the reference it follows.",
-              "", ".. toctree::", "   :maxdepth: 1", ""]
+              "", ".. list-table::", "   :header-rows: 1", "   :widths: 1 3 1", "",
+              "   * - concept", "     - what it holds", "     - names"]
+    for page, _, prefixes in PAGES:
+        if pages[page]:
+            count = sum(len(entries) for entries in pages[page].values())
+            lines += [f"   * - :doc:`{page}`", f"     - {_first_line(prefixes[0])}",
+                      f"     - {count}"]
+    lines += ["", ".. toctree::", "   :hidden:", ""]
     lines += [f"   {page}" for page, _, _ in PAGES if pages[page]] + [""]
     return "\n".join(lines)
 
