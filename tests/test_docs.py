@@ -57,7 +57,8 @@ def _rendered_entries() -> collections.Counter:
         if not pages[page]:
             continue
         text = API.render_page(page, title, pages[page])
-        entries.update(re.findall(r"^\.\. auto(?:function|class|module):: (\S+)$", text, re.M))
+        entries.update(re.findall(r"^\.\. (?:auto(?:function|class|module)|py:data):: (\S+)$",
+                                  text, re.M))
     return entries
 
 
@@ -94,9 +95,8 @@ def test_a_name_from_an_unclaimed_folder_is_refused():
 
 def _documented_callables():
     for qualified, obj in NAMES:
-        if isinstance(obj, types.ModuleType) or API.is_state(obj):
-            continue
-        yield qualified, obj
+        if (inspect.isfunction(obj) or inspect.isclass(obj)) and not API.is_state(obj):
+            yield qualified, obj
 
 
 def _parameters(obj) -> list[str]:

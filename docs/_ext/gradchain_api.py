@@ -14,6 +14,7 @@ which writes ``docs/api/*.rst`` when the build starts (rewriting only what chang
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import re
@@ -24,7 +25,8 @@ from pathlib import Path
 PAGES = (
     ("protocol", "Protocol and combinators",
      ("gradchain.core.transformation", "gradchain.core.updates", "gradchain.combinators")),
-    ("kit", "Composition kit", ("gradchain.kit",)),
+    ("kit", "Composition kit",
+     ("gradchain.kit", "gradchain.core.public", "gradchain.core.validation")),
     ("moments", "Moments", ("gradchain.moments",)),
     ("preconditioners", "Preconditioners", ("gradchain.preconditioners",)),
     ("step_size", "Step sizes", ("gradchain.step_size",)),
@@ -51,14 +53,38 @@ def public_names() -> list[tuple[str, object]]:
             + [(f"gradchain.schedules.{n}", getattr(schedules, n)) for n in schedules.__all__])
 
 
-def home_module(obj) -> str:
-    """The module that defines ``obj`` (a module is its own home)."""
-    return obj.__name__ if isinstance(obj, types.ModuleType) else obj.__module__
+def home_module(obj, qualified: str = "") -> str:
+    """The module that defines ``obj``: a module is its own home; a value without a module of
+    its own (a type alias) lives where the package imports it from."""
+    if isinstance(obj, types.ModuleType):
+        return obj.__name__
+    if inspect.isfunction(obj) or inspect.isclass(obj):
+        return obj.__module__
+    package, _, name = qualified.rpartition(".")
+    return _imported_from(package).get(name, getattr(obj, "__module__", None) or package)
+
+
+def _imported_from(package: str) -> dict:
+    """``{name: module}`` for the ``from gradchain.x import name`` lines of ``package``."""
+    source = inspect.getsource(importlib.import_module(package))
+    return {alias.asname or alias.name: node.module for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.ImportFrom) and node.module for alias in node.names}
+
+
+def attribute_doc(module: str, name: str) -> str:
+    """The docstring written under ``name = ...`` in ``module`` (a string after it)."""
+    body = ast.parse(inspect.getsource(importlib.import_module(module))).body
+    for assign, after in zip(body, body[1:]):
+        if (isinstance(assign, ast.Assign) and any(getattr(t, "id", None) == name
+                                                   for t in assign.targets)
+                and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)):
+            return inspect.cleandoc(after.value.value)
+    return ""
 
 
 def page_of(qualified: str, obj) -> str:
     """The page that holds ``obj``: the page claiming the longest prefix of its home module."""
-    module = home_module(obj)
+    module = home_module(obj, qualified)
     claims = [(len(prefix), page) for page, _, prefixes in PAGES for prefix in prefixes
               if module == prefix or module.startswith(prefix + ".")]
     if not claims:
@@ -72,11 +98,16 @@ def api_pages() -> dict[str, dict[str, list[tuple[str, object]]]]:
     modules sorted by name, functions in source order before classes."""
     pages: dict = {page: {} for page, _, _ in PAGES}
     for qualified, obj in public_names():
-        pages[page_of(qualified, obj)].setdefault(home_module(obj), []).append((qualified, obj))
-    for modules in pages.values():
+        pages[page_of(qualified, obj)].setdefault(
+            home_module(obj, qualified), []).append((qualified, obj))
+    for page, _, prefixes in PAGES:
+        modules = pages[page]
         for module, entries in modules.items():
             entries.sort(key=_entry_order)
-        pages_sorted = dict(sorted(modules.items()))
+        claimed = [next(i for i, p in enumerate(prefixes)
+                        if m == p or m.startswith(p + ".")) for m in modules]
+        pages_sorted = dict(sorted(modules.items(), key=lambda item: (
+            claimed[list(modules).index(item[0])], item[0])))
         modules.clear()
         modules.update(pages_sorted)
     return pages
@@ -86,6 +117,8 @@ def _entry_order(entry):
     _, obj = entry
     if isinstance(obj, types.ModuleType):
         return (0, 0)
+    if not (inspect.isfunction(obj) or inspect.isclass(obj)):
+        return (3, 0)
     try:
         line = inspect.getsourcelines(inspect.unwrap(obj))[1]
     except (OSError, TypeError):
@@ -119,7 +152,7 @@ def render_page(page: str, title: str, modules: dict) -> str:
     if intro:  # the package's docstring opens the page (and is the target of its name)
         lines += [f".. automodule:: {intro}", ""]
     names = [q for entries in modules.values() for q, obj in entries
-             if not isinstance(obj, types.ModuleType) and not is_state(obj)]
+             if (inspect.isfunction(obj) or inspect.isclass(obj)) and not is_state(obj)]
     if names:
         lines += [".. py:currentmodule:: None", "", ".. autosummary::", "   :nosignatures:", ""]
         lines += [f"   ~{q}" for q in names] + [""]
@@ -135,8 +168,14 @@ def render_page(page: str, title: str, modules: dict) -> str:
                 lines += [f".. autoclass:: {qualified}", ""]
             elif inspect.isclass(obj):
                 lines += [f".. autoclass:: {qualified}", "   :members:", ""]
-            else:
+            elif inspect.isfunction(obj):
                 lines += [f".. autofunction:: {qualified}", ""]
+            else:  # a value: a type alias
+                doc = attribute_doc(module, qualified.rpartition(".")[2])
+                shown = re.sub(r"jax\.jaxlib\._jax\.|typing\.", lambda m: m.group(0)[:4]
+                               if m.group(0).startswith("jax") else "", repr(obj))
+                lines += [f".. py:data:: {qualified}", f"   :value: {shown}", ""]
+                lines += ["   " + line if line else "" for line in doc.splitlines()] + [""]
     return "\n".join(lines) + "\n"
 
 
@@ -157,33 +196,26 @@ def render_index(pages: dict) -> str:
     return "\n".join(lines)
 
 
-def render_kit_section(pages: dict, example: Path) -> str:
-    """The part of the guide "Writing your own optimizer" that exists once its sources do: the
-    kit (when ``gradchain`` exports it) and ``examples/custom_optimizer.py`` (when written)."""
-    parts = []
-    if pages.get("kit"):
-        parts.append(
-            "## The composition kit\n\nA new primitive is one call to the kit: a rule applied "
-            "leaf by leaf, a rule that sees a whole leaf, or one that needs reductions over the "
-            "tree; hyperparameters, schedules, state dtypes and the run-time policy come with "
-            "it. Each of its functions, with its arguments, is in {doc}`/api/kit`.\n")
-    if example.exists():
-        parts.append(f"## A worked example\n\n`examples/{example.name}` writes an optimizer "
-                     f"and trains with it:\n\n```{{literalinclude}} ../../examples/"
-                     f"{example.name}\n:language: python\n```\n")
-    return "\n".join(parts)
+def render_example_section(example: Path) -> str:
+    """The worked example of the guide "Writing your own optimizer", once
+    ``examples/custom_optimizer.py`` exists (empty before)."""
+    if not example.exists():
+        return ""
+    return (f"## A worked example\n\n`examples/{example.name}` writes new optimizers with the "
+            f"kit and trains with them:\n\n```{{literalinclude}} ../../examples/{example.name}"
+            f"\n:language: python\n```\n")
 
 
 def write_pages(folder: Path) -> None:
     """Write ``index.rst`` and one ``<page>.rst`` per non-empty page into ``folder``, and the
-    kit's section of the custom-optimizer guide (``_custom_optimizer_kit.md.inc``)."""
+    example's section of the custom-optimizer guide (``_custom_optimizer_example.md.inc``)."""
     pages = api_pages()
     folder.mkdir(parents=True, exist_ok=True)
     texts = {"index.rst": render_index(pages)}
     texts.update({f"{page}.rst": render_page(page, title, pages[page])
                   for page, title, _ in PAGES if pages[page]})
     example = folder.parent.parent / "examples" / "custom_optimizer.py"
-    texts["_custom_optimizer_kit.md.inc"] = render_kit_section(pages, example)
+    texts["_custom_optimizer_example.md.inc"] = render_example_section(example)
     for name, text in texts.items():
         path = folder / name
         if not path.exists() or path.read_text() != text:
