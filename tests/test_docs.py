@@ -140,7 +140,7 @@ def test_inline_code_naming_a_public_object_links_to_it():
     linked = {text: API.link_target(text, targets) for text in (
         "gc.adam(1e-3)", "gradchain.chain", "ema(b1)", "scale_by_adam", "MultiStepsState",
         "S.step_lr(0.1, 30)", "schedules.one_cycle_lr", "ema", "scale", "learning_rate",
-        "gc.nothing", "x + y")}
+        "gc.nothing", "x + y", "chain(ema(b1), scale(2))")}
     assert linked == {
         "gc.adam(1e-3)": "gradchain.adam", "gradchain.chain": "gradchain.chain",
         "ema(b1)": "gradchain.ema", "scale_by_adam": "gradchain.scale_by_adam",
@@ -148,4 +148,5 @@ def test_inline_code_naming_a_public_object_links_to_it():
         "S.step_lr(0.1, 30)": "gradchain.schedules.step_lr",
         "schedules.one_cycle_lr": "gradchain.schedules.one_cycle_lr",
         # a bare word may be a state field (``ema``, ``scale``): not linked
-        "ema": None, "scale": None, "learning_rate": None, "gc.nothing": None, "x + y": None}
+        "ema": None, "scale": None, "learning_rate": None, "gc.nothing": None, "x + y": None,
+        "chain(ema(b1), scale(2))": None}

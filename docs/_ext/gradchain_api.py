@@ -242,8 +242,9 @@ def _state_fields(app, what, name, obj, options, lines):
 
 # Inline code that names a public object becomes a link to its entry: ``gc.adam(...)``,
 # ``gradchain.chain``, ``schedules.step_lr``, and bare names that cannot be a state field or a
-# plain word (``scale_by_adam``, ``MultiStepsState``, or any name followed by a call).
-_LITERAL = re.compile(r"^(gc\.|gradchain\.|S\.)?((?:schedules\.)?[A-Za-z_]\w*)(\(.*\))?$", re.S)
+# plain word (``scale_by_adam``, ``MultiStepsState``, or any name followed by a call whose
+# arguments hold no call: ``chain(ema(b1), ...)`` is a formula, not a reference to ``chain``).
+_LITERAL = re.compile(r"^(gc\.|gradchain\.|S\.)?((?:schedules\.)?[A-Za-z_]\w*)(\([^()]*\))?$")
 
 
 def link_target(text: str, targets: dict) -> str | None:

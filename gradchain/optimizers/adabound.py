@@ -19,7 +19,7 @@ def adabound(learning_rate=1e-3, b1=0.9, b2=0.999, final_lr=0.1, gamma=1e-3, eps
              weight_decay=0.0, amsbound: bool = False, *, base_learning_rate=None):
     """AdaBound (Luo et al. ICLR 2019): ``θ -= γ_t · clip(c_t / (√v_t + ε), lo_t, hi_t) · m_t``
     with raw moments ``m``, ``v``, ``c_t = √(1 - β2^t)/(1 - β1^t)`` and bounds converging to
-    ``final_lr · γ_t / γ_0`` (see ``clip_lr``)::
+    ``final_lr · γ_t / γ_0`` (see ``clip_lr``). The chain::
 
         chain(add_decayed_weights(λ),
               per_parameter_step(ema(β1),
