@@ -233,11 +233,15 @@ def _drop_module_title(app, what, name, obj, options, lines):
 
 
 def _state_fields(app, what, name, obj, options, lines):
-    """A state ``NamedTuple`` without a docstring of its own: say so and list its fields."""
+    """A state ``NamedTuple`` without a docstring of its own: say whose state it is (the public
+    functions of its module) and list its fields."""
     if what == "class" and is_state(obj) and (not lines or lines[0].startswith(obj.__name__)):
-        lines[:] = [f"A state: the ``NamedTuple`` ``{obj.__name__}({', '.join(obj._fields)})``, "
-                    "made by ``init`` and returned by each ``update`` of the transformation "
-                    "defined beside it (see its *Returns*)."]
+        makers = [f":py:func:`~{q}`" for q, o in public_names()
+                  if inspect.isfunction(o) and o.__module__ == obj.__module__]
+        whose = (" or ".join(makers) if makers else "the transformation defined beside it")
+        lines[:] = [f"The state of {whose}: the ``NamedTuple`` "
+                    f"``{obj.__name__}({', '.join(obj._fields)})``, made by ``init`` and "
+                    "returned by each ``update`` (what each field holds: *Returns* above)."]
 
 
 # Inline code that names a public object becomes a link to its entry: ``gc.adam(...)``,
