@@ -6,7 +6,8 @@
 - every public callable that takes arguments documents each of them in an ``Args:`` section,
   and every public function says what it returns (``Returns:``);
 - every optimizer alias, and the main primitives and wrappers, carry a runnable example (run by
-  ``pytest --doctest-modules gradchain``, which the suite's configuration includes).
+  ``pytest --doctest-modules gradchain``, which the suite's configuration includes);
+- the code the guides write themselves (not the README sections they include) runs.
 
 The Sphinx build itself (``python -m sphinx -W -b html docs docs/_build/html``) runs in CI.
 """
@@ -150,3 +151,15 @@ def test_inline_code_naming_a_public_object_links_to_it():
         # a bare word may be a state field (``ema``, ``scale``): not linked
         "ema": None, "scale": None, "learning_rate": None, "gc.nothing": None, "x + y": None,
         "chain(ema(b1), scale(2))": None}
+
+
+GUIDES_WITH_CODE = ("getting_started", "flax_nnx", "flax_linen", "custom_optimizer")
+
+
+@pytest.mark.parametrize("guide", GUIDES_WITH_CODE)
+def test_the_guides_code_runs(guide):
+    text = (ROOT / "docs" / "guides" / f"{guide}.md").read_text()
+    blocks = re.findall(r"^```python\n(.*?)^```", text, re.M | re.S)
+    assert blocks
+    for block in blocks:
+        exec(compile(block, f"docs/guides/{guide}.md", "exec"), {"__name__": f"guide_{guide}"})
