@@ -119,12 +119,12 @@ def describe_state(state) -> str:
       >>> state = gc.sgd(0.1, momentum=0.9).init({"w": jnp.zeros(3, jnp.float32)})
       >>> print(gc.describe_state(state))
       tuple
-        [0] EmptyState
-        [1] MomentumState
+        0: EmptyState
+        1: MomentumState
           count: int32[] = 0
           buffer: 1 arrays, 12 B {w: float32[3]}
           hyperparams: {...momentum=float...[] = 0.9}
-        [2] ScaleState
+        2: ScaleState
           count: None
           hyperparams: {learning_rate=float...[] = 0.1}
     """
