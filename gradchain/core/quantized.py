@@ -189,6 +189,10 @@ def quantized(bits: int = 8, block_size: int = 256, *, min_size: int = 4096) -> 
         cost ``4 / block_size`` bytes per element (0.016 at 256; 0.002 at the paper's 2048),
         and a smaller block confines an outlier's loss of precision to fewer neighbours.
       min_size: leaves with fewer elements keep a float32 statistic (default 4096).
+
+    Returns:
+      A ``Quantized`` format, to pass as a state dtype; statistics stored in it are
+      ``QuantizedArray(codes, scales)`` leaves.
     """
     if bits != 8 or isinstance(bits, bool):
         raise ValueError(f"quantized: bits={bits!r} is not supported; expected bits=8 (codes are "

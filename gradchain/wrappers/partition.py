@@ -107,6 +107,22 @@ def param_groups(groups: Mapping[Hashable, Any], labels) -> GradientTransformati
       ValueError: naming the path where a label tree does not match the params, or a label
         (and a leaf that has it) with no transformation; raised by ``init`` and ``update``
         before any state is computed.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``PartitionState(inner_states)``:
+      ``{label: state of that group's transformation}``, each holding ``MaskedNode()`` at the
+      leaves of other groups.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"kernel": jnp.array([1.0, 2.0]), "bias": jnp.array([1.0])}
+      >>> grads = {"kernel": jnp.array([1.0, 1.0]), "bias": jnp.array([1.0])}
+      >>> tx = gc.param_groups({"fast": gc.sgd(1.0), "slow": gc.sgd(0.1)},
+      ...                      lambda path, leaf: "slow" if path[-1] == "bias" else "fast")
+      >>> updates, _ = tx.update(grads, tx.init(params), params)
+      >>> {k: v.tolist() for k, v in updates.items()}
+      {'bias': [-0.1], 'kernel': [-1.0, -1.0]}
     """
     return partition_by_labels("param_groups", groups, labels, native_form="path",
                                argument="groups")
@@ -123,6 +139,17 @@ def partition(transforms: Mapping[Hashable, Any], param_labels, *,
     Optax, the prefix tree is matched by key, so a plain dict fits an ``nnx.State``.
     ``mask_compatible_extra_args`` restricts keyword extras that have the updates' structure to
     each group, as in Optax.
+
+    Args:
+      transforms: mapping from a label to a gradient transformation.
+      param_labels: a prefix tree of labels, ``fn(params)`` returning one, or
+        ``fn(path, leaf) -> label``.
+      mask_compatible_extra_args: restrict keyword extras that have the updates' structure to
+        each group.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``PartitionState(inner_states)``, one state
+      per label (see ``param_groups``).
     """
     return partition_by_labels("partition", transforms, param_labels, native_form="params",
                                mask_compatible_extra_args=mask_compatible_extra_args)
