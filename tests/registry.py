@@ -267,6 +267,8 @@ CONFIGS = [
     scheduled(YOGI),
     variant(alias("nadamw", 0.03)),  # adamw(nesterov=True)'s primitives
     variant(alias("nadamw", 0.03, weight_decay=0.1, mask=decay_only_w)),
+    complex_params(ADABELIEF),  # a complex m shared with a real s
+    complex_params(YOGI),       # Optax's complex Yogi: |g|² moments
 ]
 
 WITH_OPTAX = [c for c in CONFIGS if c.optax is not None]

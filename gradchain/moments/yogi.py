@@ -7,7 +7,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradchain.core.dtypes import SECOND_MOMENT_INPUT
 from gradchain.core.public import public
 from gradchain.core.validation import check_not_schedule, check_range
 from gradchain.kit.rules import elementwise
@@ -31,6 +30,9 @@ def yogi_second_moment(b2=0.999, *, initial_value=1e-6, dtype=None):
     effective rate abruptly; Yogi's change has the size of ``x_t`` only. Not bias-corrected:
     follow it with ``bias_correction(β2)`` as Optax does.
 
+    ``x`` is real (``square()``'s output, also for complex params, whose ``v`` is kept in their
+    real dtype).
+
     Args:
       b2: β2 in ``[0, 1]`` (a number, array or schedule).
       initial_value: ``v_0 > 0`` (Optax's ``initial_accumulator_value``).
@@ -47,5 +49,4 @@ def yogi_second_moment(b2=0.999, *, initial_value=1e-6, dtype=None):
     return elementwise(rule, name=NAME, hyperparams={"b2": b2}, statistic=initial_value,
                        scalars=lambda b2: {"weight": 1 - b2}, dtype=dtype,
                        output_dtype="statistic", real_statistic=True,
-                       real_input=f"it compares v with its input; {SECOND_MOMENT_INPUT}",
                        state_type=YogiMomentState)
