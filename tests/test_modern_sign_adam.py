@@ -10,12 +10,15 @@ parity and contract rows do not show.
 - Fromage: the learning rate set at run time moves both of its terms;
 - Adan (a registry variant, see ``registry.ADAN``) under ``vmap``: equal to separate runs to
   within 1e-13 of each state leaf's largest entry;
-- optimizers that share a statistic work side by side in parameter groups.
+- optimizers that share a statistic work side by side in parameter groups;
+- every numeric hyperparameter may be traced (under jit, vmap and grad, unchecked) or a
+  schedule (Rprop's initial step size aside: it is used once, by ``init``).
 """
 
 import functools
 import inspect
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -24,6 +27,7 @@ import pytest
 
 import gradchain as gc
 import test_transforms
+import test_validation
 from problems import gradient, initial_params, max_relative_error, trajectory
 from registry import ADAN
 
@@ -191,3 +195,40 @@ def test_optimizers_sharing_statistics_work_in_parameter_groups():
 
     np.testing.assert_allclose(jnp.concatenate(jax.tree.leaves(two_steps(ours))),
                                jnp.concatenate(jax.tree.leaves(two_steps(theirs))), rtol=1e-14)
+
+
+# Every numeric argument of each alias, so all of them can be given traced or scheduled.
+ARGUMENTS = [
+    (gc.lion, dict(learning_rate=0.1, b1=0.9, b2=0.99, weight_decay=1e-3)),
+    (gc.sign_sgd, dict(learning_rate=0.1)),
+    (gc.signum, dict(learning_rate=0.1, beta=0.9)),
+    (gc.rprop, dict(learning_rate=0.1, eta_minus=0.5, eta_plus=1.2, min_step_size=1e-6,
+                    max_step_size=50.0)),
+    (gc.fromage, dict(learning_rate=0.1, min_norm=1e-6)),
+    (gc.optimistic_gradient_descent, dict(learning_rate=0.1, alpha=1.0, beta=1.0)),
+    (gc.adabelief, dict(learning_rate=0.1, b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16)),
+    (gc.adan, dict(learning_rate=0.1, b1=0.98, b2=0.92, b3=0.99, eps=1e-8, eps_root=1e-8,
+                   weight_decay=1e-3)),
+    (gc.adamax, dict(learning_rate=0.1, b1=0.9, b2=0.999, eps=1e-8)),
+    (gc.adamaxw, dict(learning_rate=0.1, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-3)),
+    (gc.yogi, dict(learning_rate=0.1, b1=0.9, b2=0.999, eps=1e-3)),
+    (gc.nadamw, dict(learning_rate=0.1, b1=0.9, b2=0.999, eps=1e-8, eps_root=1e-9,
+                     weight_decay=1e-3)),
+]
+IDS = [builder.__name__ for builder, _ in ARGUMENTS]
+
+
+@pytest.mark.parametrize("builder, kwargs", ARGUMENTS, ids=IDS)
+def test_traced_hyperparameters_pass_under_jit_grad_vmap(builder, kwargs):
+    test_validation.test_traced_hyperparameters_pass_under_jit_grad_vmap(builder, kwargs)
+
+
+@pytest.mark.parametrize("builder, kwargs", ARGUMENTS, ids=IDS)
+def test_schedules_pass(builder, kwargs):
+    """A schedule is not checked at construction, even one that leaves the range."""
+    scheduled = {k: (lambda v: lambda count: v * (1.0 - 2.0 * count))(v)
+                 for k, v in kwargs.items() if (builder, k) != (gc.rprop, "learning_rate")}
+    tx = builder(**{**kwargs, **scheduled})
+    params = test_validation.PARAMS
+    updates, _ = tx.update(params, tx.init(params), params)
+    chex.assert_tree_all_finite(updates)

@@ -22,11 +22,12 @@ def scale_by_adan(b1=0.98, b2=0.92, b3=0.99, eps=1e-8, eps_root=0.0):
     """Adan's step (Xie et al. 2022, "Adan: Adaptive Nesterov Momentum Algorithm", Algorithm 1
     with Optax's bias corrections), with ``d_t = g_t - g_{t-1}`` (``d_1 = 0``)::
 
-        m_t = β1 m_{t-1} + (1 - β1) g_t            (Optax's and this module's β = 1 - the
-        v_t = β2 v_{t-1} + (1 - β2) d_t             paper's β: a decay, like Adam's)
+        m_t = β1 m_{t-1} + (1 - β1) g_t
+        v_t = β2 v_{t-1} + (1 - β2) d_t
         n_t = β3 n_{t-1} + (1 - β3) (g_t + (1 - β2) d_t)²
         out = (m̂_t + (1 - β2) v̂_t) / (√(n̂_t + eps_root) + ε)     (x̂_t = x_t / (1 - β^t))
 
+    Each β is a decay, like Adam's (Optax's convention; the paper's β is its complement).
     ``d_t`` comes from one ``gradient_difference()``, shared (``share``) by the ``v`` and ``n``
     chains, so the previous gradient is stored once: the state holds ``m``, ``v``, ``n`` and
     ``g_{t-1}``, as Optax's. Arguments, defaults and numbers are Optax's ``scale_by_adan``.

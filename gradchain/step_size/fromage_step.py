@@ -16,11 +16,11 @@ def fromage_step(learning_rate):
 
         out = -γ_t/√(1 + γ_t²) · u + (1/√(1 + γ_t²) - 1) · θ
 
-    With ``u`` rescaled by ``‖θ‖/‖g‖`` per layer (``scale_by_trust_ratio``) the step is
-    orthogonal-ish to ``θ`` and the shrink undoes the norm it would add. The factor
-    ``1/√(1 + γ²)`` is computed once per update from the learning rate in the state, so setting
-    ``learning_rate`` at run time changes both terms. The final stage: the update is in the
-    params' dtype. Needs ``params``.
+    With ``u = ‖θ‖/‖g‖ · g`` per layer (``scale_by_trust_ratio``) the step has relative size
+    γ, and the division by ``√(1 + γ²)`` keeps the layer's norm from growing (exactly, for a
+    step orthogonal to ``θ``). The factor is computed once per update from the learning rate in
+    the state, so setting ``learning_rate`` at run time changes both terms. The final stage:
+    the update is in the params' dtype. Needs ``params``.
 
     Args:
       learning_rate: γ ``>= 0``: a number, array or schedule.
