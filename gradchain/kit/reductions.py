@@ -39,7 +39,7 @@ class Reduction(NamedTuple):
         return total if axis_name is None else jax.lax.pmax(total, axis_name)
 
     def needs_params(self) -> bool:
-        return "param" in (wants(self.leaf_fn, skip_first=True).names or ())
+        return "param" in wants(self.leaf_fn, skip_first=True).names
 
 
 def tree_sum(leaf_fn: Callable) -> Reduction:

@@ -65,7 +65,8 @@ def share(name: str, transformation: GradientTransformation) -> GradientTransfor
         return out, ShareState(inner)
 
     return GradientTransformation(init, update, name=f"share[{name}]",
-                                  children=(transformation,), state_type=ShareState)
+                                  children=(transformation,),
+                                  parts=[(("inner",), transformation)], state_type=ShareState)
 
 
 @public
