@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Hashable, Mapping, NamedTuple
 
 from gradchain.core.public import public
+from gradchain.core.scope import shared_scope
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import check_same_structure, check_transformations
 from gradchain.wrappers.labels import (Shown, check_known_labels, flatten_positions, keep_only,
@@ -74,9 +75,10 @@ def partition_by_labels(owner: str, transforms: Mapping[Hashable, Any], labels, 
         for label, tx in transforms.items():
             keep = [x == label for x in leaf_label]
             sub_params = None if params is None else keep_only(treedef, params_leaves, keep)
-            new_updates, new_states[label] = call_update(
-                tx, keep_only(treedef, leaves, keep), state.inner_states[label], sub_params,
-                mask_extras(extra, treedef, keep, mask_compatible_extra_args))
+            with shared_scope():  # each group shares its statistics within itself only
+                new_updates, new_states[label] = call_update(
+                    tx, keep_only(treedef, leaves, keep), state.inner_states[label],
+                    sub_params, mask_extras(extra, treedef, keep, mask_compatible_extra_args))
             put_owned(owner, out, new_updates, keep)
         return treedef.unflatten(out), PartitionState(new_states)
 
