@@ -37,6 +37,10 @@ def belief_second_moment(b2=0.999, eps_root=1e-16, *, mean: str, dtype=None):
       eps_root: ``>= 0``, added to ``s`` at every step.
       mean: the name the first moment is shared under.
       dtype: dtype of ``s`` (default: the params'; real for complex params).
+
+    Returns:
+      A ``GradientTransformation`` whose state is a ``BeliefMomentState`` (``count``, ``s`` as
+      ``nu``, ``hyperparams`` with ``b2`` and ``eps_root``); it outputs ``s_t``.
     """
     check_range(NAME, "b2", b2, 0, 1, high_open=True)
     check_range(NAME, "eps_root", eps_root, 0)

@@ -27,6 +27,10 @@ def gradient_difference(*, dtype=None):
 
     Args:
       dtype: dtype of ``prev_grad`` (default: the params').
+
+    Returns:
+      A ``GradientTransformation`` whose state is a ``GradientDifferenceState`` (``count``,
+      ``prev_grad``, ``hyperparams``); it outputs ``g_t - g_{t-1}``.
     """
     def rule(u, stat, step):
         return jnp.where(step == 1, jnp.zeros_like(u), u - stat), u

@@ -32,6 +32,10 @@ def infinity_moment(b2=0.999, eps=1e-8, *, dtype=None):
       b2: β2 in ``[0, 1]``, the decay of the maximum (a number, array or schedule).
       eps: ε ``>= 0``, added to ``|g|``.
       dtype: dtype of ``v`` (default: the params').
+
+    Returns:
+      A ``GradientTransformation`` whose state is an ``InfinityMomentState`` (``count``, ``v`` as
+      ``nu``, ``hyperparams`` with ``b2`` and ``eps``); it outputs ``v_t``.
     """
     check_range(NAME, "b2", b2, 0, 1)
     check_range(NAME, "eps", eps, 0)

@@ -22,6 +22,10 @@ def nesterov_look_ahead(b1=0.9, *, moment: str):
     Args:
       b1: β1 in ``[0, 1)`` (a number, array or schedule), the decay of the shared moment.
       moment: the name the first moment is shared under.
+
+    Returns:
+      A ``GradientTransformation`` that keeps no statistic: its state holds the step count and
+      ``b1`` in ``hyperparams``.
     """
     check_range(NAME, "b1", b1, 0, 1, high_open=True)
 

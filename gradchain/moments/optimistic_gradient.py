@@ -24,6 +24,11 @@ def scale_by_optimistic_gradient(alpha=1.0, beta=1.0):
     Args:
       alpha: α ``>= 0``, the weight of the gradient (a number, array or schedule).
       beta: β ``>= 0``, the weight of its change, the "negative momentum".
+
+    Returns:
+      A ``GradientTransformation`` whose state is a ``BranchState``: the identity's empty state
+      and the ``GradientDifferenceState`` holding ``g_{t-1}``; ``alpha`` and ``beta`` in its
+      ``hyperparams``.
     """
     check_range(NAME, "alpha", alpha, 0)
     check_range(NAME, "beta", beta, 0)

@@ -37,6 +37,10 @@ def yogi_second_moment(b2=0.999, *, initial_value=1e-6, dtype=None):
       b2: β2 in ``[0, 1]`` (a number, array or schedule).
       initial_value: ``v_0 > 0`` (Optax's ``initial_accumulator_value``).
       dtype: dtype of ``v`` (default: the params'; real for complex params).
+
+    Returns:
+      A ``GradientTransformation`` whose state is a ``YogiMomentState`` (``count``, ``v`` as
+      ``nu``, ``hyperparams`` with ``b2``); it outputs ``v_t``.
     """
     check_range(NAME, "b2", b2, 0, 1)
     check_not_schedule(NAME, "initial_value", initial_value)

@@ -31,6 +31,24 @@ def adabelief(learning_rate, b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, *,
       eps_root: ``>= 0``, added to ``s`` at every step (keep it > 0 to differentiate through
         the update).
       nesterov: Nesterov's look-ahead on the first moment (``nesterov_look_ahead``).
+
+    Returns:
+      A ``GradientTransformation``: the chain above; its state is the tuple of its parts'
+      states (``m`` and ``s`` once each in ``scale_by_belief``'s ``BranchState``,
+      then the learning rate's ``ScaleState``; ``describe_state`` lists them, ``get_hyperparams``
+      reads the hyperparameters).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> tx = gc.adabelief(learning_rate=0.1)
+      >>> state = tx.init(params)
+      >>> for g in ([0.5, -0.5], [0.25, 0.5]):  # two steps
+      ...     updates, state = tx.update({"w": jnp.array(g)}, state, params)
+      ...     params = gc.apply_updates(params, updates)
+      >>> params["w"].tolist()
+      [0.7814, -1.8945]
     """
     return chain(scale_by_belief(b1, b2, eps, eps_root, nesterov=nesterov),
                  scale_by_learning_rate(learning_rate))

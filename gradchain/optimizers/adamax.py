@@ -24,6 +24,24 @@ def adamax(learning_rate, b1=0.9, b2=0.999, eps=1e-8):
       b1: β1 in ``[0, 1)``.
       b2: β2 in ``[0, 1]``.
       eps: ε ``>= 0``, added to ``|g|`` inside the maximum.
+
+    Returns:
+      A ``GradientTransformation``: the chain above; its state is the tuple of its parts'
+      states (``m`` and the infinity moment ``v`` in ``scale_by_adamax``'s
+      ``BranchState``, then the learning rate's ``ScaleState``; ``describe_state`` lists them, ``get_hyperparams``
+      reads the hyperparameters).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> tx = gc.adamax(learning_rate=0.1)
+      >>> state = tx.init(params)
+      >>> for g in ([0.5, -0.5], [0.25, 0.5]):  # two steps
+      ...     updates, state = tx.update({"w": jnp.array(g)}, state, params)
+      ...     params = gc.apply_updates(params, updates)
+      >>> params["w"].tolist()
+      [0.8262, -1.9053]
     """
     return chain(scale_by_adamax(b1, b2, eps), scale_by_learning_rate(learning_rate))
 
@@ -46,6 +64,24 @@ def adamaxw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4, mask=N
       weight_decay: λ ``>= 0`` (a number, array or schedule).
       mask: the leaves that decay: a prefix tree of booleans, a function of the params
         returning one, or ``fn(path, leaf) -> bool``.
+
+    Returns:
+      A ``GradientTransformation``: the chain above; its state is the tuple of its parts'
+      states (``m`` and ``v`` in a ``BranchState``, the decay's
+      ``WeightDecayState``, the learning rate's ``ScaleState``; ``describe_state`` lists them, ``get_hyperparams``
+      reads the hyperparameters).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> tx = gc.adamaxw(learning_rate=0.1, weight_decay=0.5)
+      >>> state = tx.init(params)
+      >>> for g in ([0.5, -0.5], [0.25, 0.5]):  # two steps
+      ...     updates, state = tx.update({"w": jnp.array(g)}, state, params)
+      ...     params = gc.apply_updates(params, updates)
+      >>> params["w"].tolist()
+      [0.7337, -1.7153]
     """
     return chain(scale_by_adamax(b1, b2, eps), add_decayed_weights(weight_decay, mask),
                  scale_by_learning_rate(learning_rate))

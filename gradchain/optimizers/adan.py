@@ -35,6 +35,25 @@ def adan(learning_rate, b1=0.98, b2=0.92, b3=0.99, eps=1e-8, eps_root=1e-8, weig
       weight_decay: λ ``>= 0``, decoupled (a number, array or schedule).
       mask: the leaves that decay: a prefix tree of booleans, a function of the params
         returning one, or ``fn(path, leaf) -> bool``.
+
+    Returns:
+      A ``GradientTransformation``: the chain above; its state is the tuple of its parts'
+      states (``m``, ``v``, ``n`` and the previous gradient in ``scale_by_adan``'s
+      ``BranchState``, the decay's state (empty when λ = 0 and no mask), the learning rate's
+      ``ScaleState``; ``describe_state`` lists them, ``get_hyperparams``
+      reads the hyperparameters).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> tx = gc.adan(learning_rate=0.1)
+      >>> state = tx.init(params)
+      >>> for g in ([0.5, -0.5], [0.25, 0.5]):  # two steps
+      ...     updates, state = tx.update({"w": jnp.array(g)}, state, params)
+      ...     params = gc.apply_updates(params, updates)
+      >>> params["w"].tolist()
+      [0.8065, -1.9086]
     """
     return chain(scale_by_adan(b1, b2, b3, eps, eps_root),
                  maybe_add_decayed_weights(weight_decay, mask),

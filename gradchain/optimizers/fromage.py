@@ -23,5 +23,23 @@ def fromage(learning_rate, min_norm=1e-6):
       learning_rate: γ ``>= 0``: a number, array or schedule (the paper's 0.01 is a good
         default for deep networks).
       min_norm: floor of ``‖θ‖`` and ``‖g‖``, ``>= 0``.
+
+    Returns:
+      A ``GradientTransformation``: the chain above; its state is the tuple of its parts'
+      states (the trust ratio's state, then ``fromage_step``'s, which holds
+      the learning rate; no statistic; ``describe_state`` lists them, ``get_hyperparams``
+      reads the hyperparameters).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> tx = gc.fromage(learning_rate=0.1)
+      >>> state = tx.init(params)
+      >>> for g in ([0.5, -0.5], [0.25, 0.5]):  # two steps
+      ...     updates, state = tx.update({"w": jnp.array(g)}, state, params)
+      ...     params = gc.apply_updates(params, updates)
+      >>> params["w"].tolist()
+      [0.7439, -2.003]
     """
     return chain(scale_by_trust_ratio(min_norm), fromage_step(learning_rate))

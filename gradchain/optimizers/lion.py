@@ -30,6 +30,24 @@ def lion(learning_rate, b1=0.9, b2=0.99, mu_dtype=None, weight_decay=1e-3, mask=
       weight_decay: λ ``>= 0``, decoupled (a number, array or schedule).
       mask: the leaves that decay: a prefix tree of booleans, a function of the params
         returning one, or ``fn(path, leaf) -> bool``.
+
+    Returns:
+      A ``GradientTransformation``: the chain above; its state is the tuple of its parts'
+      states (``LionState`` with ``m``, the decay's ``WeightDecayState``, the
+      learning rate's ``ScaleState``; ``describe_state`` lists them, ``get_hyperparams``
+      reads the hyperparameters).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> tx = gc.lion(learning_rate=0.1)
+      >>> state = tx.init(params)
+      >>> for g in ([0.5, -0.5], [0.25, 0.5]):  # each entry moves by γ
+      ...     updates, state = tx.update({"w": jnp.array(g)}, state, params)
+      ...     params = gc.apply_updates(params, updates)
+      >>> params["w"].tolist()
+      [0.7998, -1.9996]
     """
     return chain(scale_by_lion(b1, b2, mu_dtype),
                  maybe_add_decayed_weights(weight_decay, mask),

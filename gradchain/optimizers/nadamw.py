@@ -30,6 +30,24 @@ def nadamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=Non
       nesterov: False gives plain ``adamw``.
       nu_dtype: dtype of the second moment (default: the params').
       multiplier: the schedule multiplier ``η_t`` of the paper's form (see ``adamw``).
+
+    Returns:
+      A ``GradientTransformation``: the chain above; its state is the tuple of its parts'
+      states (``adamw``'s: ``m`` and ``v`` in a ``BranchState``, the decay's
+      ``WeightDecayState``, the learning rate's ``ScaleState``; ``describe_state`` lists them, ``get_hyperparams``
+      reads the hyperparameters).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> tx = gc.nadamw(learning_rate=0.1)
+      >>> state = tx.init(params)
+      >>> for g in ([0.5, -0.5], [0.25, 0.5]):  # two steps
+      ...     updates, state = tx.update({"w": jnp.array(g)}, state, params)
+      ...     params = gc.apply_updates(params, updates)
+      >>> params["w"].tolist()
+      [0.7605, -1.9085]
     """
     return adamw(learning_rate, b1, b2, eps, eps_root, mu_dtype, weight_decay, mask,
                  nesterov=nesterov, nu_dtype=nu_dtype, multiplier=multiplier)

@@ -23,6 +23,24 @@ def optimistic_gradient_descent(learning_rate, alpha=1.0, beta=1.0):
       learning_rate: γ ``>= 0``: a number, array or schedule.
       alpha: α ``>= 0``, the weight of the gradient.
       beta: β ``>= 0``, the weight of its change since the previous step.
+
+    Returns:
+      A ``GradientTransformation``: the chain above; its state is the tuple of its parts'
+      states (the previous gradient in
+      ``scale_by_optimistic_gradient``'s ``BranchState``, then the learning rate's ``ScaleState``; ``describe_state`` lists them, ``get_hyperparams``
+      reads the hyperparameters).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> tx = gc.optimistic_gradient_descent(learning_rate=0.1)
+      >>> state = tx.init(params)
+      >>> for g in ([0.5, -0.5], [0.25, 0.5]):  # two steps
+      ...     updates, state = tx.update({"w": jnp.array(g)}, state, params)
+      ...     params = gc.apply_updates(params, updates)
+      >>> params["w"].tolist()
+      [0.95, -2.1]
     """
     return chain(scale_by_optimistic_gradient(alpha, beta),
                  scale_by_learning_rate(learning_rate))

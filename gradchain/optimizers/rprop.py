@@ -30,6 +30,24 @@ def rprop(learning_rate, eta_minus=0.5, eta_plus=1.2, min_step_size=1e-6, max_st
       min_step_size: Δ_min ``>= 0``.
       max_step_size: Δ_max ``>= 0``.
       stale_update: Optax 0.2.8's lagging steps.
+
+    Returns:
+      A ``GradientTransformation``: the chain above; its state is the tuple of its parts'
+      states (``RpropState`` with the step sizes ``Δ`` and the last steps, then
+      ``scale(-1)``'s state; ``describe_state`` lists them, ``get_hyperparams``
+      reads the hyperparameters).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> tx = gc.rprop(learning_rate=0.1)
+      >>> state = tx.init(params)
+      >>> for g in ([0.5, -0.5], [0.25, 0.5]):  # w[1] flips: no 2nd step
+      ...     updates, state = tx.update({"w": jnp.array(g)}, state, params)
+      ...     params = gc.apply_updates(params, updates)
+      >>> params["w"].tolist()
+      [0.78, -1.9]
     """
     return chain(scale_by_rprop(learning_rate, eta_minus, eta_plus, min_step_size,
                                 max_step_size, stale_update=stale_update),

@@ -19,6 +19,24 @@ def sign_sgd(learning_rate):
 
     Args:
       learning_rate: γ ``>= 0``: a number, array or schedule.
+
+    Returns:
+      A ``GradientTransformation``: the chain above; its state is the tuple of its parts'
+      states (no statistic: ``scale_by_sign``'s empty state, then the learning
+      rate's ``ScaleState``; ``describe_state`` lists them, ``get_hyperparams``
+      reads the hyperparameters).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> tx = gc.sign_sgd(learning_rate=0.1)
+      >>> state = tx.init(params)
+      >>> for g in ([0.5, -0.5], [0.25, 0.5]):  # each entry moves by γ
+      ...     updates, state = tx.update({"w": jnp.array(g)}, state, params)
+      ...     params = gc.apply_updates(params, updates)
+      >>> params["w"].tolist()
+      [0.8, -2.0]
     """
     return chain(scale_by_sign(), scale_by_learning_rate(learning_rate))
 
@@ -37,6 +55,24 @@ def signum(learning_rate, beta=0.9, accumulator_dtype=None):
       learning_rate: γ ``>= 0``: a number, array or schedule.
       beta: β in ``[0, 1]``, the decay of the moving average (a number, array or schedule).
       accumulator_dtype: dtype of ``m`` (default: the params').
+
+    Returns:
+      A ``GradientTransformation``: the chain above; its state is the tuple of its parts'
+      states (``EmaState`` with ``m``, ``scale_by_sign``'s empty state, the
+      learning rate's ``ScaleState``; ``describe_state`` lists them, ``get_hyperparams``
+      reads the hyperparameters).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> tx = gc.signum(learning_rate=0.1)
+      >>> state = tx.init(params)
+      >>> for g in ([0.5, -0.5], [0.25, 0.5]):  # two steps
+      ...     updates, state = tx.update({"w": jnp.array(g)}, state, params)
+      ...     params = gc.apply_updates(params, updates)
+      >>> params["w"].tolist()
+      [0.8, -2.0]
     """
     return chain(ema(beta, dtype=accumulator_dtype, hyperparam_name="beta"), scale_by_sign(),
                  scale_by_learning_rate(learning_rate))

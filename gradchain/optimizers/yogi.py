@@ -23,5 +23,23 @@ def yogi(learning_rate, b1=0.9, b2=0.999, eps=1e-3):
       b1: β1 in ``[0, 1)``.
       b2: β2 in ``[0, 1)``.
       eps: ε ``>= 0``, added after the root.
+
+    Returns:
+      A ``GradientTransformation``: the chain above; its state is the tuple of its parts'
+      states (``m`` and ``v`` in ``scale_by_yogi``'s ``BranchState``, then the
+      learning rate's ``ScaleState``; ``describe_state`` lists them, ``get_hyperparams``
+      reads the hyperparameters).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> tx = gc.yogi(learning_rate=0.1)
+      >>> state = tx.init(params)
+      >>> for g in ([0.5, -0.5], [0.25, 0.5]):  # two steps
+      ...     updates, state = tx.update({"w": jnp.array(g)}, state, params)
+      ...     params = gc.apply_updates(params, updates)
+      >>> params["w"].tolist()
+      [0.8076, -1.9056]
     """
     return chain(scale_by_yogi(b1, b2, eps), scale_by_learning_rate(learning_rate))

@@ -28,6 +28,10 @@ def scale_by_adamax(b1=0.9, b2=0.999, eps=1e-8):
       b1: β1 in ``[0, 1)``, the decay of the first moment.
       b2: β2 in ``[0, 1]``, the decay of the infinity moment.
       eps: ε ``>= 0``, added to ``|g|`` inside the maximum.
+
+    Returns:
+      A ``GradientTransformation`` whose state is a ``BranchState``: the first moment's
+      ``EmaState`` (with its bias correction's count) and the ``InfinityMomentState`` of ``v``.
     """
     return branch(first_moment(b1), infinity_moment(b2, eps), combine=_divide,
                   name="scale_by_adamax")

@@ -38,6 +38,11 @@ def scale_by_adan(b1=0.98, b2=0.92, b3=0.99, eps=1e-8, eps_root=0.0):
       b3: β3 in ``[0, 1)``, the decay of the squared term's average.
       eps: ε ``>= 0``, added after the root.
       eps_root: ``>= 0``, added inside it.
+
+    Returns:
+      ``divide_by_sqrt(numerator, denominator, eps=ε, eps_root=...)``: a ``GradientTransformation``
+      whose ``BranchState`` holds ``m``, ``v`` (with the shared previous gradient) and ``n``, each
+      with its bias correction's count.
     """
     check_range("scale_by_adan", "b2", b2, 0, 1, high_open=True)
     check_range("scale_by_adan", "b3", b3, 0, 1, high_open=True)

@@ -42,6 +42,11 @@ def scale_by_belief(b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, *, nesterov: bo
       eps: ε ``>= 0``, added after the root.
       eps_root: ``>= 0``, added to ``s`` at every step.
       nesterov: Nesterov's look-ahead on the first moment.
+
+    Returns:
+      A ``GradientTransformation`` whose state is a ``BranchState``: the shared ``EmaState`` of
+      ``m``, the numerator's bias correction and the ``BeliefMomentState`` of ``s`` with its own;
+      ``eps`` in its ``hyperparams``.
     """
     check_range("scale_by_belief", "b1", b1, 0, 1, high_open=True)
     check_range("scale_by_belief", "eps", eps, 0)

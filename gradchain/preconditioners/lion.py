@@ -36,6 +36,10 @@ def scale_by_lion(b1=0.9, b2=0.99, mu_dtype=None):
       b1: β1, the interpolation weight of the momentum in the direction, in ``[0, 1]``.
       b2: β2, the decay of the momentum, in ``[0, 1]``.
       mu_dtype: dtype of ``m`` (default: the params').
+
+    Returns:
+      A ``GradientTransformation`` whose state is a ``LionState`` (``count``, ``mu``,
+      ``hyperparams`` with ``b1`` and ``b2``); it outputs ``sign(c_t)``.
     """
     check_range(NAME, "b1", b1, 0, 1)
     check_range(NAME, "b2", b2, 0, 1)

@@ -14,5 +14,9 @@ def scale_by_sign():
     by ±1 whatever the size of its gradient; 0 stays 0, a complex ``u`` becomes ``u/|u|``.
 
     Optax's ``scale_by_sign``. Stateless: before it, ``ema`` makes Signum's direction.
+
+    Returns:
+      A stateless ``GradientTransformation`` (its state holds no statistic) that outputs
+      ``sign(u)``.
     """
     return elementwise(jnp.sign, name="scale_by_sign")

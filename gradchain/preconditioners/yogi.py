@@ -30,6 +30,11 @@ def scale_by_yogi(b1=0.9, b2=0.999, eps=1e-3, eps_root=0.0, initial_accumulator_
       eps: ε ``>= 0``, added after the root.
       eps_root: ``>= 0``, added inside it.
       initial_accumulator_value: ``m_0 = v_0 > 0``.
+
+    Returns:
+      ``divide_by_sqrt(...)`` above: a ``GradientTransformation`` whose ``BranchState`` holds the
+      ``EmaState`` of ``m`` and the ``YogiMomentState`` of ``v``, with their bias corrections'
+      counts.
     """
     check_range("scale_by_yogi", "b1", b1, 0, 1, high_open=True)
     check_range("scale_by_yogi", "b2", b2, 0, 1, high_open=True)

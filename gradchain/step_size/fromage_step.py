@@ -24,6 +24,10 @@ def fromage_step(learning_rate):
 
     Args:
       learning_rate: γ ``>= 0``: a number, array or schedule.
+
+    Returns:
+      A ``GradientTransformation`` that keeps no statistic: its state holds ``learning_rate`` in
+      ``hyperparams``.
     """
     check_range(NAME, "learning_rate", learning_rate, 0)
 

@@ -51,6 +51,11 @@ def scale_by_rprop(learning_rate, eta_minus=0.5, eta_plus=1.2, min_step_size=1e-
       min_step_size: Δ_min ``>= 0``.
       max_step_size: Δ_max ``>= 0``.
       stale_update: Optax 0.2.8's lagging output (above).
+
+    Returns:
+      A ``GradientTransformation`` whose state is an ``RpropState`` (``count``, ``steps``: one
+      ``RpropSteps(step_size, prev_update)`` per leaf, ``hyperparams`` with η⁻, η⁺, Δ_min and
+      Δ_max); it outputs ``p_t``.
     """
     check_not_schedule(NAME, "learning_rate", learning_rate)
     check_range(NAME, "learning_rate", learning_rate, 0, record=False)
