@@ -33,10 +33,9 @@ def adabelief(learning_rate, b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, *,
       nesterov: Nesterov's look-ahead on the first moment (``nesterov_look_ahead``).
 
     Returns:
-      A ``GradientTransformation``: the chain above; its state is the tuple of its parts'
-      states (``m`` and ``s`` once each in ``scale_by_belief``'s ``BranchState``,
-      then the learning rate's ``ScaleState``; ``describe_state`` lists them, ``get_hyperparams``
-      reads the hyperparameters).
+      A ``GradientTransformation``: the chain above; its state is the tuple of its parts' states
+      (``m`` and ``s`` once each in ``scale_by_belief``'s ``BranchState``, then the learning rate's
+      ``ScaleState``; ``describe_state`` lists them, ``get_hyperparams`` reads the hyperparameters).
 
     Example:
       >>> import jax.numpy as jnp

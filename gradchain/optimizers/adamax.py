@@ -26,10 +26,10 @@ def adamax(learning_rate, b1=0.9, b2=0.999, eps=1e-8):
       eps: ε ``>= 0``, added to ``|g|`` inside the maximum.
 
     Returns:
-      A ``GradientTransformation``: the chain above; its state is the tuple of its parts'
-      states (``m`` and the infinity moment ``v`` in ``scale_by_adamax``'s
-      ``BranchState``, then the learning rate's ``ScaleState``; ``describe_state`` lists them, ``get_hyperparams``
-      reads the hyperparameters).
+      A ``GradientTransformation``: the chain above; its state is the tuple of its parts' states
+      (``m`` and the infinity moment ``v`` in ``scale_by_adamax``'s ``BranchState``, then the
+      learning rate's ``ScaleState``; ``describe_state`` lists them, ``get_hyperparams`` reads the
+      hyperparameters).
 
     Example:
       >>> import jax.numpy as jnp
@@ -66,10 +66,9 @@ def adamaxw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4, mask=N
         returning one, or ``fn(path, leaf) -> bool``.
 
     Returns:
-      A ``GradientTransformation``: the chain above; its state is the tuple of its parts'
-      states (``m`` and ``v`` in a ``BranchState``, the decay's
-      ``WeightDecayState``, the learning rate's ``ScaleState``; ``describe_state`` lists them, ``get_hyperparams``
-      reads the hyperparameters).
+      A ``GradientTransformation``: the chain above; its state is the tuple of its parts' states
+      (``m`` and ``v`` in a ``BranchState``, the decay's ``WeightDecayState``, the learning rate's
+      ``ScaleState``; ``describe_state`` lists them, ``get_hyperparams`` reads the hyperparameters).
 
     Example:
       >>> import jax.numpy as jnp

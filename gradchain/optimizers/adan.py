@@ -37,11 +37,10 @@ def adan(learning_rate, b1=0.98, b2=0.92, b3=0.99, eps=1e-8, eps_root=1e-8, weig
         returning one, or ``fn(path, leaf) -> bool``.
 
     Returns:
-      A ``GradientTransformation``: the chain above; its state is the tuple of its parts'
-      states (``m``, ``v``, ``n`` and the previous gradient in ``scale_by_adan``'s
-      ``BranchState``, the decay's state (empty when λ = 0 and no mask), the learning rate's
-      ``ScaleState``; ``describe_state`` lists them, ``get_hyperparams``
-      reads the hyperparameters).
+      A ``GradientTransformation``: the chain above; its state is the tuple of its parts' states
+      (``m``, ``v``, ``n`` and the previous gradient in ``scale_by_adan``'s ``BranchState``, the
+      decay's state (empty when λ = 0 and no mask), the learning rate's ``ScaleState``;
+      ``describe_state`` lists them, ``get_hyperparams`` reads the hyperparameters).
 
     Example:
       >>> import jax.numpy as jnp

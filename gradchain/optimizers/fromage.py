@@ -25,10 +25,9 @@ def fromage(learning_rate, min_norm=1e-6):
       min_norm: floor of ``‖θ‖`` and ``‖g‖``, ``>= 0``.
 
     Returns:
-      A ``GradientTransformation``: the chain above; its state is the tuple of its parts'
-      states (the trust ratio's state, then ``fromage_step``'s, which holds
-      the learning rate; no statistic; ``describe_state`` lists them, ``get_hyperparams``
-      reads the hyperparameters).
+      A ``GradientTransformation``: the chain above; its state is the tuple of its parts' states
+      (the trust ratio's state, then ``fromage_step``'s, which holds the learning rate; no
+      statistic; ``describe_state`` lists them, ``get_hyperparams`` reads the hyperparameters).
 
     Example:
       >>> import jax.numpy as jnp

@@ -32,10 +32,9 @@ def lion(learning_rate, b1=0.9, b2=0.99, mu_dtype=None, weight_decay=1e-3, mask=
         returning one, or ``fn(path, leaf) -> bool``.
 
     Returns:
-      A ``GradientTransformation``: the chain above; its state is the tuple of its parts'
-      states (``LionState`` with ``m``, the decay's ``WeightDecayState``, the
-      learning rate's ``ScaleState``; ``describe_state`` lists them, ``get_hyperparams``
-      reads the hyperparameters).
+      A ``GradientTransformation``: the chain above; its state is the tuple of its parts' states
+      (``LionState`` with ``m``, the decay's ``WeightDecayState``, the learning rate's
+      ``ScaleState``; ``describe_state`` lists them, ``get_hyperparams`` reads the hyperparameters).
 
     Example:
       >>> import jax.numpy as jnp

@@ -32,10 +32,10 @@ def nadamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=Non
       multiplier: the schedule multiplier ``η_t`` of the paper's form (see ``adamw``).
 
     Returns:
-      A ``GradientTransformation``: the chain above; its state is the tuple of its parts'
-      states (``adamw``'s: ``m`` and ``v`` in a ``BranchState``, the decay's
-      ``WeightDecayState``, the learning rate's ``ScaleState``; ``describe_state`` lists them, ``get_hyperparams``
-      reads the hyperparameters).
+      A ``GradientTransformation``: the chain above; its state is the tuple of its parts' states
+      (``adamw``'s: ``m`` and ``v`` in a ``BranchState``, the decay's ``WeightDecayState``, the
+      learning rate's ``ScaleState``; ``describe_state`` lists them, ``get_hyperparams`` reads the
+      hyperparameters).
 
     Example:
       >>> import jax.numpy as jnp

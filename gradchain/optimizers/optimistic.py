@@ -25,10 +25,10 @@ def optimistic_gradient_descent(learning_rate, alpha=1.0, beta=1.0):
       beta: β ``>= 0``, the weight of its change since the previous step.
 
     Returns:
-      A ``GradientTransformation``: the chain above; its state is the tuple of its parts'
-      states (the previous gradient in
-      ``scale_by_optimistic_gradient``'s ``BranchState``, then the learning rate's ``ScaleState``; ``describe_state`` lists them, ``get_hyperparams``
-      reads the hyperparameters).
+      A ``GradientTransformation``: the chain above; its state is the tuple of its parts' states
+      (the previous gradient in ``scale_by_optimistic_gradient``'s ``BranchState``, then the
+      learning rate's ``ScaleState``; ``describe_state`` lists them, ``get_hyperparams`` reads the
+      hyperparameters).
 
     Example:
       >>> import jax.numpy as jnp

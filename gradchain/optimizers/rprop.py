@@ -32,10 +32,9 @@ def rprop(learning_rate, eta_minus=0.5, eta_plus=1.2, min_step_size=1e-6, max_st
       stale_update: Optax 0.2.8's lagging steps.
 
     Returns:
-      A ``GradientTransformation``: the chain above; its state is the tuple of its parts'
-      states (``RpropState`` with the step sizes ``Δ`` and the last steps, then
-      ``scale(-1)``'s state; ``describe_state`` lists them, ``get_hyperparams``
-      reads the hyperparameters).
+      A ``GradientTransformation``: the chain above; its state is the tuple of its parts' states
+      (``RpropState`` with the step sizes ``Δ`` and the last steps, then ``scale(-1)``'s state;
+      ``describe_state`` lists them, ``get_hyperparams`` reads the hyperparameters).
 
     Example:
       >>> import jax.numpy as jnp

@@ -21,10 +21,9 @@ def sign_sgd(learning_rate):
       learning_rate: γ ``>= 0``: a number, array or schedule.
 
     Returns:
-      A ``GradientTransformation``: the chain above; its state is the tuple of its parts'
-      states (no statistic: ``scale_by_sign``'s empty state, then the learning
-      rate's ``ScaleState``; ``describe_state`` lists them, ``get_hyperparams``
-      reads the hyperparameters).
+      A ``GradientTransformation``: the chain above; its state is the tuple of its parts' states (no
+      statistic: ``scale_by_sign``'s empty state, then the learning rate's ``ScaleState``;
+      ``describe_state`` lists them, ``get_hyperparams`` reads the hyperparameters).
 
     Example:
       >>> import jax.numpy as jnp
@@ -57,10 +56,9 @@ def signum(learning_rate, beta=0.9, accumulator_dtype=None):
       accumulator_dtype: dtype of ``m`` (default: the params').
 
     Returns:
-      A ``GradientTransformation``: the chain above; its state is the tuple of its parts'
-      states (``EmaState`` with ``m``, ``scale_by_sign``'s empty state, the
-      learning rate's ``ScaleState``; ``describe_state`` lists them, ``get_hyperparams``
-      reads the hyperparameters).
+      A ``GradientTransformation``: the chain above; its state is the tuple of its parts' states
+      (``EmaState`` with ``m``, ``scale_by_sign``'s empty state, the learning rate's ``ScaleState``;
+      ``describe_state`` lists them, ``get_hyperparams`` reads the hyperparameters).
 
     Example:
       >>> import jax.numpy as jnp

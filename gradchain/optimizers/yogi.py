@@ -25,10 +25,9 @@ def yogi(learning_rate, b1=0.9, b2=0.999, eps=1e-3):
       eps: ε ``>= 0``, added after the root.
 
     Returns:
-      A ``GradientTransformation``: the chain above; its state is the tuple of its parts'
-      states (``m`` and ``v`` in ``scale_by_yogi``'s ``BranchState``, then the
-      learning rate's ``ScaleState``; ``describe_state`` lists them, ``get_hyperparams``
-      reads the hyperparameters).
+      A ``GradientTransformation``: the chain above; its state is the tuple of its parts' states
+      (``m`` and ``v`` in ``scale_by_yogi``'s ``BranchState``, then the learning rate's
+      ``ScaleState``; ``describe_state`` lists them, ``get_hyperparams`` reads the hyperparameters).
 
     Example:
       >>> import jax.numpy as jnp
