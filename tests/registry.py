@@ -215,6 +215,51 @@ CONFIGS = [
     complex_params(alias("lars", 0.3, weight_decay=0.1, nesterov=True)),
 ]
 
+# Issue 11 (k8): Adam family part 2, factored and matrix-wise optimizers. Optax keeps adopt,
+# ademamix, simplified_ademamix, madgrad and muon in ``optax.contrib``: their rows have no
+# ``alias`` record (it names an ``optax.<name>``). On this problem's vectors Adafactor keeps
+# unfactored moments and Muon hands every leaf to Adam; ``tests/test_matrix_optimizers.py``
+# checks both on matrices. The learning rates keep the runs out of limit cycles (float64
+# open-loop errors ~1e-16).
+
+
+def contrib(name: str, learning_rate: float, **kwargs) -> Config:
+    """The row for ``gc.<name>(lr, **kwargs)`` against ``optax.contrib.<name>(lr, **kwargs)``."""
+    shown = ", ".join(f"{k}={getattr(v, '__name__', v)}" for k, v in kwargs.items())
+    return Config(name=f"{name}({shown})",
+                  make=lambda lr: getattr(gc, name)(lr, **kwargs),
+                  optax=lambda lr: getattr(optax.contrib, name)(lr, **kwargs),
+                  learning_rate=learning_rate, defaults=not kwargs)
+
+
+NOVOGRAD = alias("novograd", 0.02)
+ADOPT = contrib("adopt", 0.03)
+ADEMAMIX = contrib("ademamix", 0.03)
+MADGRAD = contrib("madgrad", 0.01)
+ADAFACTOR = alias("adafactor", 0.03)
+MUON = contrib("muon", 0.03)
+CONFIGS += [
+    NOVOGRAD,
+    variant(alias("novograd", 0.02, weight_decay=0.1)),
+    ADOPT,
+    variant(contrib("adopt", 0.03, nesterov=True, use_clipping=False)),
+    ADEMAMIX,
+    variant(contrib("ademamix", 0.03, weight_decay=0.1, mask=decay_only_w)),
+    contrib("simplified_ademamix", 0.001, alpha=2.0),
+    MADGRAD,
+    variant(contrib("madgrad", 0.01, weight_decay=0.1)),
+    ADAFACTOR,
+    # Optax hands on its momentum before rounding it to dtype_momentum, gradchain after.
+    alias("adafactor", 0.01, momentum=0.9, dtype_momentum=None, weight_decay_rate=0.001),
+    MUON,
+    scheduled(ADOPT),
+    scheduled(ADEMAMIX),
+    scheduled(MADGRAD),
+    scheduled(ADAFACTOR),
+    complex_params(NOVOGRAD),
+    complex_params(ADEMAMIX),
+]
+
 WITH_OPTAX = [c for c in CONFIGS if c.optax is not None]
 CONSTANT = [c for c in CONFIGS if not c.schedule and not c.complex]
 FAMILIES = [c for c in CONFIGS if not c.variant]
@@ -259,4 +304,13 @@ ALIAS_CALLS = [
     ("lamb", "lamb", dict(learning_rate=1e-3, weight_decay=1e-4)),
     ("noisy_sgd", "noisy_sgd", dict(learning_rate=0.1, key=0)),
     ("lookahead", "lookahead", dict(inner=gc.sgd(0.1))),
+    # Issue 11 (k8)
+    ("novograd", "novograd", dict(learning_rate=1e-3, weight_decay=1e-4)),
+    ("adopt", "adopt", dict(learning_rate=1e-3)),
+    ("ademamix", "ademamix", dict(learning_rate=1e-3, weight_decay=1e-4)),
+    ("simplified_ademamix", "simplified_ademamix", dict(learning_rate=1e-3, alpha=1.0,
+                                                        weight_decay=1e-4)),
+    ("madgrad", "madgrad", dict(learning_rate=1e-3, weight_decay=1e-4)),
+    ("adafactor", "adafactor", dict(learning_rate=1e-3, momentum=0.9, weight_decay_rate=1e-4)),
+    ("muon", "muon", dict(learning_rate=1e-3, weight_decay=1e-4, adam_weight_decay=1e-4)),
 ]
