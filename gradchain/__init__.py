@@ -134,7 +134,7 @@ from gradchain.preconditioners.ademamix import scale_by_ademamix, scale_by_simpl
 from gradchain.preconditioners.adopt import PreviousRmsState, scale_by_adopt, scale_by_previous_rms
 from gradchain.preconditioners.factored_rms import (FactoredMoments, FactoredRmsState,
                                                     scale_by_factored_rms)
-from gradchain.preconditioners.madgrad import MadgradState, MadgradStats, scale_by_madgrad
+from gradchain.preconditioners.madgrad import MadgradState, scale_by_madgrad
 from gradchain.preconditioners.newton_schulz import (MuonDimensionNumbers, OrthogonalizeState,
                                                      newton_schulz, orthogonalize,
                                                      scale_by_shape)
@@ -174,7 +174,7 @@ __all__ = [
     "check_range", "cross_leaf", "elementwise", "per_leaf", "public", "share", "shared",
     "tree_max", "tree_sum",
     # Issue 11 (k8)
-    "FactoredMoments", "FactoredRmsState", "LayerRmsState", "MadgradState", "MadgradStats",
+    "FactoredMoments", "FactoredRmsState", "LayerRmsState", "MadgradState",
     "MomentumSumState", "MuonDimensionNumbers", "NesterovEmaState", "OrthogonalizeState",
     "ParamBlockRmsState", "PreviousRmsState", "adafactor", "ademamix", "adopt", "madgrad",
     "momentum_sum", "muon", "nesterov_ema", "newton_schulz", "novograd", "orthogonalize",

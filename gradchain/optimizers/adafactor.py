@@ -7,7 +7,7 @@ import jax.numpy as jnp
 from gradchain.clipping.block_rms import clip_by_block_rms
 from gradchain.combinators.chain import chain
 from gradchain.core.public import public
-from gradchain.core.validation import check_range
+from gradchain.core.validation import check_range, check_whole_number
 from gradchain.moments.ema import ema
 from gradchain.preconditioners.factored_rms import scale_by_factored_rms
 from gradchain.regularization.weight_decay import add_decayed_weights
@@ -66,6 +66,12 @@ def adafactor(learning_rate=None, min_dim_size_to_factor: int = 128, decay_rate=
         check_range("adafactor", "clipping_threshold", clipping_threshold, 1)
     if learning_rate is not None:
         check_range("adafactor", "learning_rate", learning_rate, 0)
+    if weight_decay_rate is not None:
+        check_range("adafactor", "weight_decay_rate", weight_decay_rate, 0, record=False)
+    check_range("adafactor", "eps", eps, 0, record=False)
+    check_range("adafactor", "decay_rate", decay_rate, record=False)
+    check_whole_number("adafactor", "decay_offset", decay_offset, 0)
+    check_whole_number("adafactor", "min_dim_size_to_factor", min_dim_size_to_factor, 0)
     stages = [scale_by_factored_rms(factored, decay_rate, decay_offset, min_dim_size_to_factor,
                                     eps)]
     if clipping_threshold is not None:

@@ -8,6 +8,7 @@ import jax
 
 from gradchain.combinators.chain import chain
 from gradchain.core.public import public
+from gradchain.core.validation import check_range
 from gradchain.moments.nesterov_ema import nesterov_ema
 from gradchain.optimizers.adam import adamw
 from gradchain.preconditioners.newton_schulz import (NS_COEFFS_PRESETS, is_dimension_numbers,
@@ -81,6 +82,12 @@ def muon(learning_rate, ns_coeffs=NS_COEFFS_PRESETS["standard"], ns_steps: int =
       ns_dtype: the Newton-Schulz iteration's dtype (torch's: bfloat16); None: the params'.
       adam_nesterov: Nesterov for the Adam leaves (None: ``nesterov``, as Optax).
     """
+    for name, value, high in (("adam_b1", adam_b1, 1), ("adam_b2", adam_b2, 1),
+                              ("adam_eps_root", adam_eps_root, None),
+                              ("adam_weight_decay", adam_weight_decay, None)):
+        check_range("muon", name, value, 0, high, high_open=high is not None, record=False)
+    if adam_learning_rate is not None:
+        check_range("muon", "adam_learning_rate", adam_learning_rate, 0, record=False)
     dims = muon_weight_dimension_numbers
     matrices = chain(
         nesterov_ema(beta, nesterov=nesterov, debias=bias_correction, dtype=mu_dtype,

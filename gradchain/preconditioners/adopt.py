@@ -33,8 +33,8 @@ def scale_by_previous_rms(b2=0.9999, eps=1e-6, *, clip_value_fn=_clip_at_fourth_
     The update is normalised by the second moment of the steps *before* it, so ``u_t`` and its
     scale are independent (Taniguchi et al. 2024, ADOPT). At the first step ``v_1 = |u_1|²`` and
     the output is 0 (there is no earlier moment). ``c_t = clip_value_fn(t - 1)`` (``t`` from 1;
-    default ``(t - 1)^{1/4}``, Optax's), a schedule of the step count kept in the state as
-    ``clip_value``; ``use_clipping=False`` leaves it out.
+    default ``(t - 1)^{1/4}``, Optax's), computed from the step count at each update;
+    ``use_clipping=False`` leaves it out.
 
     Args:
       b2: β2 in ``[0, 1]``; a number, array or schedule.
@@ -44,9 +44,9 @@ def scale_by_previous_rms(b2=0.9999, eps=1e-6, *, clip_value_fn=_clip_at_fourth_
     """
     check_range("scale_by_previous_rms", "b2", b2, 0, 1)
     check_range("scale_by_previous_rms", "eps", eps, 0)
-    hyperparams = {"b2": b2, "eps": eps}
-    if use_clipping:
-        hyperparams["clip_value"] = clip_value_fn
+    def scalars(b2, eps, step):
+        clip = {"clip_value": clip_value_fn(step - 1)} if use_clipping else {}
+        return {"b2": b2, "eps": eps, **clip}
 
     def rule(u, stat, step, b2, eps, clip_value=None):
         square = abs_sq(u)
@@ -58,8 +58,8 @@ def scale_by_previous_rms(b2=0.9999, eps=1e-6, *, clip_value_fn=_clip_at_fourth_
                 jnp.where(first, square, (1 - b2) * square + b2 * stat))
 
     return elementwise(
-        rule, name="scale_by_previous_rms", hyperparams=hyperparams, statistic=0.0,
-        real_statistic=True, state_type=PreviousRmsState,
+        rule, name="scale_by_previous_rms", hyperparams={"b2": b2, "eps": eps}, statistic=0.0,
+        scalars=scalars, real_statistic=True, state_type=PreviousRmsState,
         real_input="clipping has no complex form" if use_clipping else None)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from gradchain.core.dtypes import abs_sq
 from gradchain.core.public import public
-from gradchain.core.validation import check_range, check_steps
+from gradchain.core.validation import check_range, check_whole_number
 from gradchain.kit.rules import per_leaf
 
 
@@ -28,10 +28,10 @@ class FactoredRmsState(NamedTuple):
 
 
 def decay_rate_pow(count, exponent=0.8):
-    """Adafactor's ``β2_t = 1 - (count + 1)^{-exponent}`` (count 0 at the first update), in
-    float32 as Optax's."""
+    """Adafactor's ``β2_t = 1 - (count + 1)^{-exponent}`` (count 0 at the first update), with
+    ``count + 1`` in float32, as Optax's."""
     t = jnp.asarray(count + 1, jnp.float32)
-    return 1.0 - t ** (-jnp.asarray(exponent, jnp.float32))
+    return 1.0 - t ** (-exponent)
 
 
 def factored_axes(shape, factored: bool, min_dim_size_to_factor: int) -> Optional[tuple]:
@@ -73,9 +73,9 @@ def scale_by_factored_rms(factored: bool = True, decay_rate=0.8, step_offset: in
     """
     check_range("scale_by_factored_rms", "decay_rate", decay_rate)
     check_range("scale_by_factored_rms", "epsilon", epsilon, 0)
-    step_offset = check_steps("scale_by_factored_rms", "step_offset", step_offset, 0)
-    min_dim_size_to_factor = check_steps("scale_by_factored_rms", "min_dim_size_to_factor",
-                                         min_dim_size_to_factor, 0, what="entries")
+    check_whole_number("scale_by_factored_rms", "step_offset", step_offset, 0)
+    check_whole_number("scale_by_factored_rms", "min_dim_size_to_factor",
+                       min_dim_size_to_factor, 0)
 
     def axes(shape):
         return factored_axes(shape, factored, min_dim_size_to_factor)
@@ -89,8 +89,13 @@ def scale_by_factored_rms(factored: bool = True, decay_rate=0.8, step_offset: in
         return FactoredMoments(jnp.zeros(shape[:d0] + shape[d0 + 1:], dtype),
                                jnp.zeros(shape[:d1] + shape[d1 + 1:], dtype))
 
+    # Optax computes β2_t in float32 from a Python number (weakly typed), in the array's dtype
+    # from an array; the state keeps every hyperparameter as an array, so remember which.
+    weak = isinstance(decay_rate, (int, float))
+
     def scalars(decay_rate, epsilon, step):
-        decay = decay_rate_fn(step - 1 - step_offset, decay_rate)
+        exponent = decay_rate.astype(jnp.float32) if weak else decay_rate
+        decay = decay_rate_fn(step - 1 - step_offset, exponent)
         return {"decay": decay, "weight": 1.0 - decay, "epsilon": epsilon}
 
     def rule(u, stat, decay, weight, epsilon):

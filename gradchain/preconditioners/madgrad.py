@@ -12,13 +12,6 @@ from gradchain.core.validation import check_range
 from gradchain.kit.rules import per_leaf
 
 
-class MadgradStats(NamedTuple):
-    """One leaf's statistics: ``Σ λ_k g_k²``, ``Σ λ_k g_k`` and the starting point."""
-    grad_sum_sq: jax.Array
-    grad_sum: jax.Array
-    x0: jax.Array
-
-
 class MadgradState(NamedTuple):
     count: jax.Array
     stats: object
@@ -26,8 +19,10 @@ class MadgradState(NamedTuple):
 
 
 def _initial_stats(param, dtype):
+    """One leaf's statistics stacked on a new first axis: ``Σ λ_k g_k²``, ``Σ λ_k g_k`` (0 at
+    first) and the starting point ``x_0``."""
     zeros = jnp.zeros(jnp.shape(param), dtype)
-    return MadgradStats(zeros, zeros, jnp.asarray(param, dtype))
+    return jnp.stack([zeros, zeros, jnp.asarray(param, dtype)])
 
 
 @public
@@ -36,10 +31,12 @@ def scale_by_madgrad(learning_rate, momentum=0.9, eps=1e-6):
 
     With ``λ_t = (γ_t + ε) √t`` (``t`` from 1): ``G_t = G_{t-1} + λ_t g_t²``,
     ``s_t = s_{t-1} + λ_t g_t``, ``z_t = x_0 - s_t / (∛G_t + ε)``, and the new point
-    ``x_{t+1} = (1 - c) z_t + c x_t``: the output is ``x_{t+1} - x_t`` (``c`` the momentum). ``ε``
-    joins ``γ`` as in the authors' PyTorch code; ``λ_t`` is a float32 number, as Optax's (the
-    root of its int32 step count is float32). Keeps ``G``, ``s`` and the starting point
-    ``x_0`` per leaf. Optax's ``contrib.scale_by_madgrad`` (arguments, defaults and numbers).
+    ``x_{t+1} = (1 - c) z_t + c x_t``: the output is ``x_{t+1} - x_t``, computed as
+    ``(1 - c)((x_0 - x_t) - s_t / (∛G_t + ε))`` (``c`` the momentum), which does not lose the
+    step to the rounding of ``x_t`` as Optax's ``((1 - c) z_t + c x_t) - x_t`` does. ``ε``
+    joins ``γ`` as in the authors' PyTorch code; ``√t`` is that of the int32 step count, a
+    float32 number, as Optax's. Keeps ``G``, ``s`` and the starting point
+    ``x_0`` per leaf (stacked: an array of shape ``(3, *leaf.shape)``). Optax's ``contrib.scale_by_madgrad`` (arguments, defaults and numbers).
 
     Args:
       learning_rate: γ ``>= 0``; a number, array or schedule.
@@ -51,15 +48,14 @@ def scale_by_madgrad(learning_rate, momentum=0.9, eps=1e-6):
     check_range("scale_by_madgrad", "eps", eps, 0)
 
     def scalars(learning_rate, momentum, eps, step):
-        lamb = (learning_rate + eps).astype(jnp.float32) * jnp.sqrt(step)
+        lamb = (learning_rate + eps) * jnp.sqrt(step)
         return {"lamb": lamb, "momentum": momentum, "eps": eps}
 
     def rule(u, stat, param, lamb, momentum, eps):
-        grad_sum_sq = stat.grad_sum_sq + (lamb * u ** 2).astype(u.dtype)
-        grad_sum = stat.grad_sum + (lamb * u).astype(u.dtype)
-        z = stat.x0 - grad_sum / (jnp.cbrt(grad_sum_sq) + eps)
-        new = (1 - momentum) * z + momentum * param
-        return new - param, MadgradStats(grad_sum_sq, grad_sum, stat.x0)
+        grad_sum_sq = stat[0] + (lamb * u ** 2).astype(u.dtype)
+        grad_sum = stat[1] + (lamb * u).astype(u.dtype)
+        step = (1 - momentum) * ((stat[2] - param) - grad_sum / (jnp.cbrt(grad_sum_sq) + eps))
+        return step, jnp.stack([grad_sum_sq, grad_sum, stat[2]])
 
     return per_leaf(
         rule, name="scale_by_madgrad",
