@@ -12,7 +12,8 @@ keeps unfactored moments and Muon hands every leaf to Adam. Here, on ``tests/mat
 - the state is never larger than Optax's (``gc.state_bytes``), per parameter, on a large tree;
   Adafactor's factored leaves hold rows + columns;
 - ``vmap`` over learning rates equals separate runs, and ``jit`` equals eager steps;
-- ``newton_schulz`` maps every singular value into Muon's band around 1 (hypothesis).
+- ``newton_schulz`` maps every singular value into Muon's band around 1 (hypothesis), and
+  ``ns_dtype=jnp.bfloat16`` runs it in bfloat16 (torch's Muon does), returning the updates' dtype.
 """
 
 import functools
@@ -61,6 +62,10 @@ PAIRS = {
                        C.muon(0.003, preconditioning="schatten")),
     "muon(spectral)": (gc.muon(0.003, preconditioning="spectral"),
                        C.muon(0.003, preconditioning="spectral")),
+    # Not a registry row: restarted at a huge count with a zero second moment (the saturation
+    # test), an unclipped ADOPT divides by ε, as Optax's.
+    "adopt(nesterov, no clipping)": (gc.adopt(0.03, nesterov=True, use_clipping=False),
+                                     C.adopt(0.03, nesterov=True, use_clipping=False)),
 }
 
 
@@ -180,3 +185,13 @@ def test_newton_schulz_maps_singular_values_near_one(rows, cols, seed):
     assert singular.min() > 0.3 and singular.max() < 1.25, singular
     u, _, vh = np.linalg.svd(np.asarray(x), full_matrices=False)
     assert np.sum(np.asarray(y) * (u @ vh)) > 0.5 * min(rows, cols)  # aligned with U Vᴴ
+
+
+def test_ns_dtype_runs_the_iteration_in_bfloat16():
+    x = {"w": jax.random.normal(jax.random.PRNGKey(0), (6, 4), jnp.float32)}
+    full, low = (gc.orthogonalize(ns_dtype=dtype) for dtype in (None, jnp.bfloat16))
+    exact = full.update(x, full.init(x))[0]["w"]
+    rounded = low.update(x, low.init(x))[0]["w"]
+    assert rounded.dtype == jnp.float32
+    error = float(jnp.max(jnp.abs(rounded - exact)) / jnp.max(jnp.abs(exact)))
+    assert 1e-4 < error < 0.1, error  # bfloat16's 8 bits of mantissa, the algorithm intact

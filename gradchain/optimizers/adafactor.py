@@ -43,7 +43,8 @@ def adafactor(learning_rate=None, min_dim_size_to_factor: int = 128, decay_rate=
     ``torch.optim.Adafactor(lr, beta2_decay=-c, eps=(None, s), d, weight_decay=λ)`` is
     ``adafactor(lr, min_dim_size_to_factor=1, decay_rate=c, clipping_threshold=d,
     weight_decay_rate=lr·λ, relative_step=True, min_scale=s)`` (its decay is scaled by the
-    learning rate; see ``scale_by_factored_rms`` for its ε and its factored axes).
+    learning rate; see ``scale_by_factored_rms`` for its ε and its factored axes). Give ``c`` as
+    a float64 array for torch's float64 ``β2_t`` (a Python number gives Optax's float32 one).
 
     Args:
       learning_rate: γ ``>= 0`` (a number, array or schedule), or None.

@@ -65,7 +65,8 @@ def scale_by_factored_rms(factored: bool = True, decay_rate=0.8, step_offset: in
 
     Args:
       factored: factor leaves of 2 or more axes.
-      decay_rate: the exponent given to ``decay_rate_fn``; a number, array or schedule.
+      decay_rate: the exponent given to ``decay_rate_fn``; a number, array or schedule. A
+        Python number is given in float32 (Optax's numbers), an array in its own dtype.
       step_offset: subtracted from the count (fine-tuning from a later step).
       min_dim_size_to_factor: the smallest second largest dimension that is factored.
       epsilon: ε ``>= 0``, added to ``|u|²``.
