@@ -13,7 +13,7 @@ from gradchain.moments.nesterov_ema import nesterov_ema
 from gradchain.optimizers.adam import adamw
 from gradchain.preconditioners.newton_schulz import (NS_COEFFS_PRESETS, is_dimension_numbers,
                                                      orthogonalize, scale_by_shape)
-from gradchain.regularization.weight_decay import add_decayed_weights
+from gradchain.regularization.weight_decay import maybe_add_decayed_weights
 from gradchain.step_size.scale import scale_by_learning_rate
 from gradchain.wrappers.partition import partition
 
@@ -95,7 +95,7 @@ def muon(learning_rate, ns_coeffs=NS_COEFFS_PRESETS["standard"], ns_steps: int =
         orthogonalize(ns_coeffs, ns_steps, eps, preconditioning, dims, adaptive=adaptive,
                       eps_floor=eps_floor, ns_dtype=ns_dtype),
         scale_by_shape(dims, consistent_rms),
-        add_decayed_weights(weight_decay, weight_decay_mask),
+        maybe_add_decayed_weights(weight_decay, weight_decay_mask),
         scale_by_learning_rate(learning_rate))
     others = adamw(learning_rate if adam_learning_rate is None else adam_learning_rate,
                    adam_b1, adam_b2, eps, adam_eps_root, mu_dtype,
