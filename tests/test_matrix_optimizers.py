@@ -200,3 +200,12 @@ def test_ns_dtype_runs_the_iteration_in_bfloat16():
     assert rounded.dtype == jnp.float32
     error = float(jnp.max(jnp.abs(rounded - exact)) / jnp.max(jnp.abs(exact)))
     assert 1e-4 < error < 0.1, error  # bfloat16's 8 bits of mantissa, the algorithm intact
+
+
+def test_debiased_nesterov_ema_saturates_with_the_step_count():
+    """At the saturated count the look-ahead's ``1 - β^{t+1}`` must not wrap to ``β^{-2^31}``:
+    the step equals that of a count where every ``β^t`` has underflowed too."""
+    tx, grads = gc.nesterov_ema(0.95, debias=True), {"w": jnp.ones(3)}
+    state = tx.init(grads)
+    at = lambda count: tx.update(grads, state._replace(count=jnp.asarray(count, jnp.int32)))[0]
+    chex.assert_trees_all_equal(at(np.iinfo(np.int32).max - 1), at(10 ** 6))

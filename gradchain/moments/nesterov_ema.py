@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import jax
 
+from gradchain.core.hyperparams import next_count
 from gradchain.core.public import public
 from gradchain.core.validation import check_range
 from gradchain.kit.rules import elementwise
@@ -44,7 +45,7 @@ def nesterov_ema(decay, *, nesterov: bool = True, debias: bool = False, dtype=No
         beta = values[hyperparam_name]
         if not debias:
             return {"beta": beta, "now": 1.0, "next": 1.0}
-        return {"beta": beta, "now": 1 - beta ** step, "next": 1 - beta ** (step + 1)}
+        return {"beta": beta, "now": 1 - beta ** step, "next": 1 - beta ** next_count(step)}
 
     def rule(u, stat, beta, now, next):
         m = beta * stat + (1 - beta) * u
