@@ -29,6 +29,9 @@ def momentum_sum(decay, *, dtype=None, hyperparam_name: str = "decay"):
       decay: β in ``[0, 1]``; a number, array or schedule.
       dtype: dtype of ``m`` (default: the params').
       hyperparam_name: key of β in the state's ``hyperparams``.
+
+    Returns:
+      A ``GradientTransformation``; its state is ``MomentumSumState(count, trace, hyperparams)``.
     """
     check_range("momentum_sum", hyperparam_name, decay, 0, 1)
     return elementwise(

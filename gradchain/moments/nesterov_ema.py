@@ -38,6 +38,9 @@ def nesterov_ema(decay, *, nesterov: bool = True, debias: bool = False, dtype=No
       dtype: dtype of ``m`` (default: the params').
       hyperparam_name: key of β in the state's ``hyperparams`` (``"b1"`` in ADOPT, ``"beta"``
         in Muon).
+
+    Returns:
+      A ``GradientTransformation``; its state is ``NesterovEmaState(count, ema, hyperparams)``.
     """
     check_range("nesterov_ema", hyperparam_name, decay, 0, 1, high_open=debias)
 

@@ -62,6 +62,24 @@ def adafactor(learning_rate=None, min_dim_size_to_factor: int = 128, decay_rate=
       weight_decay_mask: the leaves that decay (as ``add_decayed_weights``).
       relative_step: torch's step size ``γ_t = min(γ, 1/√t)`` (t from 1).
       min_scale: s ``>= 0``, the floor of ``rms(θ)`` (torch's ``eps[1]``).
+
+    Returns:
+      A ``GradientTransformation``: the chain above (its state the tuple of its parts' states;
+      ``describe_state`` lists them, ``get_hyperparams``/``set_hyperparams`` read and set the
+      hyperparameters by the argument names).
+
+    Example (two steps on a 2×2 matrix):
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([[1.0, -2.0], [0.5, 1.5]])}
+      >>> tx = gc.adafactor(learning_rate=0.1, min_dim_size_to_factor=2)
+      >>> state = tx.init(params)
+      >>> grads = {"w": jnp.array([[0.5, -0.5], [1.0, 0.25]])}
+      >>> for _ in range(2):
+      ...     updates, state = tx.update(grads, state, params)
+      ...     params = gc.apply_updates(params, updates)
+      >>> params["w"].round(4).tolist()
+      [[0.807, -1.6141], [0.2353, 1.3676]]
     """
     if clipping_threshold is not None:
         check_range("adafactor", "clipping_threshold", clipping_threshold, 1)

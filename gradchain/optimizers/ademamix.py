@@ -33,6 +33,24 @@ def ademamix(learning_rate, b1=0.9, b2=0.999, b3=0.9999, alpha=5.0, eps=1e-8, ep
       mu_dtype: dtype of the moments (default: the params').
       weight_decay: λ ``>= 0``.
       mask: the leaves that decay (as ``add_decayed_weights``).
+
+    Returns:
+      A ``GradientTransformation``: the chain above (its state the tuple of its parts' states;
+      ``describe_state`` lists them, ``get_hyperparams``/``set_hyperparams`` read and set the
+      hyperparameters by the argument names).
+
+    Example (two steps on a 2×2 matrix):
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([[1.0, -2.0], [0.5, 1.5]])}
+      >>> tx = gc.ademamix(learning_rate=0.1)
+      >>> state = tx.init(params)
+      >>> grads = {"w": jnp.array([[0.5, -0.5], [1.0, 0.25]])}
+      >>> for _ in range(2):
+      ...     updates, state = tx.update(grads, state, params)
+      ...     params = gc.apply_updates(params, updates)
+      >>> params["w"].round(4).tolist()
+      [[0.7999, -1.7999], [0.2999, 1.2999]]
     """
     return chain(scale_by_ademamix(b1, b2, b3, alpha, eps, eps_root, mu_dtype),
                  maybe_add_decayed_weights(weight_decay, mask),
@@ -59,6 +77,24 @@ def simplified_ademamix(learning_rate, b1=0.99, b2=0.95, alpha=0.0, eps=1e-8, ep
       eps_root: ``>= 0``, added under the root.
       weight_decay: λ ``>= 0``.
       mask: the leaves that decay (as ``add_decayed_weights``).
+
+    Returns:
+      A ``GradientTransformation``: the chain above (its state the tuple of its parts' states;
+      ``describe_state`` lists them, ``get_hyperparams``/``set_hyperparams`` read and set the
+      hyperparameters by the argument names).
+
+    Example (two steps on a 2×2 matrix):
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([[1.0, -2.0], [0.5, 1.5]])}
+      >>> tx = gc.simplified_ademamix(learning_rate=0.1)
+      >>> state = tx.init(params)
+      >>> grads = {"w": jnp.array([[0.5, -0.5], [1.0, 0.25]])}
+      >>> for _ in range(2):
+      ...     updates, state = tx.update(grads, state, params)
+      ...     params = gc.apply_updates(params, updates)
+      >>> params["w"].round(4).tolist()
+      [[0.701, -1.701], [0.201, 1.201]]
     """
     return chain(scale_by_simplified_ademamix(b1, b2, alpha, eps, eps_root),
                  maybe_add_decayed_weights(weight_decay, mask),

@@ -28,6 +28,24 @@ def adopt(learning_rate, b1=0.9, b2=0.9999, eps=1e-6, mu_dtype=None, *,
       nesterov: Nesterov's look-ahead, ``β1 m_t + (1 - β1) x_t``.
       use_clipping: clip the normalised gradient to ``±clip_value_fn(t - 1)``.
       clip_value_fn: ``count -> c`` (count 0 at the first update), default ``count^{1/4}``.
+
+    Returns:
+      A ``GradientTransformation``: the chain above (its state the tuple of its parts' states;
+      ``describe_state`` lists them, ``get_hyperparams``/``set_hyperparams`` read and set the
+      hyperparameters by the argument names).
+
+    Example (two steps on a 2×2 matrix):
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([[1.0, -2.0], [0.5, 1.5]])}
+      >>> tx = gc.adopt(learning_rate=0.1)
+      >>> state = tx.init(params)
+      >>> grads = {"w": jnp.array([[0.5, -0.5], [1.0, 0.25]])}
+      >>> for _ in range(2):
+      ...     updates, state = tx.update(grads, state, params)
+      ...     params = gc.apply_updates(params, updates)
+      >>> params["w"].round(4).tolist()
+      [[0.99, -1.99], [0.49, 1.49]]
     """
     return chain(
         scale_by_adopt(b1, b2, eps, mu_dtype, nesterov=nesterov, use_clipping=use_clipping,

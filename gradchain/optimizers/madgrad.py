@@ -23,6 +23,24 @@ def madgrad(learning_rate, momentum=0.9, weight_decay=0.0, eps=1e-6):
       momentum: c in ``[0, 1]``.
       weight_decay: λ ``>= 0``.
       eps: ε ``>= 0``.
+
+    Returns:
+      A ``GradientTransformation``: the chain above (its state the tuple of its parts' states;
+      ``describe_state`` lists them, ``get_hyperparams``/``set_hyperparams`` read and set the
+      hyperparameters by the argument names).
+
+    Example (two steps on a 2×2 matrix):
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([[1.0, -2.0], [0.5, 1.5]])}
+      >>> tx = gc.madgrad(learning_rate=0.1)
+      >>> state = tx.init(params)
+      >>> grads = {"w": jnp.array([[0.5, -0.5], [1.0, 0.25]])}
+      >>> for _ in range(2):
+      ...     updates, state = tx.update(grads, state, params)
+      ...     params = gc.apply_updates(params, updates)
+      >>> params["w"].round(4).tolist()
+      [[0.9538, -1.9538], [0.4418, 1.4634]]
     """
     return chain(maybe_add_decayed_weights(weight_decay),
                  scale_by_madgrad(learning_rate, momentum, eps))

@@ -81,6 +81,24 @@ def muon(learning_rate, ns_coeffs=NS_COEFFS_PRESETS["standard"], ns_steps: int =
       eps_floor: normalise by ``max(‖X‖_F, ε)`` (torch's) instead of ``‖X‖_F + ε``.
       ns_dtype: the Newton-Schulz iteration's dtype (torch's: bfloat16); None: the params'.
       adam_nesterov: Nesterov for the Adam leaves (None: ``nesterov``, as Optax).
+
+    Returns:
+      A ``GradientTransformation``: the chain above (its state the tuple of its parts' states;
+      ``describe_state`` lists them, ``get_hyperparams``/``set_hyperparams`` read and set the
+      hyperparameters by the argument names).
+
+    Example (two steps on a 2×2 matrix):
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([[1.0, -2.0], [0.5, 1.5]])}
+      >>> tx = gc.muon(learning_rate=0.1)
+      >>> state = tx.init(params)
+      >>> grads = {"w": jnp.array([[0.5, -0.5], [1.0, 0.25]])}
+      >>> for _ in range(2):
+      ...     updates, state = tx.update(grads, state, params)
+      ...     params = gc.apply_updates(params, updates)
+      >>> params["w"].round(4).tolist()
+      [[0.9384, -1.8007], [0.3768, 1.4003]]
     """
     for name, value, high in (("adam_b1", adam_b1, 1), ("adam_b2", adam_b2, 1),
                               ("adam_eps_root", adam_eps_root, None),

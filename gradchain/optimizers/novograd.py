@@ -24,6 +24,24 @@ def novograd(learning_rate, b1=0.9, b2=0.25, eps=1e-6, eps_root=0.0, weight_deca
       eps: ε ``>= 0``, added to the root.
       eps_root: ``>= 0``, added under the root.
       weight_decay: λ ``>= 0``, added to the normalised gradient inside the momentum.
+
+    Returns:
+      A ``GradientTransformation``: the chain above (its state the tuple of its parts' states;
+      ``describe_state`` lists them, ``get_hyperparams``/``set_hyperparams`` read and set the
+      hyperparameters by the argument names).
+
+    Example (two steps on a 2×2 matrix):
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([[1.0, -2.0], [0.5, 1.5]])}
+      >>> tx = gc.novograd(learning_rate=0.1)
+      >>> state = tx.init(params)
+      >>> grads = {"w": jnp.array([[0.5, -0.5], [1.0, 0.25]])}
+      >>> for _ in range(2):
+      ...     updates, state = tx.update(grads, state, params)
+      ...     params = gc.apply_updates(params, updates)
+      >>> params["w"].round(4).tolist()
+      [[0.884, -1.884], [0.268, 1.442]]
     """
     return chain(scale_by_novograd(b1, b2, eps, eps_root, weight_decay),
                  scale_by_learning_rate(learning_rate))

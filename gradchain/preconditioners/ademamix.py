@@ -34,6 +34,10 @@ def scale_by_ademamix(b1=0.9, b2=0.999, b3=0.9999, alpha=6.0, eps=1e-8, eps_root
       eps: ε ``>= 0``, added to the root.
       eps_root: ``>= 0``, added under the root.
       mu_dtype: dtype of the moments (default: the params').
+
+    Returns:
+      A ``GradientTransformation``: the chain above (its state the tuple of its parts'
+      states).
     """
     check_range("scale_by_ademamix", "alpha", alpha, 0)
     numerator = branch(first_moment(b1, dtype=mu_dtype),
@@ -57,6 +61,10 @@ def scale_by_simplified_ademamix(b1=0.99, b2=0.95, alpha=0.0, eps=1e-8, eps_root
       alpha: α ``>= 0``; a number, array or schedule.
       eps: ε ``>= 0``, added to the root.
       eps_root: ``>= 0``, added under the root.
+
+    Returns:
+      A ``GradientTransformation``: the chain above (its state the tuple of its parts'
+      states).
     """
     check_range("scale_by_simplified_ademamix", "alpha", alpha, 0)
     numerator = branch(momentum_sum(b1, hyperparam_name="b1"), identity(), combine=_mix,

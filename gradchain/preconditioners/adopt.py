@@ -41,6 +41,9 @@ def scale_by_previous_rms(b2=0.9999, eps=1e-6, *, clip_value_fn=_clip_at_fourth_
       eps: ε ``>= 0``, the floor of the root.
       clip_value_fn: ``count -> c`` (count 0 at the first update).
       use_clipping: clip the normalised update to ``[-c_t, c_t]``.
+
+    Returns:
+      A ``GradientTransformation``; its state is ``PreviousRmsState(count, nu, hyperparams)``.
     """
     check_range("scale_by_previous_rms", "b2", b2, 0, 1)
     check_range("scale_by_previous_rms", "eps", eps, 0)
@@ -82,6 +85,10 @@ def scale_by_adopt(b1=0.9, b2=0.9999, eps=1e-6, mu_dtype=None, *, nesterov: bool
       nesterov: Nesterov's look-ahead on ``m``.
       use_clipping: clip the normalised gradient (recommended from scratch).
       clip_value_fn: ``count -> c_t`` (default ``count^{1/4}``).
+
+    Returns:
+      A ``GradientTransformation``: the chain above (its state the tuple of its parts'
+      states).
     """
     return chain(
         scale_by_previous_rms(b2, eps, clip_value_fn=clip_value_fn, use_clipping=use_clipping),

@@ -71,6 +71,10 @@ def scale_by_factored_rms(factored: bool = True, decay_rate=0.8, step_offset: in
       min_dim_size_to_factor: the smallest second largest dimension that is factored.
       epsilon: ε ``>= 0``, added to ``|u|²``.
       decay_rate_fn: ``(count, decay_rate) -> β_t``.
+
+    Returns:
+      A ``GradientTransformation``; its state is ``FactoredRmsState(count, nu, hyperparams)``
+      (``nu`` per leaf: ``FactoredMoments(row, col)`` or a full array).
     """
     check_range("scale_by_factored_rms", "decay_rate", decay_rate)
     check_range("scale_by_factored_rms", "epsilon", epsilon, 0)

@@ -35,13 +35,17 @@ def scale_by_madgrad(learning_rate, momentum=0.9, eps=1e-6):
     ``(1 - c)((x_0 - x_t) - s_t / (∛G_t + ε))`` (``c`` the momentum), which does not lose the
     step to the rounding of ``x_t`` as Optax's ``((1 - c) z_t + c x_t) - x_t`` does. ``ε``
     joins ``γ`` as in the authors' PyTorch code; ``√t`` is that of the int32 step count, a
-    float32 number, as Optax's. Keeps ``G``, ``s`` and the starting point
-    ``x_0`` per leaf (stacked: an array of shape ``(3, *leaf.shape)``). Optax's ``contrib.scale_by_madgrad`` (arguments, defaults and numbers).
+    float32 number, as Optax's. Keeps ``G``, ``s`` and the starting point ``x_0`` per leaf
+    (stacked: an array of shape ``(3, *leaf.shape)``). Optax's ``contrib.scale_by_madgrad``
+    (arguments, defaults and numbers).
 
     Args:
       learning_rate: γ ``>= 0``; a number, array or schedule.
       momentum: c in ``[0, 1]``.
       eps: ε ``>= 0``.
+
+    Returns:
+      A ``GradientTransformation``; its state is ``MadgradState(count, stats, hyperparams)``.
     """
     check_range("scale_by_madgrad", "learning_rate", learning_rate, 0)
     check_range("scale_by_madgrad", "momentum", momentum, 0, 1)

@@ -119,6 +119,16 @@ def newton_schulz(x, coeffs, *, eps, preconditioning="frobenius", eps_floor=Fals
     ``‖X‖_F + ε`` (``frobenius``; ``max(‖X‖_F, ε)`` with ``eps_floor``, torch's), ``‖X‖₂ + ε``
     (``spectral``), or not, the first iteration rescaling instead (``aol``, ``schatten``), as
     Optax's ``orthogonalize_via_newton_schulz``.
+
+    Args:
+      x: one matrix.
+      coeffs: a sequence of rows ``(c0, c1, c2)``, one per iteration.
+      eps: ε of the normalisation (a scalar in ``x``'s dtype).
+      preconditioning: ``"frobenius"``, ``"spectral"``, ``"aol"`` or ``"schatten"``.
+      eps_floor: ``max(‖X‖_F, ε)`` instead of ``‖X‖_F + ε``.
+
+    Returns:
+      The orthogonalized matrix, of ``x``'s shape and dtype.
     """
     transposed = x.shape[0] > x.shape[1]
     if transposed:
@@ -171,6 +181,9 @@ def orthogonalize(ns_coeffs=NS_COEFFS_PRESETS["standard"], ns_steps: int = 5, ep
       eps_floor: normalise by ``max(‖X‖_F, ε)`` (torch's Muon) instead of ``‖X‖_F + ε``.
       ns_dtype: the dtype the iteration runs in (torch's Muon: ``jnp.bfloat16``); None: the
         updates'.
+
+    Returns:
+      A ``GradientTransformation``; its state is ``OrthogonalizeState(count, hyperparams)``.
     """
     owner = "orthogonalize"
     ns_steps = check_steps(owner, "ns_steps", ns_steps, 1, what="iterations")
@@ -222,6 +235,9 @@ def scale_by_shape(weight_dimension_numbers=None, consistent_rms=None):
     Args:
       weight_dimension_numbers: see the module docstring.
       consistent_rms: ρ ``>= 0``, or None.
+
+    Returns:
+      A ``GradientTransformation``; its state is ``OrthogonalizeState(count, hyperparams)``.
     """
     if consistent_rms is not None:
         check_range("scale_by_shape", "consistent_rms", consistent_rms, 0)

@@ -33,6 +33,10 @@ def scale_by_layer_rms(b2=0.25, eps=1e-8, eps_root=0.0):
       b2: β2 in ``[0, 1]``; a number, array or schedule.
       eps: ε ``>= 0``, added to the root.
       eps_root: ``>= 0``, added under the root.
+
+    Returns:
+      A ``GradientTransformation``; its state is ``LayerRmsState(count, nu, hyperparams)``
+      (one scalar ``nu`` per leaf).
     """
     check_range("scale_by_layer_rms", "b2", b2, 0, 1)
     check_range("scale_by_layer_rms", "eps", eps, 0)
@@ -64,6 +68,10 @@ def scale_by_novograd(b1=0.9, b2=0.25, eps=1e-8, eps_root=0.0, weight_decay=0.0,
       eps_root: ``>= 0``.
       weight_decay: λ ``>= 0``, added to the normalised gradient.
       mu_dtype: dtype of ``m`` (default: the params').
+
+    Returns:
+      A ``GradientTransformation``: the chain above (its state the tuple of its parts'
+      states).
     """
     return chain(scale_by_layer_rms(b2, eps, eps_root), maybe_add_decayed_weights(weight_decay),
                  momentum_sum(b1, dtype=mu_dtype, hyperparam_name="b1"))

@@ -36,6 +36,9 @@ def scale_by_param_block_rms(min_scale=1e-3):
 
     Args:
       min_scale: ``>= 0``, the smallest scale used; a number, array or schedule.
+
+    Returns:
+      A ``GradientTransformation``; its state is ``ParamBlockRmsState(count, hyperparams)``.
     """
     check_range("scale_by_param_block_rms", "min_scale", min_scale, 0)
     return per_leaf(lambda u, param, min_scale: u * _safe_rms(param, min_scale),
