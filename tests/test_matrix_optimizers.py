@@ -8,7 +8,8 @@ keeps unfactored moments and Muon hands every leaf to Adam. Here, on ``tests/mat
   Optax's recorded gradients within 1e-5 (measured: <= 6.1e-6, Muon's Newton-Schulz iteration in
   float32), for Adafactor's factored rows and columns (of a matrix and of a stack) and Muon with
   Optax's dimension numbers for a 3-D weight (as a tree and as a function), its other
-  coefficients and preconditionings, ``adaptive`` and ``consistent_rms``;
+  coefficients and preconditionings (``spectral`` aside: an SVD per step, slow to compile),
+  ``adaptive`` and ``consistent_rms``;
 - the state is never larger than Optax's (``gc.state_bytes``), per parameter, on a large tree;
   Adafactor's factored leaves hold rows + columns;
 - ``vmap`` over learning rates equals separate runs, and ``jit`` equals eager steps;
@@ -61,8 +62,6 @@ PAIRS = {
                consistent_rms=0.2)),
     "muon(schatten)": (gc.muon(0.003, preconditioning="schatten"),
                        C.muon(0.003, preconditioning="schatten")),
-    "muon(spectral)": (gc.muon(0.003, preconditioning="spectral"),
-                       C.muon(0.003, preconditioning="spectral")),
     # Not a registry row: restarted at a huge count with a zero second moment (the saturation
     # test), an unclipped ADOPT divides by ε, as Optax's.
     "adopt(nesterov, no clipping)": (gc.adopt(0.03, nesterov=True, use_clipping=False),
@@ -166,23 +165,29 @@ def test_vmap_over_learning_rates_equals_separate_runs(make):
                                     rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("make", MATRIX_ROWS, ids=lambda f: f.__name__)
-def test_jit_equals_eager(make):
-    tx, params = make(0.01), initial_params(jnp.float64)
+def test_jit_equals_eager():
+    """Adafactor's factored rule, op by op and compiled (Muon's iteration is slow op by op)."""
+    tx, params = gc.adafactor(0.01, min_dim_size_to_factor=2), initial_params(jnp.float64)
     step = lambda p, s: tx.update(jax.grad(loss)(p), s, p)
     eager = step(params, tx.init(params))
     compiled = jax.jit(step)(params, tx.init(params))
     chex.assert_trees_all_close(eager, compiled, rtol=1e-12, atol=1e-15)
 
 
-@settings(max_examples=20, deadline=None)
-@given(rows=st.integers(2, 12), cols=st.integers(2, 12), seed=st.integers(0, 2 ** 16))
-def test_newton_schulz_maps_singular_values_near_one(rows, cols, seed):
+@jax.jit
+def standard_newton_schulz(x):
+    return gc.newton_schulz(x, ((3.4445, -4.7750, 2.0315),) * 5, eps=1e-8)
+
+
+@settings(max_examples=12, deadline=None)
+@given(shape=st.sampled_from([(2, 9), (5, 5), (12, 12), (11, 3)]),
+       seed=st.integers(0, 2 ** 16))
+def test_newton_schulz_maps_singular_values_near_one(shape, seed):
     """``NS(U Σ Vᴴ) = U p(Σ) Vᴴ``: the singular vectors are kept, and every singular value of
     at least 2% of ``‖X‖_F`` lands in Muon's band (Jordan et al.'s coefficients trade exactness
     for speed: about [0.68, 1.2], not 1); smaller ones grow but stay positive."""
-    x = jax.random.normal(jax.random.PRNGKey(seed), (rows, cols), jnp.float64)
-    y = np.asarray(gc.newton_schulz(x, ((3.4445, -4.7750, 2.0315),) * 5, eps=1e-8))
+    x = jax.random.normal(jax.random.PRNGKey(seed), shape, jnp.float64)
+    y = np.asarray(standard_newton_schulz(x))
     u, singular, vh = np.linalg.svd(np.asarray(x), full_matrices=False)
     mapped = u.T @ y @ vh.T
     np.testing.assert_allclose(mapped, np.diag(np.diag(mapped)), atol=1e-9)
