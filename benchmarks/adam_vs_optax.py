@@ -21,6 +21,10 @@ v; writes p, m, v); the achieved rate is compared with the memory bandwidth of a
 ``a*s + b`` measured at the start of the run (12 bytes per element: reads a and b, writes the
 result into a's donated buffer).
 
+Beside Adam, ``adafactor`` and ``muon`` (gradchain's and Optax's) run on the same trees: their
+step times and state bytes per parameter (Adafactor keeps rows + columns per matrix; Muon one
+momentum for matrices, Adam's two for the rest).
+
 With ``--compile-share 2000,5000``, after the trees: the compile share of each JAX optimizer on a
 chain of tiny dense layers with that many parameter leaves, i.e. (lower + compile of a training
 step with the optimizer - that of the gradient alone) / that of the gradient alone.
@@ -83,6 +87,16 @@ class Contender(NamedTuple):
 CONTENDERS = (
     Contender(REFERENCE, gradchain.adam(LEARNING_RATE), gradchain.apply_updates),
     Contender("optax", optax.adam(LEARNING_RATE), optax.apply_updates),
+)
+
+# Shown beside Adam (step time, state bytes per parameter; no ratios to gradchain's Adam): the
+# factored and matrix-wise optimizers, gradchain's and Optax's. Their "GB/s" and "%bw" columns
+# count Adam's bytes per parameter.
+BESIDE_ADAM = (
+    Contender("gc-adafactor", gradchain.adafactor(LEARNING_RATE), gradchain.apply_updates),
+    Contender("optax-adafactor", optax.adafactor(LEARNING_RATE), optax.apply_updates),
+    Contender("gc-muon", gradchain.muon(LEARNING_RATE), gradchain.apply_updates),
+    Contender("optax-muon", optax.contrib.muon(LEARNING_RATE), optax.apply_updates),
 )
 
 # torch.optim.Adam's multi-tensor implementations, each with Adam's defaults (betas 0.9, 0.999,
@@ -399,7 +413,7 @@ def benchmark_tree(name: str, shapes: dict, args, bandwidth: float,
     print(f"\n[{name}] {n_leaves:,} leaves, {n_params:,} parameters "
           f"({ADAM_BYTES_PER_PARAM * n_params / 1e9:.3f} GB moved per Adam step)", flush=True)
 
-    runners = {c.name: jax_runner(c, shapes, grads, args) for c in CONTENDERS}
+    runners = {c.name: jax_runner(c, shapes, grads, args) for c in CONTENDERS + BESIDE_ADAM}
     result = {"leaves": n_leaves, "params": n_params}
     for runner_name, runner in runners.items():
         result[runner_name] = dict(runner.entry, first_round_s=runner.run())
@@ -430,7 +444,8 @@ def benchmark_tree(name: str, shapes: dict, args, bandwidth: float,
     result["ratios"] = {
         other: ratio_figures(result, times, other, float(max(
             max_abs_difference(a, b) for a, b in zip(reference, runner.final_params()))))
-        for other, runner in runners.items() if other != REFERENCE}
+        for other, runner in runners.items()
+        if other != REFERENCE and other not in {c.name for c in BESIDE_ADAM}}
     result["contenders"] = list(runners)
     result["donation_honoured"] = donation
     print_tree_rows(name, result, header=True)

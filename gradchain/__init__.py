@@ -12,6 +12,13 @@ The public API, by concept (each name's home module is its only import path):
 - regularization: ``add_decayed_weights``;
 - optimizers (aliases): ``sgd``, ``adagrad``, ``rmsprop``, ``adadelta``, ``adam``, ``adamw``,
   ``amsgrad``;
+- optimizers of issue 11 (Optax's names and numbers): ``novograd``, ``adopt``, ``ademamix``,
+  ``simplified_ademamix``, ``madgrad``, ``adafactor``, ``muon``; their primitives
+  ``scale_by_novograd``, ``scale_by_layer_rms``, ``momentum_sum``, ``scale_by_adopt``,
+  ``scale_by_previous_rms``, ``nesterov_ema``, ``scale_by_ademamix``,
+  ``scale_by_simplified_ademamix``, ``scale_by_madgrad``, ``scale_by_factored_rms``,
+  ``scale_by_param_block_rms``, ``orthogonalize`` (``newton_schulz``,
+  ``MuonDimensionNumbers``), ``scale_by_shape``;
 - optimizers from the notes' second half: ``adabound``, ``amsbound``, ``swats``, ``radam``,
   ``nadam``, ``sgdw``, ``lars``, ``lamb``, ``noisy_sgd``, ``lookahead``; their primitives:
   ``clip_lr``, ``per_parameter_step``, ``rectified_step_size``, ``scale_by_radam``,
@@ -121,6 +128,25 @@ from gradchain.wrappers.lookahead import LookaheadState, lookahead
 from gradchain.wrappers.masked import MaskedState, apply_where, masked
 from gradchain.wrappers.partition import PartitionState, multi_transform, param_groups, partition
 from gradchain.wrappers.switch_to_sgd import SwitchToSgdState, switch_to_sgd
+# Issue 11 (k8): Adam family part 2, factored and matrix-wise optimizers, their primitives.
+from gradchain.moments.momentum_sum import MomentumSumState, momentum_sum
+from gradchain.moments.nesterov_ema import NesterovEmaState, nesterov_ema
+from gradchain.optimizers.adafactor import adafactor
+from gradchain.optimizers.ademamix import ademamix, simplified_ademamix
+from gradchain.optimizers.adopt import adopt
+from gradchain.optimizers.madgrad import madgrad
+from gradchain.optimizers.muon import muon
+from gradchain.optimizers.novograd import novograd
+from gradchain.preconditioners.ademamix import scale_by_ademamix, scale_by_simplified_ademamix
+from gradchain.preconditioners.adopt import PreviousRmsState, scale_by_adopt, scale_by_previous_rms
+from gradchain.preconditioners.factored_rms import (FactoredMoments, FactoredRmsState,
+                                                    scale_by_factored_rms)
+from gradchain.preconditioners.madgrad import MadgradState, scale_by_madgrad
+from gradchain.preconditioners.newton_schulz import (MuonDimensionNumbers, OrthogonalizeState,
+                                                     newton_schulz, orthogonalize,
+                                                     scale_by_shape)
+from gradchain.preconditioners.novograd import LayerRmsState, scale_by_layer_rms, scale_by_novograd
+from gradchain.step_size.param_scale import ParamBlockRmsState, scale_by_param_block_rms
 
 from gradchain.moments.belief import BeliefMomentState, belief_second_moment
 from gradchain.moments.gradient_difference import GradientDifferenceState, gradient_difference
@@ -186,4 +212,13 @@ __all__ = [
     "rprop", "scale_by_adamax", "scale_by_adan", "scale_by_belief", "scale_by_lion",
     "scale_by_optimistic_gradient", "scale_by_rprop", "scale_by_sign", "scale_by_yogi",
     "sign_sgd", "signum", "yogi", "yogi_second_moment",
+    # Issue 11 (k8)
+    "FactoredMoments", "FactoredRmsState", "LayerRmsState", "MadgradState",
+    "MomentumSumState", "MuonDimensionNumbers", "NesterovEmaState", "OrthogonalizeState",
+    "ParamBlockRmsState", "PreviousRmsState", "adafactor", "ademamix", "adopt", "madgrad",
+    "momentum_sum", "muon", "nesterov_ema", "newton_schulz", "novograd", "orthogonalize",
+    "scale_by_ademamix", "scale_by_adopt", "scale_by_factored_rms", "scale_by_layer_rms",
+    "scale_by_madgrad", "scale_by_novograd", "scale_by_param_block_rms",
+    "scale_by_previous_rms", "scale_by_shape", "scale_by_simplified_ademamix",
+    "simplified_ademamix",
 ]

@@ -68,6 +68,11 @@ class Config:
         pairs, so the row stays hashable), for tests that call both aliases another way
         (e.g. through ``optax.inject_hyperparams``).
       complex: run on complex params (see ``complex_params``).
+      step_dependent: the update depends on the step count itself long after every ``β^t``
+        has underflowed (Adafactor's ``β2_t = 1 - t^{-0.8}``, ADOPT's clip ``(t-1)^{1/4}``,
+        MADGRAD's ``λ_t ∝ √t``); the saturation test then checks the count and finiteness only.
+      groups_by_shape: the optimizer sends leaves to groups by their rank (Muon: matrices or
+        Adam), so a gradient of another rank lands in another group's state.
     """
 
     name: str
@@ -79,6 +84,8 @@ class Config:
     variant: bool = False
     alias: Optional[tuple[str, tuple]] = None
     complex: bool = False
+    step_dependent: bool = False
+    groups_by_shape: bool = False
 
     def dtype(self, precision: str):
         """The params' dtype of the row's ``"float64"`` or ``"float32"`` run."""
@@ -271,6 +278,69 @@ CONFIGS = [
     complex_params(YOGI),       # Optax's complex Yogi: |g|² moments
 ]
 
+# Issue 11 (k8): Adam family part 2, factored and matrix-wise optimizers. Optax keeps adopt,
+# ademamix, simplified_ademamix, madgrad and muon in ``optax.contrib``: their rows have no
+# ``alias`` record (it names an ``optax.<name>``). On this problem's vectors Adafactor keeps
+# unfactored moments and Muon hands every leaf to Adam; ``tests/test_matrix_optimizers.py``
+# checks both on matrices. The learning rates keep the runs out of limit cycles (float64
+# open-loop errors ~1e-16).
+
+
+def contrib(name: str, learning_rate: float, *, strong_rate: bool = False, **kwargs) -> Config:
+    """The row for ``gc.<name>(lr, **kwargs)`` against ``optax.contrib.<name>(lr, **kwargs)``.
+
+    ``strong_rate``: give Optax the rate as a float64 array (values of a schedule too): MADGRAD
+    rounds its ``λ_t = (γ + ε)√t`` to float32 when ``γ`` is a Python float (weakly typed).
+    """
+    shown = ", ".join(f"{k}={getattr(v, '__name__', v)}" for k, v in kwargs.items())
+
+    def strong(lr):
+        if not strong_rate:
+            return lr
+        if callable(lr):
+            return lambda count: jnp.asarray(lr(count), jnp.float64)
+        return jnp.asarray(lr, jnp.float64)
+
+    return Config(name=f"{name}({shown})",
+                  make=lambda lr: getattr(gc, name)(lr, **kwargs),
+                  optax=lambda lr: getattr(optax.contrib, name)(strong(lr), **kwargs),
+                  learning_rate=learning_rate, defaults=not kwargs,
+                  step_dependent=name in ("adopt", "madgrad"), groups_by_shape=name == "muon")
+
+
+def step_dependent(config: Config) -> Config:
+    return dataclasses.replace(config, step_dependent=True)
+
+
+NOVOGRAD = alias("novograd", 0.02)
+ADOPT = contrib("adopt", 0.03)
+ADEMAMIX = contrib("ademamix", 0.03)
+MADGRAD = contrib("madgrad", 0.01, strong_rate=True)
+ADAFACTOR = step_dependent(alias("adafactor", 0.03))
+MUON = contrib("muon", 0.03)
+CONFIGS += [
+    NOVOGRAD,
+    variant(alias("novograd", 0.02, weight_decay=0.1)),
+    ADOPT,
+    variant(contrib("adopt", 0.03, nesterov=True)),
+    ADEMAMIX,
+    variant(contrib("ademamix", 0.03, weight_decay=0.1, mask=decay_only_w)),
+    contrib("simplified_ademamix", 0.001, alpha=2.0),
+    MADGRAD,
+    variant(contrib("madgrad", 0.01, strong_rate=True, weight_decay=0.1)),
+    ADAFACTOR,
+    # Optax hands on its momentum before rounding it to dtype_momentum, gradchain after.
+    step_dependent(alias("adafactor", 0.01, momentum=0.9, dtype_momentum=None,
+                         weight_decay_rate=0.001)),
+    MUON,
+    scheduled(ADOPT),
+    scheduled(ADEMAMIX),
+    scheduled(MADGRAD),
+    scheduled(ADAFACTOR),
+    complex_params(NOVOGRAD),
+    complex_params(ADEMAMIX),
+]
+
 WITH_OPTAX = [c for c in CONFIGS if c.optax is not None]
 CONSTANT = [c for c in CONFIGS if not c.schedule and not c.complex]
 FAMILIES = [c for c in CONFIGS if not c.variant]
@@ -329,4 +399,13 @@ ALIAS_CALLS = [
     ("adamaxw", "adamaxw", dict(learning_rate=1e-3)),
     ("yogi", "yogi", dict(learning_rate=1e-3)),
     ("nadamw", "nadamw", dict(learning_rate=1e-3)),
+    # Issue 11 (k8)
+    ("novograd", "novograd", dict(learning_rate=1e-3, weight_decay=1e-4)),
+    ("adopt", "adopt", dict(learning_rate=1e-3)),
+    ("ademamix", "ademamix", dict(learning_rate=1e-3, weight_decay=1e-4)),
+    ("simplified_ademamix", "simplified_ademamix", dict(learning_rate=1e-3, alpha=1.0,
+                                                        weight_decay=1e-4)),
+    ("madgrad", "madgrad", dict(learning_rate=1e-3, weight_decay=1e-4)),
+    ("adafactor", "adafactor", dict(learning_rate=1e-3, momentum=0.9, weight_decay_rate=1e-4)),
+    ("muon", "muon", dict(learning_rate=1e-3, weight_decay=1e-4, adam_weight_decay=1e-4)),
 ]

@@ -144,7 +144,8 @@ def test_step_count_saturates_instead_of_wrapping(config):
     for count in jax.tree.leaves(state_near_max):
         if jnp.issubdtype(count.dtype, jnp.integer):
             assert count == INT32_MAX
-    chex.assert_trees_all_equal(near_max, far)
+    if not config.step_dependent:
+        chex.assert_trees_all_equal(near_max, far)
     chex.assert_tree_all_finite(near_max)
     assert not np.array_equal(near_max[1]["w"], start["w"])
 
