@@ -101,6 +101,10 @@ from gradchain.wrappers.lookahead import LookaheadState, lookahead
 from gradchain.wrappers.masked import MaskedState, apply_where, masked
 from gradchain.wrappers.partition import PartitionState, multi_transform, param_groups, partition
 from gradchain.wrappers.switch_to_sgd import SwitchToSgdState, switch_to_sgd
+# Issue 11 (k10): weight averaging.
+from gradchain.averaging.ema_params import EmaParamsState, ema_eval_params, ema_params
+from gradchain.averaging.swa import SwaState, swa, swa_eval_params
+from gradchain.averaging.swalr import swalr
 
 __version__ = "0.1.0"
 
@@ -131,4 +135,7 @@ __all__ = [
     "plot_lr_finder", "plot_schedules", "reduce_on_plateau", "schedules", "set_hyperparams",
     "from_optax_state", "state_sharding",
     "QuantizedArray", "quantized",
+    # Issue 11 (k10): weight averaging.
+    "EmaParamsState", "SwaState", "ema_eval_params", "ema_params", "swa", "swa_eval_params",
+    "swalr",
 ]

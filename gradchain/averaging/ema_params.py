@@ -1,0 +1,73 @@
+"""An exponential moving average of the params (Polyak-style averaging)."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradchain.averaging.running import check_params, eval_params, fold, init_average
+from gradchain.core.hyperparams import Hyperparams, next_count, zero_count
+from gradchain.core.public import public
+from gradchain.core.transformation import GradientTransformation, call_update
+from gradchain.core.validation import check_floating_dtype, check_range, check_transformations
+from gradchain.introspection.find import find_state
+
+NAME = "ema_params"
+
+
+class EmaParamsState(NamedTuple):
+    count: jax.Array
+    inner_state: Any
+    params_ema: Any
+    hyperparams: dict
+
+
+@public
+def ema_params(inner, decay=0.999, *, dtype=None) -> GradientTransformation:
+    """Wrap ``inner`` (any optimizer) and keep an exponential moving average of the params it
+    produces; the updates are ``inner``'s, unchanged.
+
+    With ``θ_t = θ_{t-1} + u_t`` the params after update ``t``:
+
+        a_0 = θ_0,   a_1 = θ_1,   a_t = β · a_{t-1} + (1 - β) · θ_t   (t ≥ 2)
+
+    which is PyTorch's ``AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(β))`` with
+    ``update_parameters`` called after every ``optimizer.step()`` (its first call copies the
+    params). Evaluate with ``ema_eval_params(state, params)``. A schedule for β is evaluated
+    at the update count (0 at the first update, whose β is not used).
+
+    Args:
+      inner: the optimizer whose params are averaged, any gradient transformation.
+      decay: β in ``[0, 1]``; a number, array or schedule.
+      dtype: dtype of the average (default: the params'). With bfloat16 params, float32 keeps
+        ``(1 - β) θ`` from rounding away.
+    """
+    check_transformations(NAME, {"inner": inner})
+    check_range(NAME, "decay", decay, 0, 1)
+    check_floating_dtype(NAME, "dtype", dtype)
+    hyper = Hyperparams(decay=decay)
+
+    def init(params):
+        return EmaParamsState(zero_count(), inner.init(params), init_average(NAME, params, dtype),
+                              hyper.init())
+
+    def update(updates, state, params=None, **extra):
+        check_params(NAME, updates, params)
+        updates, inner_state = call_update(inner, updates, state.inner_state, params, extra)
+        values, stored = hyper.read(state.hyperparams, state.count)
+        weight = jnp.where(state.count == 0, 1.0, 1.0 - values["decay"])
+        average = fold(state.params_ema, params, updates, weight)
+        return updates, EmaParamsState(next_count(state.count), inner_state, average, stored)
+
+    return GradientTransformation(init, update, name=NAME,
+                                  hyperparams={"decay": decay, "dtype": dtype},
+                                  children=[inner], state_type=EmaParamsState)
+
+
+def ema_eval_params(state, params):
+    """The params to evaluate with under ``ema_params``: its moving average, in the params'
+    dtypes (``params`` before the first update). ``state`` is the optimizer's state, with
+    ``ema_params`` anywhere in it (``nnx.Optimizer``'s ``opt_state`` too)."""
+    return eval_params(find_state(state, "params_ema"), params)

@@ -1,0 +1,95 @@
+"""Stochastic weight averaging (Izmailov et al. 2018): the uniform average of the params from a
+starting update on."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradchain.averaging.running import check_params, eval_params, fold, init_average
+from gradchain.core.hyperparams import Hyperparams, next_count, zero_count
+from gradchain.core.public import public
+from gradchain.core.transformation import GradientTransformation, call_update
+from gradchain.core.validation import (check_floating_dtype, check_transformations,
+                                       check_whole_number)
+from gradchain.introspection.find import find_state
+
+NAME = "swa"
+
+
+class SwaState(NamedTuple):
+    count: jax.Array
+    inner_state: Any
+    swa_params: Any
+    n_averaged: jax.Array
+    hyperparams: dict
+
+
+@public
+def swa(inner, swa_start=0, swa_freq=1, *, dtype=None) -> GradientTransformation:
+    """Wrap ``inner`` (any optimizer) and keep the running average of the params it produces
+    at every ``swa_freq``-th update after the first ``swa_start``; the updates are ``inner``'s.
+
+    With ``θ_t`` the params after update ``t`` (counted from 1), update ``t`` is averaged when
+    ``t > swa_start`` and ``t mod swa_freq = 0`` (torchcontrib's ``SWA`` automatic mode), by
+    PyTorch's ``AveragedModel`` rule:
+
+        a ← θ_t   (n = 0),   a ← a + (θ_t - a) / (n + 1)   (n ≥ 1);   n ← n + 1
+
+    so ``a`` is the mean of the ``n`` averaged params. ``swa_eval_params(state, params)`` gives
+    ``a`` (``params`` while ``n = 0``). For SWA's learning rate, give ``inner`` the schedule
+    ``swalr`` (joined after the one before averaging with ``join_schedules``). PyTorch's
+    ``update_bn`` (recomputing batch-norm statistics for the average) is the model's business,
+    not the optimizer's: run it on the evaluated params. The step count and ``n`` saturate at
+    ``2^31 - 1``; ``t mod swa_freq`` then stays fixed, so averaging goes on at every update or
+    stops.
+
+    Args:
+      inner: the optimizer whose params are averaged, any gradient transformation.
+      swa_start: the number of updates before averaging starts, a whole number ``>= 0``
+        (stored as a hyperparameter).
+      swa_freq: average every this many updates, a whole number ``>= 1`` (stored as a
+        hyperparameter).
+      dtype: dtype of the average (default: the params').
+    """
+    check_transformations(NAME, {"inner": inner})
+    check_whole_number(NAME, "swa_start", swa_start, 0)
+    check_whole_number(NAME, "swa_freq", swa_freq, 1)
+    check_floating_dtype(NAME, "dtype", dtype)
+    hyper = Hyperparams(swa_start=swa_start, swa_freq=swa_freq)
+
+    def init(params):
+        return SwaState(zero_count(), inner.init(params), init_average(NAME, params, dtype),
+                        zero_count(), hyper.init())
+
+    def update(updates, state, params=None, **extra):
+        check_params(NAME, updates, params)
+        updates, inner_state = call_update(inner, updates, state.inner_state, params, extra)
+        values, stored = hyper.read(state.hyperparams, state.count)
+        count = next_count(state.count)
+        start = jnp.round(values["swa_start"]).astype(count.dtype)
+        freq = jnp.round(values["swa_freq"]).astype(count.dtype)
+        averaged = (count > start) & (count % freq == 0)
+        n = state.n_averaged
+        weight = jnp.where(averaged, 1.0 / (n.astype(values["swa_freq"].dtype) + 1), 0.0)
+        average = fold(state.swa_params, params, updates, weight)
+        n = jnp.where(averaged, next_count(n), n)
+        return updates, SwaState(count, inner_state, average, n, stored)
+
+    return GradientTransformation(init, update, name=NAME,
+                                  hyperparams={"swa_start": swa_start, "swa_freq": swa_freq,
+                                               "dtype": dtype},
+                                  children=[inner], state_type=SwaState)
+
+
+def swa_eval_params(state, params):
+    """The params to evaluate with under ``swa``: the average of the params averaged so far,
+    in the params' dtypes, or ``params`` themselves before the first averaged update. ``state``
+    is the optimizer's state, with ``swa`` anywhere in it (``nnx.Optimizer``'s ``opt_state``
+    too)."""
+    average = find_state(state, "swa_params")
+    n = find_state(state, "n_averaged")
+    return jax.tree.map(lambda a, p: jnp.where(n > 0, a, p), eval_params(average, params),
+                        params)
