@@ -105,6 +105,12 @@ from gradchain.wrappers.switch_to_sgd import SwitchToSgdState, switch_to_sgd
 from gradchain.averaging.ema_params import EmaParamsState, ema_eval_params, ema_params
 from gradchain.averaging.swa import SwaState, swa, swa_eval_params
 from gradchain.averaging.swalr import swalr
+# Issue 11 (k10): Kronecker-factored preconditioners (SOAP, Shampoo).
+from gradchain.preconditioners.shampoo import (ScaleByShampooState, ShampooStatistics,
+                                               scale_by_shampoo)
+from gradchain.preconditioners.soap import ScaleBySoapState, SoapStatistics, scale_by_soap
+from gradchain.optimizers.shampoo import shampoo
+from gradchain.optimizers.soap import soap
 
 __version__ = "0.1.0"
 
@@ -138,4 +144,7 @@ __all__ = [
     # Issue 11 (k10): weight averaging.
     "EmaParamsState", "SwaState", "ema_eval_params", "ema_params", "swa", "swa_eval_params",
     "swalr",
+    # Issue 11 (k10): Kronecker-factored preconditioners (SOAP, Shampoo).
+    "ScaleByShampooState", "ScaleBySoapState", "ShampooStatistics", "SoapStatistics",
+    "scale_by_shampoo", "scale_by_soap", "shampoo", "soap",
 ]

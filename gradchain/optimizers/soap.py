@@ -1,0 +1,39 @@
+"""SOAP: Adam in the eigenbasis of Shampoo's preconditioner, with AdamW's weight decay."""
+
+from __future__ import annotations
+
+from gradchain.combinators.chain import chain
+from gradchain.core.public import public
+from gradchain.preconditioners.soap import scale_by_soap
+from gradchain.regularization.weight_decay import maybe_add_decayed_weights
+from gradchain.step_size.scale import scale_by_learning_rate
+
+
+@public
+def soap(learning_rate=3e-3, b1=0.95, b2=0.95, shampoo_beta=None, eps=1e-8, weight_decay=0.01,
+         mask=None, *, precondition_frequency=10, max_precond_dim: int = 10000,
+         precondition_1d: bool = False, dtype=None):
+    """SOAP (Vyas et al. 2024): ``θ -= γ_t · (SOAP(g) + λθ)``:
+    ``chain(scale_by_soap(...), add_decayed_weights(λ), scale_by_learning_rate(γ))``.
+
+    ``scale_by_soap`` gives the step direction (its docstring has the rule). Defaults are the
+    authors' (``nikhilvyas/SOAP``). The decay is AdamW's decoupled form at every update; the
+    authors' code makes no change at all at the first update (whose direction is zero here too)
+    and decays ``θ ← (θ - γ u)(1 - γλ)`` after the step in its first release, ``θ(1 - γλ) - γu``
+    in the current one (the form here). Their ``merge_dims`` and ``normalize_grads`` options are
+    not provided.
+
+    Args:
+      learning_rate: γ ``>= 0``; a number, array or schedule.
+      b1, b2, shampoo_beta, eps: as in ``scale_by_soap``.
+      weight_decay: λ ``>= 0``, decoupled.
+      mask: which leaves decay (as in ``adamw``).
+      precondition_frequency, max_precond_dim, precondition_1d, dtype: as in
+        ``scale_by_soap``.
+    """
+    return chain(
+        scale_by_soap(b1, b2, shampoo_beta, eps, precondition_frequency=precondition_frequency,
+                      max_precond_dim=max_precond_dim, precondition_1d=precondition_1d,
+                      dtype=dtype),
+        maybe_add_decayed_weights(weight_decay, mask),
+        scale_by_learning_rate(learning_rate))
