@@ -213,6 +213,25 @@ CONFIGS = [
     complex_params(NADAM),
     complex_params(LAMB),
     complex_params(alias("lars", 0.3, weight_decay=0.1, nesterov=True)),
+    # Issue 11 (k10). Shampoo's roots on the 1-D leaves (full matrices), whose statistics of
+    # fewer gradients than rows have repeated eigenvalues: the roots' derivative is written out
+    # for that (kronecker/roots.py). SOAP keeps the authors' default (1-D leaves: Adam in the
+    # identity basis): a basis made from fewer gradients than rows is arbitrary in the null
+    # directions, so neither its derivative nor its batched run is defined there;
+    # test_matrix_preconditioners runs SOAP's bases under jit, vmap and grad on matrix leaves.
+    # The averaging wrappers leave the trajectory as the inner optimizer makes it: Adam's.
+    # Shampoo's ε: an eigenvalue of a factor is known to ~1e-16 ‖H‖ only, so the root
+    # (λ + ε)^(-1/2) carries a relative error of ~1e-16 ‖H‖ / ε. With ε = 1e-6 (‖H‖ ≈ 6 after
+    # one step) eager and jit differ by 3e-10 in the roots, beyond the eager test's 1e-13;
+    # ε = 1 keeps it below ~1e2 (ε = 0.1: 1e-13, at the vmap test's bound).
+    Config("shampoo(eps=1.0, precondition_1d=True)",
+           lambda lr: gc.shampoo(lr, eps=1.0, precondition_1d=True), learning_rate=0.01),
+    # SOAP's rate and β2 keep every entry of the vmap test's 3-step params and moments away from
+    # 0 (with the defaults one ends at 4e-5, where 1e-17 of rounding breaks its elementwise
+    # 1e-13).
+    Config("soap(b2=0.99)", lambda lr: gc.soap(lr, b2=0.99), learning_rate=0.03),
+    Config("swa(ema_params(adam))", lambda lr: gc.swa(gc.ema_params(gc.adam(lr), 0.9), 2),
+           optax=lambda lr: optax.adam(lr), learning_rate=0.03),
 ]
 
 WITH_OPTAX = [c for c in CONFIGS if c.optax is not None]
@@ -259,4 +278,7 @@ ALIAS_CALLS = [
     ("lamb", "lamb", dict(learning_rate=1e-3, weight_decay=1e-4)),
     ("noisy_sgd", "noisy_sgd", dict(learning_rate=0.1, key=0)),
     ("lookahead", "lookahead", dict(inner=gc.sgd(0.1))),
+    # Issue 11 (k10).
+    ("soap", "soap", dict(learning_rate=1e-3, shampoo_beta=0.9)),
+    ("shampoo", "shampoo", dict(learning_rate=0.1, weight_decay=1e-4, nesterov=True)),
 ]

@@ -225,3 +225,140 @@ def test_shampoo_alias_puts_decay_and_direction_through_the_momentum():
     directions = shampoo_reference(grads, 1.0, 1e-3, 1, MAX_DIM, False, True)
     expected = alias_reference(directions, grads, params, 0.1, 0.05, momentum=0.5)
     assert_updates_close(run_alias(tx, grads, params), expected)
+
+
+def test_inverse_root_and_its_derivative_where_eigenvalues_repeat():
+    """``(g gᵀ + εI)^(-1/4)`` of a rank-one statistic (three equal eigenvalues) against SciPy,
+    and its derivative along ``g + t x`` against a central difference (``eigh``'s own
+    derivative is infinite there)."""
+    rng = np.random.default_rng(6)
+    g, x, weights = (jnp.asarray(rng.normal(size=s)) for s in (4, 4, (4, 4)))
+
+    def f(t):
+        v = g + t * x
+        return jnp.sum(weights * inverse_root(jnp.outer(v, v), 1e-2, 4))
+
+    np.testing.assert_allclose(inverse_root(jnp.outer(g, g), 1e-2, 4),
+                               root(np.outer(g, g), 4, 1e-2), rtol=1e-12, atol=1e-12)
+    h = 1e-5
+    np.testing.assert_allclose(jax.grad(f)(0.0), (f(h) - f(-h)) / (2 * h), rtol=1e-7)
+    d_eps = jax.grad(lambda e: jnp.sum(inverse_root(jnp.outer(g, g), e, 4)))(1e-2)
+    assert np.isfinite(d_eps) and d_eps < 0
+
+
+def test_eigenbasis_refresh_sorts_by_estimated_eigenvalue():
+    rng = np.random.default_rng(7)
+    a = rng.normal(size=(5, 5))
+    h = jnp.asarray(a @ a.T)
+    basis = eigenbasis(h)
+    assert np.all(np.diff(np.diag(basis.T @ h @ basis)) < 0)
+    shuffled = basis[:, ::-1]
+    refreshed, order = refresh_eigenbasis(h, shuffled)
+    np.testing.assert_array_equal(order, [4, 3, 2, 1, 0])
+    # One power-iteration step from the exact eigenvectors keeps them (up to signs).
+    np.testing.assert_allclose(np.abs(refreshed), np.abs(basis), atol=1e-10)
+
+
+MATRIX = {"w": np.linspace(-1.0, 1.0, 12).reshape(4, 3), "b": np.array([0.3, -0.2, 0.1])}
+DATA = np.cos(np.arange(20.0)).reshape(5, 4)
+
+
+def matrix_loss(params):
+    residual = jnp.asarray(DATA) @ params["w"] + params["b"] - 1.0
+    return jnp.sum(jnp.log(jnp.cosh(residual))) + 0.05 * jnp.sum(params["w"] ** 4)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def matrix_run(make, learning_rate, params):
+    """Closed-loop steps on a problem with a 4 × 3 matrix leaf; the final loss."""
+    tx = make(learning_rate)
+
+    def step(carry, _):
+        p, s = carry
+        u, s = tx.update(jax.grad(matrix_loss)(p), s, p)
+        return (gc.apply_updates(p, u), s), None
+
+    (params, _), _ = jax.lax.scan(step, (params, tx.init(params)), length=5)
+    return matrix_loss(params)
+
+
+def soap_on_matrices(learning_rate):
+    return gc.soap(learning_rate, precondition_frequency=2)
+
+
+def shampoo_on_matrices(learning_rate):
+    return gc.shampoo(learning_rate, eps=1e-2, precondition_frequency=2)
+
+
+@pytest.mark.parametrize("make", [soap_on_matrices, shampoo_on_matrices])
+def test_matrix_leaves_under_grad_and_vmap(make):
+    """Through eigh, QR (SOAP's refresh at steps 3 and 5) and the roots: d loss / d γ by
+    ``jax.grad`` equals a central difference, and a ``vmap`` over two rates equals two runs."""
+    params = jax.tree.map(jnp.asarray, MATRIX)
+    rate = jnp.asarray(0.05)
+    h = 1e-6
+    derivative = jax.grad(matrix_run, argnums=1)(make, rate, params)
+    difference = (matrix_run(make, rate + h, params) - matrix_run(make, rate - h, params)) / (2 * h)
+    assert abs(float(difference)) > 1e-2
+    np.testing.assert_allclose(derivative, difference, rtol=1e-6)
+    rates = jnp.array([0.05, 0.1])
+    batched = jax.vmap(lambda r: matrix_run(make, r, params))(rates)
+    np.testing.assert_allclose(batched, [matrix_run(make, r, params) for r in rates], rtol=1e-13)
+
+
+@pytest.mark.parametrize("tx", [
+    gc.scale_by_soap(precondition_frequency=1, precondition_1d=True),
+    gc.scale_by_shampoo(1.0, 1e-2, precondition_1d=True)], ids=["soap", "shampoo"])
+def test_complex_leaves_rotate_with_a_phase_and_reduce_to_the_real_run(tx):
+    """``G Gᴴ`` is unchanged by a global phase, so the updates turn with the gradients; a
+    complex run with zero imaginary parts is the real run."""
+    grads = gradients({"w": (4, 3), "b": (2,)}, steps=3, seed=8)
+    phase = np.exp(0.7j)
+    real, _ = run_open_loop(tx, grads)
+    as_complex, _ = run_open_loop(tx, [{k: v + 0j for k, v in g.items()} for g in grads])
+    turned, _ = run_open_loop(tx, [{k: phase * v for k, v in g.items()} for g in grads])
+    for r, c, t in zip(real, as_complex, turned):
+        for k in r:
+            np.testing.assert_allclose(c[k], r[k], rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(t[k], phase * np.asarray(r[k]), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: gc.soap(b2=1.0), "soap: b2=1.0 is out of range"),
+    (lambda: gc.soap(shampoo_beta=-0.1), "soap: shampoo_beta=-0.1 is out of range"),
+    (lambda: gc.soap(precondition_frequency=0), "soap: precondition_frequency=0 is out"),
+    (lambda: gc.soap(max_precond_dim=0), "soap: max_precond_dim=0 is out of range"),
+    (lambda: gc.shampoo(0.1, eps=0.0), "shampoo: eps=0.0 is out of range"),
+    (lambda: gc.shampoo(0.1, b2=1.5), "shampoo: b2=1.5 is out of range"),
+    (lambda: gc.shampoo(0.1, graft="adam"), "shampoo: graft='adam' is not one of"),
+    (lambda: gc.shampoo(0.1, graft_eps=-1.0), "shampoo: graft_eps=-1.0 is out of range"),
+    (lambda: gc.shampoo(0.1, momentum=None, nesterov=True), "shampoo: nesterov=True needs"),
+])
+def test_bad_arguments_are_refused_naming_them(build, message):
+    with pytest.raises((ValueError, TypeError), match=message.replace("(", r"\(")):
+        build()
+
+
+def test_pmap_with_averaged_gradients_equals_one_device():
+    """Data-parallel SOAP and Shampoo (``test_distributed``'s problem: a 16 × 3 matrix and a
+    vector on 8 devices, gradients averaged with ``pmean``) give the one-device numbers; each
+    device holds the whole leaves, so the factors are exact. SOAP's 16-row axis is left out
+    (``max_precond_dim=8``): a basis built from one gradient of rank 3 would be arbitrary in its
+    13 null directions. Errors are relative to each leaf's largest entry: SOAP divides each
+    rotated coordinate by its own root mean square, which turns the last-bit differences of
+    ``pmean`` into ~1e-10 of the leaf (Shampoo's: 4e-15)."""
+    from test_distributed import DEVICES, FEATURES, OUTPUTS, PARAMS, X, Y, make_step, run
+    from registry import Config
+
+    for config in (Config("soap", lambda lr: gc.soap(lr, max_precond_dim=8,
+                                                      precondition_frequency=2), learning_rate=0.03),
+                   Config("shampoo", lambda lr: gc.shampoo(lr, eps=0.1, precondition_1d=True))):
+        one = run(jax.jit(make_step(config)), PARAMS, config.gradchain().init(PARAMS), X, Y)
+        replicate = functools.partial(
+            jax.tree.map, lambda x: jnp.broadcast_to(x, (DEVICES, *x.shape)))
+        step = jax.pmap(make_step(config, axis_name="devices"), axis_name="devices")
+        many = run(step, replicate(PARAMS), replicate(config.gradchain().init(PARAMS)),
+                   X.reshape(DEVICES, -1, FEATURES), Y.reshape(DEVICES, -1, OUTPUTS))
+        for device in (0, DEVICES - 1):
+            assert_updates_close([jax.tree.map(lambda leaf: leaf[device], many[0])],
+                                 [jax.tree.map(np.asarray, one[0])], rtol=1e-9)

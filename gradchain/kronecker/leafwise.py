@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from gradchain.core.dtypes import statistic_dtype
 from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
                                         next_count, zero_count)
-from gradchain.core.transformation import GradientTransformation, call_update
+from gradchain.core.transformation import GradientTransformation
 from gradchain.core.validation import check_floating, structure_difference
 
 
@@ -20,53 +20,47 @@ def matrix_dtype(p, option) -> jnp.dtype:
     return jnp.promote_types(statistic_dtype("", jnp.result_type(p), option), jnp.float32)
 
 
-def leafwise_transformation(name: str, rule: Callable, statistic: Callable, hyperparams: dict,
-                            state_cls: type, *, display: dict, graft=None
-                            ) -> GradientTransformation:
-    """``out, stat' = rule(g, stat, step, **hyperparameters[, graft=graft's output leaf])``.
+def _is_statistic(x) -> bool:
+    return isinstance(x, tuple) and hasattr(x, "_fields")
 
-    ``statistic(param_leaf, None)`` builds a leaf's statistic (any tree). The state is
-    ``state_cls(count, stats, hyperparams)``, or ``state_cls(count, graft_state, stats,
-    hyperparams)`` with a ``graft`` transformation, whose output on the same updates the rule
-    reads leaf by leaf. ``step`` is the number of the update, 1 at the first (saturating).
+
+def leafwise_transformation(name: str, rule: Callable, statistic: Callable, hyperparams: dict,
+                            scalars: Callable, state_cls: type, *, display: dict
+                            ) -> GradientTransformation:
+    """``out, stat' = rule(g, stat, **scalars(step, **hyperparameters))`` for each leaf.
+
+    ``statistic(param_leaf)`` builds a leaf's statistic (a NamedTuple of arrays, matrices and
+    Nones). ``scalars`` runs once per update (not once per leaf), in the hyperparameters'
+    dtype, given ``step`` (the number of the update, 1 at the first, saturating); its floating
+    values reach the rule cast to the leaf's compute dtype. The state is
+    ``state_cls(count, stats, hyperparams)``.
     """
     hyper = Hyperparams(**hyperparams)
 
     def init(params):
         check_floating(name, params)
-        stats = jax.tree.map(lambda p: statistic(p, None), params)
-        if graft is None:
-            return state_cls(zero_count(), stats, hyper.init())
-        return state_cls(zero_count(), graft.init(params), stats, hyper.init())
+        return state_cls(zero_count(), jax.tree.map(statistic, params), hyper.init())
 
     def update(updates, state, params=None, **extra):
+        del params, extra
         check_floating(name, updates, "updates")
-        stats = state[-2]
         leaves, treedef = jax.tree.flatten(updates)
         try:
-            per_leaf = treedef.flatten_up_to(stats)
+            per_leaf = treedef.flatten_up_to(state[1])
         except (ValueError, TypeError):
+            difference = structure_difference(updates, state[1], "optimizer state",
+                                              is_leaf=_is_statistic)
             raise ValueError(f"{name}: the updates do not match the optimizer state: "
-                             f"{structure_difference(updates, stats, 'optimizer state')}"
-                             ) from None
-        grafted = [None] * len(leaves)
-        if graft is not None:
-            graft_out, graft_state = call_update(graft, updates, state[1], params, extra)
-            grafted = treedef.flatten_up_to(graft_out)
+                             f"{difference}") from None
         values, stored = hyper.read(state.hyperparams, state.count)
         count = next_count(state.count)
-        scalars = ScalarsByDtype(values)
+        by_dtype = ScalarsByDtype(scalars(count, **values))
         outs, new_stats = [], []
-        for g, s, a in zip(leaves, per_leaf, grafted):
-            extra_in = {} if graft is None else {"graft": a}
-            out, s = rule(g, s, count, **scalars(compute_dtype(g.dtype)), **extra_in)
+        for g, s in zip(leaves, per_leaf):
+            out, s = rule(g, s, **by_dtype(compute_dtype(g.dtype)))
             outs.append(cast(out, g.dtype))
             new_stats.append(s)
-        new_stats = treedef.unflatten(new_stats)
-        if graft is None:
-            return treedef.unflatten(outs), state_cls(count, new_stats, stored)
-        return treedef.unflatten(outs), state_cls(count, graft_state, new_stats, stored)
+        return treedef.unflatten(outs), state_cls(count, treedef.unflatten(new_stats), stored)
 
     return GradientTransformation(init, update, name=name, hyperparams=display,
-                                  children=[] if graft is None else [graft],
                                   state_type=state_cls)

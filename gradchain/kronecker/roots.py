@@ -1,7 +1,8 @@
 """Inverse p-th roots of symmetric positive semi-definite matrices, ``(H + εI)^(-1/p)``.
 
-``H = V diag(λ) Vᴴ`` by ``eigh``; the root is ``V diag((max(λ, 0) + ε)^(-1/p)) Vᴴ`` (eigenvalues
-that rounding made negative count as 0). Its derivative is written out (the Daleckii-Krein
+``H = V diag(λ) Vᴴ`` by ``eigh``; the root is ``V diag((λ + ε)^(-1/p)) Vᴴ``, with the eigenvalues
+below ``eigh``'s accuracy (``n`` ulps of the largest; negative ones from rounding too) taken as 0,
+so that the root does not depend on their rounding errors. Its derivative is written out (the Daleckii-Krein
 formula) instead of differentiating through ``eigh``, whose eigenvector derivative divides by
 ``λ_i - λ_j`` and is infinite where eigenvalues repeat, which Shampoo's statistics of few
 gradients always have (a rank-one ``g gᵀ``). The matrix function itself is smooth there:
@@ -26,7 +27,11 @@ def _adjoint(m):
 
 def _spectrum(matrix, eps, p):
     values, vectors = jnp.linalg.eigh(matrix)
-    shifted = jnp.maximum(values, 0) + eps
+    # Below eigh's accuracy (n ulps of the largest eigenvalue) an eigenvalue is indistinguishable
+    # from 0, and is taken as 0: otherwise its rounding error, divided by ε, would decide the
+    # root in that direction (an error of 1e-16 ‖H‖ / ε, relative).
+    noise = values.shape[-1] * jnp.finfo(values.dtype).eps * jnp.max(jnp.abs(values))
+    shifted = jnp.where(values > noise, values, 0) + eps
     return shifted, vectors, shifted ** (-1.0 / p)
 
 

@@ -15,7 +15,7 @@ from gradchain.step_size.scale import scale_by_learning_rate
 @public
 def shampoo(learning_rate, momentum=0.9, b2=1.0, eps=1e-6, weight_decay=0.0, *,
             nesterov: bool = False, precondition_frequency=1, max_precond_dim: int = 10000,
-            precondition_1d: bool = False, graft="adagrad", dtype=None):
+            precondition_1d: bool = False, graft="adagrad", graft_eps=1e-10, dtype=None):
     """Shampoo (Gupta, Koren & Singer 2018) with grafting: the grafted direction ``S`` of
     ``scale_by_shampoo``, plus ``λθ``, through a momentum buffer, times the rate:
     ``chain(scale_by_shampoo(...), add_decayed_weights(λ), scale_by_momentum(μ),
@@ -29,14 +29,14 @@ def shampoo(learning_rate, momentum=0.9, b2=1.0, eps=1e-6, weight_decay=0.0, *,
       b2, eps: as in ``scale_by_shampoo``.
       weight_decay: λ ``>= 0``, added to the preconditioned step (before the momentum).
       nesterov: Nesterov momentum.
-      precondition_frequency, max_precond_dim, precondition_1d, graft, dtype: as in
-        ``scale_by_shampoo``.
+      precondition_frequency, max_precond_dim, precondition_1d, graft, graft_eps, dtype: as
+        in ``scale_by_shampoo``.
     """
     check_momentum_options(momentum, nesterov, 0.0)
     return chain(
         scale_by_shampoo(b2, eps, precondition_frequency=precondition_frequency,
                          max_precond_dim=max_precond_dim, precondition_1d=precondition_1d,
-                         graft=graft, dtype=dtype),
+                         graft=graft, graft_eps=graft_eps, dtype=dtype),
         maybe_add_decayed_weights(weight_decay),
         identity() if momentum is None else scale_by_momentum(momentum, nesterov=nesterov),
         scale_by_learning_rate(learning_rate))

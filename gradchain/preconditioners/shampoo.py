@@ -2,73 +2,82 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from gradchain.core.dtypes import abs_sq
-from gradchain.core.public import public
-from gradchain.core.transformation import identity
+from gradchain.core.dtypes import abs_sq, statistic_dtype
+from gradchain.core.public import called_name, public
 from gradchain.core.validation import (check_floating_dtype, check_range, check_steps,
-                                       check_transformations, check_whole_number)
+                                       check_whole_number)
 from gradchain.kronecker.eigenbasis import multiply_axes
 from gradchain.kronecker.factors import (accumulate_factors, count_factors, identity_factors,
                                          preconditioned_axes, zero_factors)
 from gradchain.kronecker.leafwise import leafwise_transformation, matrix_dtype
 from gradchain.kronecker.roots import inverse_root
-from gradchain.preconditioners.rss import scale_by_rss
 
 NAME = "scale_by_shampoo"
-GRAFTS = ("adagrad", "sgd")
+GRAFTS = ("adagrad", "sgd", None)
 
 
 class ShampooStatistics(NamedTuple):
     """One leaf's statistics: per axis, the factor ``H_i`` and its inverse root ``P_i`` as last
-    computed (None where the axis gets no factor)."""
+    computed (None where the axis gets no factor), and Adagrad's sum of ``|g|²`` for grafting
+    (None without it)."""
     factors: tuple
     roots: tuple
+    graft_sum: Any
 
 
 class ScaleByShampooState(NamedTuple):
     count: jax.Array
-    graft_state: Any
     shampoo: Any
     hyperparams: dict
 
 
-def _norm(x):
-    return jnp.sqrt(jnp.sum(abs_sq(x)))
+def _shampoo_scalars(step, b2, eps, precondition_frequency, graft_eps=0.0):
+    """Once per update: the factors' decay and weight, ε's, and whether the roots are
+    recomputed (at updates 1, 1 + f, 1 + 2f, ...)."""
+    period = jnp.round(precondition_frequency).astype(step.dtype)
+    return {"decay": b2, "weight": jnp.where(b2 == 1, 1.0, 1 - b2), "eps": eps,
+            "graft_eps": graft_eps, "refresh": (step - 1) % period == 0}
 
 
-def _shampoo_leaf(g, stat: ShampooStatistics, step, b2, eps, precondition_frequency, graft):
-    k = count_factors(stat.factors)
-    if k == 0:
-        return (g if graft is None else graft), stat
+def _shampoo_leaf(g, stat: ShampooStatistics, decay, weight, eps, graft_eps, refresh, *,
+                  graft):
     dtype = jnp.promote_types(g.dtype, jnp.float32)
     g = g.astype(dtype)
-    factors = accumulate_factors(stat.factors, g, b2, jnp.where(b2 == 1, 1.0, 1 - b2))
-    period = jnp.round(precondition_frequency).astype(step.dtype)
+    graft_sum, magnitude = stat.graft_sum, None
+    if graft == "adagrad":
+        graft_sum = stat.graft_sum + abs_sq(g).astype(stat.graft_sum.dtype)
+        magnitude = g / (jnp.sqrt(graft_sum) + graft_eps)
+    elif graft == "sgd":
+        magnitude = g
+    k = count_factors(stat.factors)
+    if k == 0:
+        return (g if magnitude is None else magnitude), stat._replace(graft_sum=graft_sum)
+    factors = accumulate_factors(stat.factors, g, decay, weight)
     roots = jax.lax.cond(
-        (step - 1) % period == 0,
-        lambda: tuple(None if h is None else inverse_root(h, eps.astype(h.real.dtype), 2 * k)
-                      for h in factors),
+        refresh,
+        lambda: tuple(None if h is None else inverse_root(h, eps, 2 * k) for h in factors),
         lambda: stat.roots)
     direction = multiply_axes(g, roots)
-    if graft is not None:
-        # ‖graft‖ / ‖direction‖, 0 where the direction is 0 (a zero gradient); the norms'
-        # squares are tested first, so no square root of 0 is differentiated.
-        target, norm_sq = jnp.sum(abs_sq(graft)), jnp.sum(abs_sq(direction))
+    if magnitude is not None:
+        # ‖magnitude‖ / ‖direction‖, 0 where either is 0 (a zero gradient); the squared norms
+        # are tested first, so no square root of 0 is differentiated.
+        target, norm_sq = jnp.sum(abs_sq(magnitude)), jnp.sum(abs_sq(direction))
         ratio = jnp.sqrt(jnp.where(target > 0, target, 1.0)) / jnp.sqrt(
             jnp.where(norm_sq > 0, norm_sq, 1.0))
         direction = direction * jnp.where((norm_sq > 0) & (target > 0), ratio, 0.0)
-    return direction, ShampooStatistics(factors, roots)
+    return direction, ShampooStatistics(factors, roots, graft_sum)
 
 
 @public
 def scale_by_shampoo(b2=1.0, eps=1e-6, *, precondition_frequency=1,
                      max_precond_dim: int = 10000, precondition_1d: bool = False,
-                     graft="adagrad", dtype=None):
+                     graft="adagrad", graft_eps=1e-10, dtype=None):
     """Shampoo's step direction (Gupta, Koren & Singer 2018), with layer-wise grafting
     (Agarwal et al. 2020; Anil et al. 2020).
 
@@ -80,13 +89,16 @@ def scale_by_shampoo(b2=1.0, eps=1e-6, *, precondition_frequency=1,
         S = P_L G P_R                         (a tensor: G multiplied by P_i along each axis i)
         out = S · ‖A‖ / ‖S‖                   (grafting; ‖·‖ over the leaf)
 
-    with ``A`` the output of the ``graft`` transformation on the same gradient. ``β2 = 1`` and
-    no grafting is the paper's algorithm (``H_0 = εI`` there is ε added before the root here).
-    The roots are computed by ``eigh`` (``gradchain/kronecker/roots.py``) and kept between
-    recomputations. A leaf with no factor (every axis longer than ``max_precond_dim``, a 1-D
-    leaf without ``precondition_1d``, a 0-d leaf) gets ``A`` itself, or ``G`` without grafting.
-    ``k`` counts the factors the leaf has, so an axis left out is not counted in the exponent
-    (a matrix with one factor gets ``L^(-1/2) G``, full-matrix Adagrad on each column).
+    with ``A`` the grafted method's direction: Adagrad's ``G / (√Σ|G|² + ε_graft)`` or the
+    gradient itself (SGD). ``β2 = 1`` without grafting is the paper's algorithm (its
+    ``H_0 = εI`` is ε added before the root here). The roots are computed by ``eigh``
+    (``gradchain/kronecker/roots.py``) and kept between recomputations; their accuracy is
+    about ``1e-16 ‖H‖ / ε`` relative, so a tiny ε against large statistics costs digits. A leaf
+    with no factor (every axis longer than ``max_precond_dim``, a 1-D leaf without
+    ``precondition_1d``, a 0-d leaf) gets ``A`` itself, or ``G`` without grafting. ``k`` counts
+    the factors the leaf has, so an axis left out is not counted in the exponent (a matrix with
+    one factor gets ``L^(-1/2) G``, full-matrix Adagrad on each column). Complex leaves use
+    ``G Gᴴ``.
 
     Args:
       b2: β2 in ``[0, 1]``; 1 sums the statistics (the paper), below 1 averages them.
@@ -96,39 +108,37 @@ def scale_by_shampoo(b2=1.0, eps=1e-6, *, precondition_frequency=1,
         recomputed at every update or never.
       max_precond_dim: axes longer than this get no factor (an integer ``>= 1``).
       precondition_1d: give 1-D leaves a factor (full-matrix Adagrad on the vector).
-      graft: the magnitude's source: ``"adagrad"`` (``g / (√Σg² + 1e-10)``, the usual choice),
-        ``"sgd"`` (the gradient), any gradient transformation, or None (no grafting).
-      dtype: dtype of the factors and roots (default: the params'), at least float32.
+      graft: where the step's size per leaf comes from: ``"adagrad"`` (the usual choice),
+        ``"sgd"`` or None (no grafting: Shampoo's own size).
+      graft_eps: ε_graft ``>= 0`` of the Adagrad graft (Anil et al.'s diagonal epsilon).
+      dtype: dtype of the factors, roots and graft sums (default: the params'); factors and
+        roots in at least float32.
     """
     check_range(NAME, "b2", b2, 0, 1)
     check_range(NAME, "eps", eps, 0, low_open=True)
     check_whole_number(NAME, "precondition_frequency", precondition_frequency, 1)
     max_precond_dim = check_steps(NAME, "max_precond_dim", max_precond_dim, 1, what="rows")
+    if graft not in GRAFTS:
+        raise ValueError(f"{called_name(NAME)}: graft={graft!r} is not one of 'adagrad', 'sgd' "
+                         "or None")
     check_floating_dtype(NAME, "dtype", dtype)
-    shown_graft = graft
-    if isinstance(graft, str):
-        if graft not in GRAFTS:
-            raise ValueError(f"{NAME}: graft={graft!r} is not one of 'adagrad', 'sgd', None or "
-                             "a gradient transformation")
-        graft = scale_by_rss(0.0, 1e-10, eps_in_sqrt=False) if graft == "adagrad" else identity()
-    elif graft is not None:
-        check_transformations(NAME, {"graft": graft})
     hyperparams = {"b2": b2, "eps": eps, "precondition_frequency": precondition_frequency}
+    if graft == "adagrad":
+        check_range(NAME, "graft_eps", graft_eps, 0)
+        hyperparams["graft_eps"] = graft_eps
 
-    def statistic(p, _):
+    def statistic(p):
         axes = preconditioned_axes(jnp.shape(p), max_precond_dim, precondition_1d)
         matrices = matrix_dtype(p, dtype)
+        graft_sum = None
+        if graft == "adagrad":
+            graft_sum = jnp.zeros(jnp.shape(p), statistic_dtype(NAME, jnp.result_type(p), dtype,
+                                                                 real=True))
         return ShampooStatistics(zero_factors(p, axes, matrices),
-                                 identity_factors(p, axes, matrices))
-
-    grafting = graft is not None
-
-    def rule(g, stat, step, b2, eps, precondition_frequency, graft):
-        return _shampoo_leaf(g, stat, step, b2, eps, precondition_frequency,
-                             graft if grafting else None)
+                                 identity_factors(p, axes, matrices), graft_sum)
 
     return leafwise_transformation(
-        NAME, rule, statistic, hyperparams, ScaleByShampooState,
-        graft=graft if grafting else identity(),
+        NAME, functools.partial(_shampoo_leaf, graft=graft), statistic, hyperparams,
+        _shampoo_scalars, ScaleByShampooState,
         display={**hyperparams, "max_precond_dim": max_precond_dim,
-                 "precondition_1d": precondition_1d, "graft": shown_graft})
+                 "precondition_1d": precondition_1d, "graft": graft})

@@ -35,25 +35,31 @@ class ScaleBySoapState(NamedTuple):
     hyperparams: dict
 
 
-def _soap_leaf(g, stat: SoapStatistics, step, b1, b2, shampoo_beta, eps,
-               precondition_frequency):
+def _soap_scalars(step, b1, b2, shampoo_beta, eps, precondition_frequency):
+    """What SOAP's rule needs from the hyperparameters, once per update: the moments' weights,
+    the step size's bias corrections (for ``s = t - 1`` Adam steps) and this update's kind."""
+    adam_steps = step - 1  # the first update only builds the bases
+    safe = jnp.maximum(adam_steps, 1)
+    period = jnp.round(precondition_frequency).astype(step.dtype)
+    return {"b1": b1, "mu_weight": 1 - b1, "b2": b2, "nu_weight": 1 - b2,
+            "shampoo_beta": shampoo_beta, "factor_weight": 1 - shampoo_beta, "eps": eps,
+            "scale": jnp.sqrt(1 - b2 ** safe) / (1 - b1 ** safe), "first": step == 1,
+            "refresh": (adam_steps > 0) & (adam_steps % period == 0)}
+
+
+def _soap_leaf(g, stat: SoapStatistics, b1, mu_weight, b2, nu_weight, shampoo_beta,
+               factor_weight, eps, scale, first, refresh):
     dtype = jnp.promote_types(jnp.promote_types(g.dtype, stat.mu.dtype), jnp.float32)
     g = g.astype(dtype)
     bases = stat.bases
-    adam_steps = step - 1  # the first update only builds the bases
-    safe = jnp.maximum(adam_steps, 1)
-    mu = b1 * stat.mu.astype(dtype) + (1 - b1) * g
-    nu = b2 * stat.nu + (1 - b2) * abs_sq(multiply_axes(g, bases, adjoint=True))
+    mu = b1 * stat.mu.astype(dtype) + mu_weight * g
+    nu = b2 * stat.nu + nu_weight * abs_sq(multiply_axes(g, bases, adjoint=True))
     adam = multiply_axes(mu, bases, adjoint=True) / (jnp.sqrt(nu) + eps)
-    scale = jnp.sqrt(1 - b2 ** safe) / (1 - b1 ** safe)
-    first = step == 1
     out = jnp.where(first, 0, scale * multiply_axes(adam, bases))
     mu = jnp.where(first, stat.mu, mu).astype(stat.mu.dtype)
     nu = jnp.where(first, stat.nu, nu).astype(stat.nu.dtype)
-    factors = accumulate_factors(stat.factors, g, shampoo_beta, 1 - shampoo_beta)
+    factors = accumulate_factors(stat.factors, g, shampoo_beta, factor_weight)
     if count_factors(factors):
-        period = jnp.round(precondition_frequency).astype(step.dtype)
-        refresh = (adam_steps > 0) & (adam_steps % period == 0)
 
         def initial(nu):
             return tuple(None if h is None else eigenbasis(h) for h in factors), nu
@@ -125,7 +131,7 @@ def scale_by_soap(b1=0.95, b2=0.95, shampoo_beta=None, eps=1e-8, *, precondition
     if shampoo_beta is not None:
         hyperparams["shampoo_beta"] = shampoo_beta
 
-    def statistic(p, _):
+    def statistic(p):
         axes = preconditioned_axes(jnp.shape(p), max_precond_dim, precondition_1d)
         matrices = matrix_dtype(p, dtype)
         return SoapStatistics(
@@ -133,10 +139,11 @@ def scale_by_soap(b1=0.95, b2=0.95, shampoo_beta=None, eps=1e-8, *, precondition
             jnp.zeros(jnp.shape(p), statistic_dtype(NAME, jnp.result_type(p), dtype, real=True)),
             zero_factors(p, axes, matrices), identity_factors(p, axes, matrices))
 
-    def rule(g, stat, step, b1, b2, eps, precondition_frequency, shampoo_beta=None):
-        return _soap_leaf(g, stat, step, b1, b2, b2 if shampoo_beta is None else shampoo_beta,
-                          eps, precondition_frequency)
+    def scalars(step, b1, b2, eps, precondition_frequency, shampoo_beta=None):
+        return _soap_scalars(step, b1, b2, b2 if shampoo_beta is None else shampoo_beta, eps,
+                             precondition_frequency)
 
-    return leafwise_transformation(NAME, rule, statistic, hyperparams, ScaleBySoapState,
+    return leafwise_transformation(NAME, _soap_leaf, statistic, hyperparams, scalars,
+                                   ScaleBySoapState,
                                    display={**hyperparams, "max_precond_dim": max_precond_dim,
                                             "precondition_1d": precondition_1d})
