@@ -15,11 +15,11 @@ import jax
 import jax.numpy as jnp
 
 from gradchain.core.dtypes import is_complex, real_dtype
-from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
-                                        next_count, zero_count)
+from gradchain.core.hyperparams import cast, compute_dtype
 from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import check_range, check_transformations
+from gradchain.kit.contract import Contract
 
 
 class BranchState(NamedTuple):
@@ -40,13 +40,12 @@ def branch(*transformations, combine: Callable, name: str = "branch",
     them is a schedule.
     """
     check_transformations(name, transformations)
-    hyper = Hyperparams(**hyperparams)
-
-    counting = hyper.scheduled()
+    contract = Contract(name, hyperparams)
 
     def init(params):
-        return BranchState(zero_count() if counting else None,
-                           tuple(tx.init(params) for tx in transformations), hyper.init())
+        return BranchState(contract.init_count(),
+                           tuple(tx.init(params) for tx in transformations),
+                           contract.init_hyperparams())
 
     def update(updates, state, params=None, **extra):
         outputs, states = [], []
@@ -54,18 +53,21 @@ def branch(*transformations, combine: Callable, name: str = "branch",
             out, s = call_update(tx, updates, s, params, extra)
             outputs.append(out)
             states.append(s)
-        values, stored = hyper.read(state.hyperparams, state.count)
-        scalars = ScalarsByDtype(values)
+        step = contract.begin(updates, state)
+        scalars = Contract.scalars(step.values)
+
         def leaf(u, *outs):
             out = combine(*outs, **scalars(compute_dtype(*outs)))
             return cast(out, u.dtype if is_complex(jnp.result_type(out)) else real_dtype(u.dtype))
 
         combined = jax.tree.map(leaf, updates, *outputs)
-        count = next_count(state.count) if counting else None
-        return combined, BranchState(count, tuple(states), stored)
+        return combined, BranchState(step.count, tuple(states), step.stored)
 
-    return GradientTransformation(init, update, name=name, hyperparams=hyper.specs,
-                                  children=transformations, state_type=BranchState)
+    return GradientTransformation(init, update, name=name, hyperparams=contract.specs,
+                                  children=transformations,
+                                  parts=[(("branches", i), tx)
+                                         for i, tx in enumerate(transformations)],
+                                  state_type=BranchState)
 
 
 def _divide(numerator, denominator, *, eps, eps_root):

@@ -28,4 +28,5 @@ def chain(*transformations) -> GradientTransformation:
         return updates, tuple(new_state)
 
     return GradientTransformation(init, update, name="chain", children=transformations,
+                                  parts=[((i,), tx) for i, tx in enumerate(transformations)],
                                   state_type=tuple, state_size=len(transformations))

@@ -54,7 +54,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradchain.core.dtypes import is_complex, path_text, statistic_dtypes
+from gradchain.core.dtypes import is_complex, statistic_dtypes
+from gradchain.core.paths import format_path
 from gradchain.core.hyperparams import cast
 from gradchain.core.validation import check_steps
 from gradchain.wrappers.labels import _is_variable, unwrap
@@ -225,7 +226,7 @@ def init_stats(stat_init, params, dtype, *, owner: str, real: bool = False):
         def store(path, p):
             p = unwrap(p)
             if not real and is_complex(jnp.result_type(p)):
-                raise TypeError(f"{owner}: params leaf at {path_text(path)} is "
+                raise TypeError(f"{owner}: params leaf at {format_path(path)} is "
                                 f"{jnp.result_type(p)}; a quantized(...) statistic holds real "
                                 "values, so a complex leaf's statistic of g cannot be "
                                 "quantized (quantize only its real second moment, nu_dtype)")

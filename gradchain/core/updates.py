@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from gradchain.core.paths import format_path
 from gradchain.core.validation import (check_same_shapes, check_same_structure, is_none,
                                        structure_difference)
 
@@ -32,10 +33,10 @@ def apply_updates(params, updates):
             continue
         if not jax.tree_util.all_leaves([p]):
             held = "None" if p is None else "a subtree"
-            raise ValueError(f"apply_updates: updates leaf at {jax.tree_util.keystr(path)} "
+            raise ValueError(f"apply_updates: updates leaf at {format_path(path)} "
                              f"is an array, the params hold {held} there")
         if jnp.shape(u) != jnp.shape(p):
-            raise ValueError(f"apply_updates: updates leaf at {jax.tree_util.keystr(path)} has "
+            raise ValueError(f"apply_updates: updates leaf at {format_path(path)} has "
                              f"shape {jnp.shape(u)}, the params have {jnp.shape(p)}")
         new.append(jnp.asarray(p + u).astype(jnp.result_type(p)))
     return treedef.unflatten(new)

@@ -14,7 +14,8 @@ import numpy as np
 from gradchain.core.hyperparams import GIVEN
 from gradchain.core.transformation import describe_lines
 from gradchain.introspection.find import is_namedtuple, plain_state
-from gradchain.wrappers.labels import flatten_leaves, format_path, unwrap
+from gradchain.core.paths import format_path
+from gradchain.wrappers.labels import flatten_leaves, unwrap
 
 
 def describe(tx) -> str:
@@ -73,7 +74,7 @@ def _state_lines(node, label: str, indent: int) -> list[str]:
         items = node.items() if isinstance(node, dict) else enumerate(node)
         lines = [f"{pad}{label}{type(node).__name__}"]
         for key, value in items:
-            lines.extend(_state_lines(value, f"[{key!r}] ", indent + 2))
+            lines.extend(_state_lines(value, f"{key}: ", indent + 2))
         return lines
     return [f"{pad}{label}{_summary(node)}"]
 

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradchain.core.hyperparams import scale_name
+from gradchain.core.paths import format_path
 from gradchain.introspection.find import plain_state, state_fields
 from gradchain.introspection.hyperparams import _entries, _resolve, all_equal
 from gradchain.schedules.plateau import ReduceOnPlateauState
@@ -52,7 +53,7 @@ def effective_learning_rate(state, address: str = "learning_rate") -> jax.Array:
 
     factors = [(path[:-1], scaled(path)) for path in entries if path[-1] == MULTIPLIER]
     factors += [(tuple(map(str, location[:-1])), value)
-                for location, _, value, owner in state_fields(state)
+                for location, value, owner in state_fields(state)
                 if location[-1] == "scale" and isinstance(owner, ReduceOnPlateauState)]
     rates = {}
     for path in matches:
@@ -60,7 +61,7 @@ def effective_learning_rate(state, address: str = "learning_rate") -> jax.Array:
         for where, factor in factors:
             if where[:-1] == path[:len(where) - 1] and where != path[:-1]:
                 rate = rate * factor
-        rates["/".join(path)] = rate
+        rates[format_path(path)] = rate
     values = list(rates.values())
     if not all_equal(values):
         listed = ", ".join(f"{p}: {np.asarray(v).tolist()!r}" for p, v in rates.items())

@@ -5,7 +5,8 @@ from __future__ import annotations
 import jax
 
 from gradchain.core import quantized
-from gradchain.core.dtypes import abs_sq, complex_dtype, is_complex, path_text
+from gradchain.core.dtypes import abs_sq, complex_dtype, is_complex
+from gradchain.core.paths import format_path
 from gradchain.core.public import public
 from gradchain.core.transformation import EmptyState, GradientTransformation
 from gradchain.core.validation import check_floating, check_floating_dtype
@@ -28,7 +29,7 @@ def square(*, dtype=None) -> GradientTransformation:
         if dtype is None:
             return abs_sq(g)
         if is_complex(g.dtype):
-            where = f"updates leaf at {path_text(path)}"
+            where = f"updates leaf at {format_path(path)}"
             return abs_sq(g.astype(complex_dtype("square", dtype, where)))
         return abs_sq(g.astype(dtype))
 

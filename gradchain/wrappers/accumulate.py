@@ -111,6 +111,7 @@ def accumulation(owner: str, inner, k, *, average: bool, dtype, k_name: str = "k
     if dtype is not None:
         shown["dtype"] = dtype
     return GradientTransformation(init, update, name=owner, hyperparams=shown, children=[inner],
+                                  parts=[(("inner_opt_state",), inner)],
                                   state_type=MultiStepsState)
 
 
@@ -177,6 +178,9 @@ class MultiSteps:
     name = property(lambda self: self._tx.name)
     hyperparams = property(lambda self: self._tx.hyperparams)
     children = property(lambda self: self._tx.children)
+    # What its state is made of, and the ranges it checked (for ``set_hyperparams``).
+    parts = property(lambda self: self._tx.parts)
+    ranges = property(lambda self: self._tx.ranges)
 
     def __repr__(self):
         return repr(self._tx)

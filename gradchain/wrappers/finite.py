@@ -105,7 +105,8 @@ def _apply_if_finite(owner: str, inner, limit, display: dict,
 
     return GradientTransformation(init, update, name=owner,
                                   hyperparams=shown_with_axis_name(display, axis_name),
-                                  children=[inner], state_type=ApplyIfFiniteState)
+                                  children=[inner], parts=[(("inner_state",), inner)],
+                                  state_type=ApplyIfFiniteState)
 
 
 @public

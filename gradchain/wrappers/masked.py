@@ -62,7 +62,8 @@ def masked_transformation(owner: str, inner, mask, *, native_form: str,
 
     return GradientTransformation(init, update, name=owner,
                                   hyperparams=display or {"mask": Shown(mask)},
-                                  children=[inner], state_type=MaskedState)
+                                  children=[inner], parts=[(("inner_state",), inner)],
+                                  state_type=MaskedState)
 
 
 @public

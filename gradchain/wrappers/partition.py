@@ -33,7 +33,8 @@ def _check_transformations(owner: str, argument: str, transforms) -> dict:
 
 
 def _labelled(label, tx) -> GradientTransformation:
-    """A display-only copy of ``tx`` whose description starts with its group's label."""
+    """A display-only copy of ``tx`` whose description starts with its group's label (the
+    groups' states are found through ``parts``, not through these)."""
     name = getattr(tx, "name", type(tx).__name__)
     return GradientTransformation(tx.init, tx.update, name=f"[{label!r}] {name}",
                                   hyperparams=getattr(tx, "hyperparams", {}),
@@ -82,6 +83,7 @@ def partition_by_labels(owner: str, transforms: Mapping[Hashable, Any], labels, 
     return GradientTransformation(
         init, update, name=owner, hyperparams={"labels": Shown(labels)},
         children=[_labelled(label, tx) for label, tx in transforms.items()],
+        parts=[(("inner_states", label), tx) for label, tx in transforms.items()],
         state_type=PartitionState)
 
 

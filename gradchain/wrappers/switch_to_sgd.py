@@ -131,4 +131,6 @@ def switch_to_sgd(adaptive, sgd, *, estimate_decay=0.999, tolerance=1e-9,
 
     return GradientTransformation(init, update, name=NAME,
                                   hyperparams=shown_with_axis_name(hyper.specs, axis_name),
-                                  children=(adaptive, sgd), state_type=SwitchToSgdState)
+                                  children=(adaptive, sgd),
+                                  parts=[(("adaptive_state",), adaptive), (("sgd_state",), sgd)],
+                                  state_type=SwitchToSgdState)
