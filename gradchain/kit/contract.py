@@ -127,5 +127,8 @@ def check_prefix(owner: str, updates, stat: Any) -> None:
     try:
         jax.tree.structure(updates).flatten_up_to(stat)
     except (ValueError, TypeError):
+        # A NamedTuple is one leaf's statistic (SOAP's, Shampoo's): compare the trees above it.
+        difference = structure_difference(updates, stat, "optimizer state",
+                                          is_leaf=lambda x: hasattr(x, "_fields"))
         raise ValueError(f"{owner}: the updates do not match the optimizer state: "
-                         f"{structure_difference(updates, stat, 'optimizer state')}") from None
+                         f"{difference}") from None

@@ -52,6 +52,12 @@ def accumulate_factors(factors: tuple, g: jax.Array, decay, weight) -> tuple:
                  for i, h in enumerate(factors))
 
 
+def factor_dtype(statistic_dtype) -> jnp.dtype:
+    """The dtype a leaf's factor matrices are kept in: its statistics' dtype, at least float32
+    (``eigh`` and ``qr`` have no bfloat16 or float16 form)."""
+    return jnp.promote_types(statistic_dtype, jnp.float32)
+
+
 def count_factors(factors: tuple) -> int:
     return sum(h is not None for h in factors)
 

@@ -8,14 +8,13 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradchain.core.dtypes import abs_sq, statistic_dtype
+from gradchain.core.dtypes import abs_sq, real_dtype
 from gradchain.core.public import called_name, public
-from gradchain.core.validation import (check_floating_dtype, check_range, check_steps,
-                                       check_whole_number)
+from gradchain.core.validation import check_range, check_steps, check_whole_number
 from gradchain.kronecker.eigenbasis import multiply_axes
-from gradchain.kronecker.factors import (accumulate_factors, count_factors, identity_factors,
-                                         preconditioned_axes, zero_factors)
-from gradchain.kronecker.leafwise import leafwise_transformation, matrix_dtype
+from gradchain.kit.rules import per_leaf
+from gradchain.kronecker.factors import (accumulate_factors, count_factors, factor_dtype,
+                                         identity_factors, preconditioned_axes, zero_factors)
 from gradchain.kronecker.roots import inverse_root
 
 NAME = "scale_by_shampoo"
@@ -45,7 +44,7 @@ def _shampoo_scalars(step, b2, eps, precondition_frequency, graft_eps=0.0):
             "graft_eps": graft_eps, "refresh": (step - 1) % period == 0}
 
 
-def _shampoo_leaf(g, stat: ShampooStatistics, decay, weight, eps, graft_eps, refresh, *,
+def _shampoo_leaf(g, stat: ShampooStatistics, *, decay, weight, eps, graft_eps, refresh,
                   graft):
     dtype = jnp.promote_types(g.dtype, jnp.float32)
     g = g.astype(dtype)
@@ -121,24 +120,21 @@ def scale_by_shampoo(b2=1.0, eps=1e-6, *, precondition_frequency=1,
     if graft not in GRAFTS:
         raise ValueError(f"{called_name(NAME)}: graft={graft!r} is not one of 'adagrad', 'sgd' "
                          "or None")
-    check_floating_dtype(NAME, "dtype", dtype)
     hyperparams = {"b2": b2, "eps": eps, "precondition_frequency": precondition_frequency}
     if graft == "adagrad":
         check_range(NAME, "graft_eps", graft_eps, 0)
         hyperparams["graft_eps"] = graft_eps
 
-    def statistic(p):
+    def statistic(p, stat_dtype):
         axes = preconditioned_axes(jnp.shape(p), max_precond_dim, precondition_1d)
-        matrices = matrix_dtype(p, dtype)
-        graft_sum = None
-        if graft == "adagrad":
-            graft_sum = jnp.zeros(jnp.shape(p), statistic_dtype(NAME, jnp.result_type(p), dtype,
-                                                                 real=True))
+        matrices = factor_dtype(stat_dtype)
+        graft_sum = (jnp.zeros(jnp.shape(p), real_dtype(stat_dtype)) if graft == "adagrad"
+                     else None)
         return ShampooStatistics(zero_factors(p, axes, matrices),
                                  identity_factors(p, axes, matrices), graft_sum)
 
-    return leafwise_transformation(
-        NAME, functools.partial(_shampoo_leaf, graft=graft), statistic, hyperparams,
-        _shampoo_scalars, ScaleByShampooState,
-        display={**hyperparams, "max_precond_dim": max_precond_dim,
-                 "precondition_1d": precondition_1d, "graft": graft})
+    return per_leaf(functools.partial(_shampoo_leaf, graft=graft), name=NAME,
+                    hyperparams=hyperparams, statistic=statistic, scalars=_shampoo_scalars,
+                    dtype=dtype, state_type=ScaleByShampooState,
+                    display={**hyperparams, "max_precond_dim": max_precond_dim,
+                             "precondition_1d": precondition_1d, "graft": graft})

@@ -7,14 +7,13 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradchain.core.dtypes import abs_sq, statistic_dtype
+from gradchain.core.dtypes import abs_sq, real_dtype
 from gradchain.core.public import public
-from gradchain.core.validation import (check_floating_dtype, check_range, check_steps,
-                                       check_whole_number)
+from gradchain.core.validation import check_range, check_steps, check_whole_number
 from gradchain.kronecker.eigenbasis import eigenbasis, multiply_axes, refresh_eigenbasis
-from gradchain.kronecker.factors import (accumulate_factors, count_factors, identity_factors,
-                                         preconditioned_axes, zero_factors)
-from gradchain.kronecker.leafwise import leafwise_transformation, matrix_dtype
+from gradchain.kit.rules import per_leaf
+from gradchain.kronecker.factors import (accumulate_factors, count_factors, factor_dtype,
+                                         identity_factors, preconditioned_axes, zero_factors)
 
 NAME = "scale_by_soap"
 
@@ -47,7 +46,7 @@ def _soap_scalars(step, b1, b2, shampoo_beta, eps, precondition_frequency):
             "refresh": (adam_steps > 0) & (adam_steps % period == 0)}
 
 
-def _soap_leaf(g, stat: SoapStatistics, b1, mu_weight, b2, nu_weight, shampoo_beta,
+def _soap_leaf(g, stat: SoapStatistics, *, b1, mu_weight, b2, nu_weight, shampoo_beta,
                factor_weight, eps, scale, first, refresh):
     dtype = jnp.promote_types(jnp.promote_types(g.dtype, stat.mu.dtype), jnp.float32)
     g = g.astype(dtype)
@@ -125,25 +124,23 @@ def scale_by_soap(b1=0.95, b2=0.95, shampoo_beta=None, eps=1e-8, *, precondition
     check_range(NAME, "eps", eps, 0)
     check_whole_number(NAME, "precondition_frequency", precondition_frequency, 1)
     max_precond_dim = check_steps(NAME, "max_precond_dim", max_precond_dim, 1, what="rows")
-    check_floating_dtype(NAME, "dtype", dtype)
     hyperparams = {"b1": b1, "b2": b2, "eps": eps,
                    "precondition_frequency": precondition_frequency}
     if shampoo_beta is not None:
         hyperparams["shampoo_beta"] = shampoo_beta
 
-    def statistic(p):
+    def statistic(p, stat_dtype):
         axes = preconditioned_axes(jnp.shape(p), max_precond_dim, precondition_1d)
-        matrices = matrix_dtype(p, dtype)
-        return SoapStatistics(
-            jnp.zeros(jnp.shape(p), statistic_dtype(NAME, jnp.result_type(p), dtype)),
-            jnp.zeros(jnp.shape(p), statistic_dtype(NAME, jnp.result_type(p), dtype, real=True)),
-            zero_factors(p, axes, matrices), identity_factors(p, axes, matrices))
+        matrices = factor_dtype(stat_dtype)
+        return SoapStatistics(jnp.zeros(jnp.shape(p), stat_dtype),
+                              jnp.zeros(jnp.shape(p), real_dtype(stat_dtype)),
+                              zero_factors(p, axes, matrices), identity_factors(p, axes, matrices))
 
     def scalars(step, b1, b2, eps, precondition_frequency, shampoo_beta=None):
         return _soap_scalars(step, b1, b2, b2 if shampoo_beta is None else shampoo_beta, eps,
                              precondition_frequency)
 
-    return leafwise_transformation(NAME, _soap_leaf, statistic, hyperparams, scalars,
-                                   ScaleBySoapState,
-                                   display={**hyperparams, "max_precond_dim": max_precond_dim,
-                                            "precondition_1d": precondition_1d})
+    return per_leaf(_soap_leaf, name=NAME, hyperparams=hyperparams, statistic=statistic,
+                    scalars=scalars, dtype=dtype, state_type=ScaleBySoapState,
+                    display={**hyperparams, "max_precond_dim": max_precond_dim,
+                             "precondition_1d": precondition_1d})
