@@ -7,12 +7,12 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradchain.averaging.running import check_params, eval_params, fold, init_average
-from gradchain.core.hyperparams import Hyperparams, next_count, zero_count
+from gradchain.averaging.running import eval_params, fold, init_average
 from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import check_floating_dtype, check_range, check_transformations
 from gradchain.introspection.find import find_state
+from gradchain.kit.contract import Contract
 
 NAME = "ema_params"
 
@@ -47,19 +47,19 @@ def ema_params(inner, decay=0.999, *, dtype=None) -> GradientTransformation:
     check_transformations(NAME, {"inner": inner})
     check_range(NAME, "decay", decay, 0, 1)
     check_floating_dtype(NAME, "dtype", dtype)
-    hyper = Hyperparams(decay=decay)
+    contract = Contract(NAME, {"decay": decay}, counts=True)
 
     def init(params):
-        return EmaParamsState(zero_count(), inner.init(params), init_average(NAME, params, dtype),
-                              hyper.init())
+        contract.check_params(params)
+        return EmaParamsState(contract.init_count(), inner.init(params),
+                              init_average(params, dtype), contract.init_hyperparams())
 
     def update(updates, state, params=None, **extra):
-        check_params(NAME, updates, params)
+        step = contract.begin(updates, state, params, stat=state.params_ema, needs_params=True)
         updates, inner_state = call_update(inner, updates, state.inner_state, params, extra)
-        values, stored = hyper.read(state.hyperparams, state.count)
-        weight = jnp.where(state.count == 0, 1.0, 1.0 - values["decay"])
+        weight = jnp.where(step.step == 1, 1.0, 1.0 - step.values["decay"])
         average = fold(state.params_ema, params, updates, weight)
-        return updates, EmaParamsState(next_count(state.count), inner_state, average, stored)
+        return updates, EmaParamsState(step.count, inner_state, average, step.stored)
 
     return GradientTransformation(init, update, name=NAME,
                                   hyperparams={"decay": decay, "dtype": dtype},

@@ -1,5 +1,5 @@
-"""What the averaging wrappers share: run the inner optimizer, then fold the params it produces
-into a running average kept in the state."""
+"""What the averaging wrappers share: the params an update produces, folded into a running
+average kept in the state."""
 
 from __future__ import annotations
 
@@ -8,20 +8,10 @@ import jax.numpy as jnp
 
 from gradchain.core.dtypes import real_dtype
 from gradchain.core.hyperparams import cast, compute_dtype
-from gradchain.core.validation import check_floating, check_same_shapes, check_same_structure
 
 
-def check_params(owner: str, updates, params) -> None:
-    """Averaging needs the params: refuse an update without them, or with another tree."""
-    if params is None:
-        raise ValueError(f"{owner}: update needs params (call update(updates, state, params))")
-    check_same_structure(owner, updates, params, "params")
-    check_same_shapes(owner, updates, params, "params")
-
-
-def init_average(owner: str, params, dtype):
+def init_average(params, dtype):
     """The average before any update: a copy of the params, in ``dtype`` (None: theirs)."""
-    check_floating(owner, params)
     return jax.tree.map(lambda p: jnp.array(p, dtype=dtype or jnp.result_type(p), copy=True),
                         params)
 

@@ -8,13 +8,14 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradchain.averaging.running import check_params, eval_params, fold, init_average
-from gradchain.core.hyperparams import Hyperparams, next_count, zero_count
+from gradchain.averaging.running import eval_params, fold, init_average
+from gradchain.core.hyperparams import next_count, zero_count
 from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import (check_floating_dtype, check_transformations,
                                        check_whole_number)
 from gradchain.introspection.find import find_state
+from gradchain.kit.contract import Contract
 
 NAME = "swa"
 
@@ -58,25 +59,24 @@ def swa(inner, swa_start=0, swa_freq=1, *, dtype=None) -> GradientTransformation
     check_whole_number(NAME, "swa_start", swa_start, 0)
     check_whole_number(NAME, "swa_freq", swa_freq, 1)
     check_floating_dtype(NAME, "dtype", dtype)
-    hyper = Hyperparams(swa_start=swa_start, swa_freq=swa_freq)
+    contract = Contract(NAME, {"swa_start": swa_start, "swa_freq": swa_freq}, counts=True)
 
     def init(params):
-        return SwaState(zero_count(), inner.init(params), init_average(NAME, params, dtype),
-                        zero_count(), hyper.init())
+        contract.check_params(params)
+        return SwaState(contract.init_count(), inner.init(params), init_average(params, dtype),
+                        zero_count(), contract.init_hyperparams())
 
     def update(updates, state, params=None, **extra):
-        check_params(NAME, updates, params)
+        step = contract.begin(updates, state, params, stat=state.swa_params, needs_params=True)
         updates, inner_state = call_update(inner, updates, state.inner_state, params, extra)
-        values, stored = hyper.read(state.hyperparams, state.count)
-        count = next_count(state.count)
-        start = jnp.round(values["swa_start"]).astype(count.dtype)
-        freq = jnp.round(values["swa_freq"]).astype(count.dtype)
-        averaged = (count > start) & (count % freq == 0)
+        start = jnp.round(step.values["swa_start"]).astype(step.step.dtype)
+        freq = jnp.round(step.values["swa_freq"]).astype(step.step.dtype)
+        averaged = (step.step > start) & (step.step % freq == 0)
         n = state.n_averaged
-        weight = jnp.where(averaged, 1.0 / (n.astype(values["swa_freq"].dtype) + 1), 0.0)
+        weight = jnp.where(averaged, 1.0 / (n.astype(step.values["swa_freq"].dtype) + 1), 0.0)
         average = fold(state.swa_params, params, updates, weight)
         n = jnp.where(averaged, next_count(n), n)
-        return updates, SwaState(count, inner_state, average, n, stored)
+        return updates, SwaState(step.count, inner_state, average, n, step.stored)
 
     return GradientTransformation(init, update, name=NAME,
                                   hyperparams={"swa_start": swa_start, "swa_freq": swa_freq,

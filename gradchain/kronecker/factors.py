@@ -15,6 +15,8 @@ from typing import Optional
 import jax
 import jax.numpy as jnp
 
+from gradchain.core.paths import format_path
+
 
 def preconditioned_axes(shape, max_precond_dim: int, precondition_1d: bool) -> tuple:
     """For each axis of a leaf of ``shape``: True when it gets a factor (see the module
@@ -64,3 +66,28 @@ def count_factors(factors: tuple) -> int:
 
 def _promoted(g, h: Optional[jax.Array]):
     return jnp.promote_types(jnp.promote_types(g.dtype, h.dtype), jnp.float32)
+
+
+def factor_shape(factors: tuple) -> tuple:
+    """The shape of the leaf ``factors`` were made for, None for an axis without a factor."""
+    return tuple(None if h is None else h.shape[0] for h in factors)
+
+
+def check_leaf_shapes(owner: str, updates, stats, shape_of) -> None:
+    """Refuse an updates leaf whose shape is not the one its statistic was made for
+    (``shape_of(stat)``, None for a size the statistic does not record), naming its path,
+    instead of failing inside the rule on a broadcast."""
+    try:
+        per_leaf = jax.tree.structure(updates).flatten_up_to(stats)
+    except (ValueError, TypeError):
+        return  # another tree: the transformation's own check names where it differs
+    leaves = jax.tree_util.tree_flatten_with_path(updates)[0]
+    for (path, g), stat in zip(leaves, per_leaf):
+        expected = shape_of(stat)
+        shape = jnp.shape(g)
+        if len(shape) != len(expected) or any(e is not None and e != n
+                                               for e, n in zip(expected, shape)):
+            shown = "(" + ", ".join("?" if e is None else str(e) for e in expected) + (
+                ",)" if len(expected) == 1 else ")")
+            raise ValueError(f"{owner}: updates leaf at {format_path(path)} has shape "
+                             f"{shape}, the optimizer state has {shown}")

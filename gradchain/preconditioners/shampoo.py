@@ -13,8 +13,10 @@ from gradchain.core.public import called_name, public
 from gradchain.core.validation import check_range, check_steps, check_whole_number
 from gradchain.kronecker.eigenbasis import multiply_axes
 from gradchain.kit.rules import per_leaf
-from gradchain.kronecker.factors import (accumulate_factors, count_factors, factor_dtype,
-                                         identity_factors, preconditioned_axes, zero_factors)
+from gradchain.core.transformation import GradientTransformation
+from gradchain.kronecker.factors import (accumulate_factors, check_leaf_shapes, count_factors,
+                                         factor_dtype, factor_shape, identity_factors,
+                                         preconditioned_axes, zero_factors)
 from gradchain.kronecker.roots import inverse_root
 
 NAME = "scale_by_shampoo"
@@ -34,6 +36,10 @@ class ScaleByShampooState(NamedTuple):
     count: jax.Array
     shampoo: Any
     hyperparams: dict
+
+
+def _leaf_shape(stat: ShampooStatistics) -> tuple:
+    return factor_shape(stat.factors) if stat.graft_sum is None else stat.graft_sum.shape
 
 
 def _shampoo_scalars(step, b2, eps, precondition_frequency, graft_eps=0.0):
@@ -133,8 +139,15 @@ def scale_by_shampoo(b2=1.0, eps=1e-6, *, precondition_frequency=1,
         return ShampooStatistics(zero_factors(p, axes, matrices),
                                  identity_factors(p, axes, matrices), graft_sum)
 
-    return per_leaf(functools.partial(_shampoo_leaf, graft=graft), name=NAME,
-                    hyperparams=hyperparams, statistic=statistic, scalars=_shampoo_scalars,
-                    dtype=dtype, state_type=ScaleByShampooState,
-                    display={**hyperparams, "max_precond_dim": max_precond_dim,
-                             "precondition_1d": precondition_1d, "graft": graft})
+    tx = per_leaf(functools.partial(_shampoo_leaf, graft=graft), name=NAME,
+                  hyperparams=hyperparams, statistic=statistic, scalars=_shampoo_scalars,
+                  dtype=dtype, state_type=ScaleByShampooState,
+                  display={**hyperparams, "max_precond_dim": max_precond_dim,
+                           "precondition_1d": precondition_1d, "graft": graft})
+
+    def update(updates, state, params=None, **extra):
+        check_leaf_shapes(NAME, updates, state.shampoo, _leaf_shape)
+        return tx.update(updates, state, params, **extra)
+
+    return GradientTransformation(tx.init, update, name=NAME, hyperparams=tx.hyperparams,
+                                  state_type=ScaleByShampooState)

@@ -12,8 +12,10 @@ from gradchain.core.public import public
 from gradchain.core.validation import check_range, check_steps, check_whole_number
 from gradchain.kronecker.eigenbasis import eigenbasis, multiply_axes, refresh_eigenbasis
 from gradchain.kit.rules import per_leaf
-from gradchain.kronecker.factors import (accumulate_factors, count_factors, factor_dtype,
-                                         identity_factors, preconditioned_axes, zero_factors)
+from gradchain.core.transformation import GradientTransformation
+from gradchain.kronecker.factors import (accumulate_factors, check_leaf_shapes, count_factors,
+                                         factor_dtype, identity_factors, preconditioned_axes,
+                                         zero_factors)
 
 NAME = "scale_by_soap"
 
@@ -140,7 +142,14 @@ def scale_by_soap(b1=0.95, b2=0.95, shampoo_beta=None, eps=1e-8, *, precondition
         return _soap_scalars(step, b1, b2, b2 if shampoo_beta is None else shampoo_beta, eps,
                              precondition_frequency)
 
-    return per_leaf(_soap_leaf, name=NAME, hyperparams=hyperparams, statistic=statistic,
-                    scalars=scalars, dtype=dtype, state_type=ScaleBySoapState,
-                    display={**hyperparams, "max_precond_dim": max_precond_dim,
-                             "precondition_1d": precondition_1d})
+    tx = per_leaf(_soap_leaf, name=NAME, hyperparams=hyperparams, statistic=statistic,
+                  scalars=scalars, dtype=dtype, state_type=ScaleBySoapState,
+                  display={**hyperparams, "max_precond_dim": max_precond_dim,
+                           "precondition_1d": precondition_1d})
+
+    def update(updates, state, params=None, **extra):
+        check_leaf_shapes(NAME, updates, state.soap, lambda stat: stat.mu.shape)
+        return tx.update(updates, state, params, **extra)
+
+    return GradientTransformation(tx.init, update, name=NAME, hyperparams=tx.hyperparams,
+                                  state_type=ScaleBySoapState)
