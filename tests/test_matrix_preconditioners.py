@@ -122,10 +122,16 @@ def shampoo_reference(grads, b2, eps, frequency, max_dim, precondition_1d, graft
     return outs
 
 
+@functools.lru_cache(maxsize=None)
+def jitted_update(tx):
+    """One compiled ``update`` per transformation (equal transformations are one key)."""
+    return jax.jit(tx.update)
+
+
 def run_open_loop(tx, grads, params=None):
     """The updates of ``tx`` on ``grads`` (a list of dicts), one jitted update."""
     state = tx.init(jax.tree.map(jnp.zeros_like, grads[0]) if params is None else params)
-    update = jax.jit(tx.update)
+    update = jitted_update(tx)
     outs = []
     for g in grads:
         u, state = update(jax.tree.map(jnp.asarray, g), state, params)
@@ -241,7 +247,10 @@ def test_inverse_root_and_its_derivative_where_eigenvalues_repeat():
     np.testing.assert_allclose(inverse_root(jnp.outer(g, g), 1e-2, 4),
                                root(np.outer(g, g), 4, 1e-2), rtol=1e-12, atol=1e-12)
     h = 1e-5
-    np.testing.assert_allclose(jax.grad(f)(0.0), (f(h) - f(-h)) / (2 * h), rtol=1e-7)
+    value_and_grad = jax.jit(jax.value_and_grad(f))
+    np.testing.assert_allclose(value_and_grad(0.0)[1],
+                               (value_and_grad(h)[0] - value_and_grad(-h)[0]) / (2 * h),
+                               rtol=1e-7)
     d_eps = jax.grad(lambda e: jnp.sum(inverse_root(jnp.outer(g, g), e, 4)))(1e-2)
     assert np.isfinite(d_eps) and d_eps < 0
 
@@ -268,7 +277,6 @@ def matrix_loss(params):
     return jnp.sum(jnp.log(jnp.cosh(residual))) + 0.05 * jnp.sum(params["w"] ** 4)
 
 
-@functools.partial(jax.jit, static_argnums=0)
 def matrix_run(make, learning_rate, params):
     """Closed-loop steps on a problem with a 4 × 3 matrix leaf; the final loss."""
     tx = make(learning_rate)
@@ -282,6 +290,9 @@ def matrix_run(make, learning_rate, params):
     return matrix_loss(params)
 
 
+matrix_value_and_grad = jax.jit(jax.value_and_grad(matrix_run, argnums=1), static_argnums=0)
+
+
 def soap_on_matrices(learning_rate):
     return gc.soap(learning_rate, precondition_frequency=2)
 
@@ -291,19 +302,25 @@ def shampoo_on_matrices(learning_rate):
 
 
 @pytest.mark.parametrize("make", [soap_on_matrices, shampoo_on_matrices])
-def test_matrix_leaves_under_grad_and_vmap(make):
+def test_matrix_leaves_under_grad(make):
     """Through eigh, QR (SOAP's refresh at steps 3 and 5) and the roots: d loss / d γ by
-    ``jax.grad`` equals a central difference, and a ``vmap`` over two rates equals two runs."""
+    ``jax.grad`` equals a central difference."""
     params = jax.tree.map(jnp.asarray, MATRIX)
-    rate = jnp.asarray(0.05)
-    h = 1e-6
-    derivative = jax.grad(matrix_run, argnums=1)(make, rate, params)
-    difference = (matrix_run(make, rate + h, params) - matrix_run(make, rate - h, params)) / (2 * h)
+    rate, h = jnp.asarray(0.05), 1e-6
+    _, derivative = matrix_value_and_grad(make, rate, params)
+    up, down = (matrix_value_and_grad(make, r, params)[0] for r in (rate + h, rate - h))
+    difference = (up - down) / (2 * h)
     assert abs(float(difference)) > 1e-2
     np.testing.assert_allclose(derivative, difference, rtol=1e-6)
+
+
+def test_soap_bases_under_vmap():
+    """A ``vmap`` over two rates (batched eigh, QR and sorting) equals the two runs."""
+    params = jax.tree.map(jnp.asarray, MATRIX)
     rates = jnp.array([0.05, 0.1])
-    batched = jax.vmap(lambda r: matrix_run(make, r, params))(rates)
-    np.testing.assert_allclose(batched, [matrix_run(make, r, params) for r in rates], rtol=1e-13)
+    run = jax.jit(lambda r: matrix_run(soap_on_matrices, r, params))
+    np.testing.assert_allclose(jax.jit(jax.vmap(run))(rates), [run(r) for r in rates],
+                               rtol=1e-13)
 
 
 @pytest.mark.parametrize("tx", [
@@ -341,24 +358,28 @@ def test_bad_arguments_are_refused_naming_them(build, message):
 
 def test_pmap_with_averaged_gradients_equals_one_device():
     """Data-parallel SOAP and Shampoo (``test_distributed``'s problem: a 16 × 3 matrix and a
-    vector on 8 devices, gradients averaged with ``pmean``) give the one-device numbers; each
+    vector, its batch on 2 devices, gradients averaged with ``pmean``) give the one-device
+    numbers; each
     device holds the whole leaves, so the factors are exact. SOAP's 16-row axis is left out
     (``max_precond_dim=8``): a basis built from one gradient of rank 3 would be arbitrary in its
     13 null directions. Errors are relative to each leaf's largest entry: SOAP divides each
     rotated coordinate by its own root mean square, which turns the last-bit differences of
     ``pmean`` into ~1e-10 of the leaf (Shampoo's: 4e-15)."""
-    from test_distributed import DEVICES, FEATURES, OUTPUTS, PARAMS, X, Y, make_step, run
+    from test_distributed import FEATURES, OUTPUTS, PARAMS, X, Y, make_step, run
     from registry import Config
+
+    devices = 2
 
     for config in (Config("soap", lambda lr: gc.soap(lr, max_precond_dim=8,
                                                       precondition_frequency=2), learning_rate=0.03),
                    Config("shampoo", lambda lr: gc.shampoo(lr, eps=0.1, precondition_1d=True))):
         one = run(jax.jit(make_step(config)), PARAMS, config.gradchain().init(PARAMS), X, Y)
         replicate = functools.partial(
-            jax.tree.map, lambda x: jnp.broadcast_to(x, (DEVICES, *x.shape)))
-        step = jax.pmap(make_step(config, axis_name="devices"), axis_name="devices")
+            jax.tree.map, lambda x: jnp.broadcast_to(x, (devices, *x.shape)))
+        step = jax.pmap(make_step(config, axis_name="devices"), axis_name="devices",
+                        devices=jax.devices()[:devices])
         many = run(step, replicate(PARAMS), replicate(config.gradchain().init(PARAMS)),
-                   X.reshape(DEVICES, -1, FEATURES), Y.reshape(DEVICES, -1, OUTPUTS))
-        for device in (0, DEVICES - 1):
+                   X.reshape(devices, -1, FEATURES), Y.reshape(devices, -1, OUTPUTS))
+        for device in range(devices):
             assert_updates_close([jax.tree.map(lambda leaf: leaf[device], many[0])],
                                  [jax.tree.map(np.asarray, one[0])], rtol=1e-9)

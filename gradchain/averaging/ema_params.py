@@ -68,6 +68,11 @@ def ema_params(inner, decay=0.999, *, dtype=None) -> GradientTransformation:
 
 def ema_eval_params(state, params):
     """The params to evaluate with under ``ema_params``: its moving average, in the params'
-    dtypes (``params`` before the first update). ``state`` is the optimizer's state, with
-    ``ema_params`` anywhere in it (``nnx.Optimizer``'s ``opt_state`` too)."""
+    dtypes (before the first update, the params ``init`` was given).
+
+    Args:
+      state: the optimizer's state, with one ``ema_params`` anywhere in it (``nnx.Optimizer``'s
+        ``opt_state`` too).
+      params: the current params (they give the tree and the dtypes).
+    """
     return eval_params(find_state(state, "params_ema"), params)

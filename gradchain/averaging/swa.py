@@ -86,9 +86,14 @@ def swa(inner, swa_start=0, swa_freq=1, *, dtype=None) -> GradientTransformation
 
 def swa_eval_params(state, params):
     """The params to evaluate with under ``swa``: the average of the params averaged so far,
-    in the params' dtypes, or ``params`` themselves before the first averaged update. ``state``
-    is the optimizer's state, with ``swa`` anywhere in it (``nnx.Optimizer``'s ``opt_state``
-    too)."""
+    in the params' dtypes, or ``params`` themselves before the first averaged update (PyTorch's
+    ``AveragedModel`` holds the params it was built with until then).
+
+    Args:
+      state: the optimizer's state, with one ``swa`` anywhere in it (``nnx.Optimizer``'s
+        ``opt_state`` too).
+      params: the current params.
+    """
     average = find_state(state, "swa_params")
     n = find_state(state, "n_averaged")
     return jax.tree.map(lambda a, p: jnp.where(n > 0, a, p), eval_params(average, params),

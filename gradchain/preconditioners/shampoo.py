@@ -10,10 +10,10 @@ import jax.numpy as jnp
 
 from gradchain.core.dtypes import abs_sq, real_dtype
 from gradchain.core.public import called_name, public
-from gradchain.core.validation import check_range, check_steps, check_whole_number
-from gradchain.kronecker.eigenbasis import multiply_axes
-from gradchain.kit.rules import per_leaf
 from gradchain.core.transformation import GradientTransformation
+from gradchain.core.validation import check_range, check_steps, check_whole_number
+from gradchain.kit.rules import per_leaf
+from gradchain.kronecker.eigenbasis import multiply_axes
 from gradchain.kronecker.factors import (accumulate_factors, check_leaf_shapes, count_factors,
                                          factor_dtype, factor_shape, identity_factors,
                                          preconditioned_axes, zero_factors)
@@ -57,7 +57,8 @@ def _shampoo_leaf(g, stat: ShampooStatistics, *, decay, weight, eps, graft_eps, 
     graft_sum, magnitude = stat.graft_sum, None
     if graft == "adagrad":
         graft_sum = stat.graft_sum + abs_sq(g).astype(stat.graft_sum.dtype)
-        magnitude = g / (jnp.sqrt(graft_sum) + graft_eps)
+        scale = jnp.sqrt(graft_sum) + graft_eps
+        magnitude = g / jnp.maximum(scale, jnp.finfo(scale.dtype).tiny)  # 0/0 is 0
     elif graft == "sgd":
         magnitude = g
     k = count_factors(stat.factors)

@@ -9,10 +9,10 @@ import jax.numpy as jnp
 
 from gradchain.core.dtypes import abs_sq, real_dtype
 from gradchain.core.public import public
-from gradchain.core.validation import check_range, check_steps, check_whole_number
-from gradchain.kronecker.eigenbasis import eigenbasis, multiply_axes, refresh_eigenbasis
-from gradchain.kit.rules import per_leaf
 from gradchain.core.transformation import GradientTransformation
+from gradchain.core.validation import check_range, check_steps, check_whole_number
+from gradchain.kit.rules import per_leaf
+from gradchain.kronecker.eigenbasis import eigenbasis, multiply_axes, refresh_eigenbasis
 from gradchain.kronecker.factors import (accumulate_factors, check_leaf_shapes, count_factors,
                                          factor_dtype, identity_factors, preconditioned_axes,
                                          zero_factors)
