@@ -32,6 +32,13 @@ def global_norm(tree, *, axis_name=None) -> jax.Array:
 
     ``axis_name``: the mesh or ``pmap`` axis the leaves are split over (the partial sums of
     squares are ``psum``-ed over it; see ``gradchain.core.reductions``); None: not split.
+
+    Args:
+      tree: a pytree of arrays (updates, gradients, params).
+      axis_name: the mesh or ``pmap`` axis the leaves are split over, or None.
+
+    Returns:
+      The norm, a scalar array (float32 at least).
     """
     check_axis_name("global_norm", axis_name)
     leaves = jax.tree.leaves(tree)
@@ -53,6 +60,19 @@ def clip_by_global_norm(max_norm: ScalarOrSchedule, *, axis_name=None
       axis_name: under ``shard_map``/``pmap`` with the updates split over this axis, the norm
         of the whole tree, not of this device's part (``global_norm``); None (default): the
         updates are not split.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``ClipByGlobalNormState(count, hyperparams)``
+      (``max_norm``; ``count`` is None unless it is a schedule).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> tx = gc.clip_by_global_norm(1.0)
+      >>> grads = {"a": jnp.array([3.0]), "b": jnp.array([4.0])}
+      >>> updates, _ = tx.update(grads, tx.init(grads))
+      >>> updates["a"].tolist(), updates["b"].tolist()
+      ([0.6], [0.8])
     """
     check_range("clip_by_global_norm", "max_norm", max_norm, 0, low_open=True, allow_inf=True)
     return cross_leaf(_clip, name="clip_by_global_norm", reductions={"squares": _SQUARES},

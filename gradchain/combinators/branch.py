@@ -38,6 +38,27 @@ def branch(*transformations, combine: Callable, name: str = "branch",
     complex updates: a variance). Numeric ``hyperparams`` (numbers, arrays or schedules) live in
     the state like every other hyperparameter. The state's ``count`` is None unless one of
     them is a schedule.
+
+    Args:
+      *transformations: the transformations, each given the same incoming updates.
+      combine: ``combine(out_1, ..., out_n, **hyperparams) -> leaf``, applied leaf by leaf.
+      name: the name shown by ``describe`` and used in errors.
+      **hyperparams: numeric hyperparameters given to ``combine`` by name (numbers, arrays or
+        schedules), kept in the state.
+
+    Returns:
+      A ``GradientTransformation`` whose state is a ``BranchState``: ``count`` (None unless a
+      hyperparameter is scheduled), ``branches`` (the tuple of the branches' states) and
+      ``hyperparams``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> tx = gc.branch(gc.identity(), gc.square(), combine=lambda g, g2, c: c * g + g2, c=2.0)
+      >>> params = {"w": jnp.array([1.0, 3.0])}
+      >>> updates, _ = tx.update({"w": jnp.array([1.0, 3.0])}, tx.init(params), params)
+      >>> updates["w"].tolist()
+      [3.0, 15.0]
     """
     check_transformations(name, transformations)
     contract = Contract(name, hyperparams)
@@ -97,6 +118,19 @@ def divide_by_sqrt(numerator, denominator, *, eps=0.0, eps_root=0.0) -> Gradient
       denominator: transformation giving the second-moment statistic under the root.
       eps: added after the square root, ``>= 0``.
       eps_root: added inside the square root, ``>= 0``.
+
+    Returns:
+      A ``GradientTransformation`` whose state is a ``BranchState`` holding the numerator's
+      and the denominator's states (``branches``) and ``eps``, ``eps_root`` (``hyperparams``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> tx = gc.divide_by_sqrt(gc.identity(), gc.square())  # g / |g|: sign descent
+      >>> params = {"w": jnp.array([1.0, 1.0])}
+      >>> updates, _ = tx.update({"w": jnp.array([4.0, -0.25])}, tx.init(params), params)
+      >>> updates["w"].tolist()
+      [1.0, -1.0]
     """
     check_transformations("divide_by_sqrt", {"numerator": numerator, "denominator": denominator})
     check_range("divide_by_sqrt", "eps", eps, 0)

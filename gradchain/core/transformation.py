@@ -210,7 +210,11 @@ class EmptyState(NamedTuple):
 
 @public
 def identity() -> GradientTransformation:
-    """Pass the updates through unchanged: ``u -> u``."""
+    """Pass the updates through unchanged: ``u -> u``.
+
+    Returns:
+      A stateless ``GradientTransformation`` (state ``EmptyState()``).
+    """
 
     def init(params):
         del params

@@ -18,6 +18,22 @@ def apply_updates(params, updates):
     where nothing is trained, apply as they come out of ``update``. Otherwise the updates must
     have the params' tree and shapes: a mismatch raises ``ValueError`` naming the path, rather
     than broadcasting the params.
+
+    Args:
+      params: a pytree of arrays.
+      updates: the updates an optimizer returned, of the params' tree and shapes (``None``
+        where nothing changes).
+
+    Returns:
+      The new params, each leaf in its param's dtype.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0, 2.0]), "frozen": jnp.array([3.0])}
+      >>> new = gc.apply_updates(params, {"w": jnp.array([0.5, -0.5]), "frozen": None})
+      >>> new["w"].tolist(), new["frozen"].tolist()
+      ([1.5, 1.5], [3.0])
     """
     treedef = jax.tree.structure(updates, is_leaf=is_none)
     try:

@@ -85,6 +85,20 @@ def check_range(owner: str, name: str, value, low=None, high=None, *,
     The range is recorded for argument ``name`` of the running public call (see the module
     docstring), unless ``record`` is False: a check of a value derived from an argument, not of
     the hyperparameter of that name in the state.
+
+    Args:
+      owner: the function doing the check (errors name the public function running).
+      name: the argument's name.
+      value: the value to check.
+      low: the lower bound, or None.
+      high: the upper bound, or None.
+      low_open: exclude ``low``.
+      high_open: exclude ``high``.
+      allow_inf: accept ±inf.
+      record: record the range for ``set_hyperparams``.
+
+    Returns:
+      None; raises ``TypeError`` or ``ValueError`` for a refused value.
     """
     if record:
         record_range(name, Range(low, high, low_open, high_open, allow_inf))

@@ -57,6 +57,15 @@ def find_states(state, field: str, *, hyperparam: Optional[str] = None,
     hyperparameter (``"b2"`` picks Adam's second moment out of its two ``ema`` fields);
     ``within`` keeps those whose location contains that key (a parameter group's label, a field
     name such as ``"inner_state"``). ``state`` may be ``nnx.Optimizer``'s ``opt_state``.
+
+    Args:
+      state: an optimizer state (``nnx.Optimizer``'s ``opt_state`` too).
+      field: the field's name (``"ema"``, ``"buffer"``, ``"notfinite_count"``).
+      hyperparam: keep the fields of primitives that have this hyperparameter, or None.
+      within: keep the fields whose location contains this key, or None.
+
+    Returns:
+      A list of ``(where, value)``, in the state's order.
     """
     return _matching(plain_state(state), field, hyperparam, within)
 
@@ -99,6 +108,28 @@ def find_state(state, field: str, *, path=None, hyperparam: Optional[str] = None
       KeyError: no field matches (the message lists the field names there are), or ``path``
         is not in it (listing the keys there) or names a leaf no matching field owns.
       ValueError: several fields match; the message lists where they are.
+
+    Args:
+      state: an optimizer state (``nnx.Optimizer``'s ``opt_state`` too).
+      field: the field's name (``"ema"``, ``"buffer"``, ``"notfinite_count"``).
+      path: a params leaf or subtree to select in a per-leaf statistic (a tuple of keys or
+        ``"a/b/kernel"``), or None for the whole field.
+      hyperparam: keep the fields of primitives that have this hyperparameter, or None.
+      within: keep the fields whose location contains this key, or None.
+
+    Returns:
+      The field's value (a params-shaped tree for a per-leaf statistic), or the part of it at
+      ``path``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> tx = gc.adam(0.1)
+      >>> params = {"w": jnp.array([1.0, 2.0])}
+      >>> state = tx.init(params)
+      >>> _, state = tx.update({"w": jnp.array([1.0, -2.0])}, state, params)
+      >>> gc.find_state(state, "ema", hyperparam="b2", path="w").tolist()  # Adam's v
+      [0.001, 0.004]
     """
     state = plain_state(state)
     found = _matching(state, field, hyperparam, within)

@@ -2,16 +2,17 @@
 
 Every primitive keeps its numeric hyperparameters in the ``hyperparams`` dict of its state
 (``gradchain.core.hyperparams``), so the optimizer state *is* the set of hyperparameters in
-force. These functions address them by path::
+force. These functions address them by path, or by name:
 
+    >>> import jax.numpy as jnp
+    >>> import gradchain as gc
     >>> tx = gc.adam(1e-3)
-    >>> state = tx.init(params)
-    >>> gc.get_hyperparams(state)
-    {'1/branches/0/0/b1': 0.9, '1/branches/0/1/b1': 0.9, '1/branches/1/1/b2': 0.999,
-     '1/branches/1/2/b2': 0.999, '1/eps': 1e-08, '1/eps_root': 0.0, '2/learning_rate': 0.001}
+    >>> state = tx.init({"w": jnp.zeros(3)})
+    >>> float(gc.get_hyperparam(state, "b1"))
+    0.9
     >>> state = gc.set_hyperparams(tx, state, learning_rate=1e-4, b1=0.95)
-    >>> gc.get_hyperparam(state, "learning_rate")
-    Array(0.0001, dtype=float64)
+    >>> float(gc.get_hyperparam(state, "learning_rate"))
+    0.0001
 
 A path lists the indices and state fields from the outer state inwards, then the name: part
 ``1`` of the chain, its ``branches``, branch ``0``, part ``0``, ``b1`` (the one format of every
@@ -73,6 +74,19 @@ def get_hyperparams(state) -> dict[str, jax.Array]:
 
     A scheduled hyperparameter shows the value used at the latest update (at ``init``: its
     value at step 0), so this is what to log.
+
+    Args:
+      state: an optimizer state (``nnx.Optimizer``'s ``opt_state`` too).
+
+    Returns:
+      ``{path: value}``, each value a scalar array (or the array given).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> state = gc.adam(1e-3).init({"w": jnp.zeros(3)})
+      >>> sorted({path.split("/")[-1] for path in gc.get_hyperparams(state)})
+      ['b1', 'b2', 'eps', 'eps_root', 'learning_rate']
     """
     return {format_path(path): value for path, value in _entries(plain_state(state)).items()}
 
@@ -82,6 +96,13 @@ def get_hyperparam(state, address: str) -> jax.Array:
 
     Raises ``KeyError`` if nothing matches, ``ValueError`` if several matches hold different
     values.
+
+    Args:
+      state: an optimizer state (``nnx.Optimizer``'s ``opt_state`` too).
+      address: a name (``"learning_rate"``) or a name under a path prefix (``"1/b1"``).
+
+    Returns:
+      The value, an array.
     """
     entries = _entries(plain_state(state))
     matches = _resolve("get_hyperparam", entries, address)
@@ -143,6 +164,15 @@ def set_hyperparams(tx, state, values: Optional[Mapping[str, Any]] = None, /, **
         ``tx.ranges``; a traced value passes unchecked); a value whose shape cannot fill the
         stored one.
       TypeError: a value that is a function (a schedule is fixed when the optimizer is built).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> tx = gc.sgd(0.1, momentum=0.9)
+      >>> state = tx.init({"w": jnp.zeros(3)})
+      >>> state = gc.set_hyperparams(tx, state, learning_rate=0.01, momentum=0.5)
+      >>> float(gc.get_hyperparam(state, "learning_rate")), float(gc.get_hyperparam(state, "momentum"))
+      (0.01, 0.5)
     """
     requests = {**(values or {}), **named}
     _, leaves, treedef = flatten_leaves(state)

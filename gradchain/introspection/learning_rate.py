@@ -41,6 +41,26 @@ def effective_learning_rate(state, address: str = "learning_rate") -> jax.Array:
       KeyError: nothing matches ``address`` (the message lists the paths there are).
       ValueError: it matches several rates whose effective values differ (parameter groups
         with different rates or plateaus): give a path prefix that selects one.
+
+    Args:
+      state: an optimizer state (``nnx.Optimizer``'s ``opt_state`` too).
+      address: the learning rate's name, or a name under a path prefix.
+
+    Returns:
+      The rate, a scalar array.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> from gradchain import schedules
+      >>> tx = gc.adam(schedules.linear_schedule(0.0, 1e-3, transition_steps=10))
+      >>> params = {"w": jnp.zeros(2)}
+      >>> state = tx.init(params)
+      >>> state = gc.set_hyperparams(tx, state, learning_rate_scale=0.5)
+      >>> for _ in range(5):
+      ...     _, state = tx.update({"w": jnp.ones(2)}, state, params)
+      >>> float(gc.effective_learning_rate(state))  # the schedule's 4e-4 at step 4, halved
+      0.0002
     """
     state = plain_state(state)
     entries = _entries(state)

@@ -110,6 +110,21 @@ def elementwise(rule: Callable, *, name: str, hyperparams: Optional[dict] = None
       display: what ``repr`` shows (default: ``hyperparams``).
       extra_args: keyword arguments ``update`` requires (``value`` for a loss), given to
         ``scalars`` by name.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``state_type`` (default ``StatisticState(count,
+      stat, hyperparams)`` with a statistic, ``HyperparamsState(count, hyperparams)``
+      without).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> tx = gc.elementwise(lambda u, step_size: -step_size * jnp.sign(u),
+      ...                     name="sign_descent", hyperparams={"step_size": 0.1})
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> updates, _ = tx.update({"w": jnp.array([3.0, -0.5])}, tx.init(params), params)
+      >>> updates["w"].tolist()
+      [-0.1, 0.1]
     """
     return _build(rule, name=name, hyperparams=hyperparams, statistic=statistic,
                   scalars=scalars, reads=reads, carry=carry, dtype=dtype,
@@ -128,6 +143,27 @@ def per_leaf(rule: Callable, *, name: str, hyperparams: Optional[dict] = None, s
     The arguments are ``elementwise``'s, except that ``statistic`` is
     ``init(param_leaf, dtype) -> any tree of arrays`` (its shapes are the rule's business:
     rows and columns, a matrix per side), and it cannot be quantized.
+
+    Args:
+      rule: ``rule(u, **names) -> out`` (or ``(out, new_stat)``), given a whole leaf ``u``.
+      name: as ``elementwise``'s.
+      hyperparams: as ``elementwise``'s.
+      statistic: ``init(param_leaf, dtype) -> any tree of arrays``, or None.
+      scalars: as ``elementwise``'s.
+      reads: as ``elementwise``'s.
+      carry: as ``elementwise``'s.
+      dtype: the statistic's dtype (None: the params'); not a ``quantized`` format.
+      output_dtype: as ``elementwise``'s.
+      real_statistic: as ``elementwise``'s.
+      real_input: as ``elementwise``'s.
+      state_type: as ``elementwise``'s.
+      display: as ``elementwise``'s.
+      extra_args: as ``elementwise``'s.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``state_type`` (default ``StatisticState(count,
+      stat, hyperparams)`` with a statistic, ``HyperparamsState(count, hyperparams)``
+      without).
     """
     return _build(rule, name=name, hyperparams=hyperparams, statistic=statistic,
                   scalars=scalars, reads=reads, carry=carry, dtype=dtype,
@@ -151,8 +187,35 @@ def cross_leaf(rule: Callable, *, name: str, reductions: dict, axis_name=None,
         ``scalars`` and ``rule``.
       axis_name: the ``shard_map``/``pmap`` axis the leaves are split over: the reductions are
         then combined over it too (``gradchain.core.reductions``); None: not split.
+      rule: ``rule(u, **names)``, where the names include the reductions'.
+      name: as ``elementwise``'s.
+      hyperparams: as ``elementwise``'s.
+      statistic: as ``elementwise``'s.
+      scalars: as ``elementwise``'s.
+      reads: as ``elementwise``'s.
+      carry: as ``elementwise``'s.
+      dtype: as ``elementwise``'s.
+      output_dtype: as ``elementwise``'s.
+      real_statistic: as ``elementwise``'s.
+      real_input: as ``elementwise``'s.
+      state_type: as ``elementwise``'s.
+      display: as ``elementwise``'s.
+      extra_args: as ``elementwise``'s.
 
-    The other arguments are ``per_leaf``'s.
+    Returns:
+      A ``GradientTransformation`` whose state is ``state_type`` (default ``StatisticState(count,
+      stat, hyperparams)`` with a statistic, ``HyperparamsState(count, hyperparams)``
+      without).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> tx = gc.cross_leaf(lambda u, norm_sq: u / jnp.sqrt(norm_sq), name="normalize",
+      ...                    reductions={"norm_sq": gc.tree_sum(lambda u: jnp.sum(u * u))})
+      >>> grads = {"a": jnp.array([3.0]), "b": jnp.array([4.0])}
+      >>> updates, _ = tx.update(grads, tx.init(grads))
+      >>> updates["a"].tolist(), updates["b"].tolist()
+      ([0.6], [0.8])
     """
     if not isinstance(reductions, dict) or not all(
             isinstance(r, Reduction) for r in reductions.values()):

@@ -45,6 +45,9 @@ def nesterov_first_moment(b1=0.9, *, momentum_decay=None, dtype=None) -> Gradien
       momentum_decay: ψ ``>= 0``, or None for a constant ``μ_t = β1``.
       dtype: dtype of ``m`` (default: the params' dtype; for complex params its precision,
         see ``core.dtypes.statistic_dtype``).
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``NesterovMomentState``: ``count``, ``ema`` (``m``, params-shaped), ``momentum_product`` (``Π_t``) and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``).
     """
     check_range(NAME, "b1", b1, 0, 1, high_open=True)
     hyperparams = {"b1": b1}

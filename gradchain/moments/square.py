@@ -21,6 +21,12 @@ def square(*, dtype=None) -> GradientTransformation:
     squares underflow; complex updates are then taken in the complex dtype of that precision),
     else in the updates' precision; the output is real. A ``quantized(...)`` format computes in
     float32, the dtype it decodes to.
+
+    Args:
+      dtype: the precision to square in (default: the updates'), or a ``quantized`` format.
+
+    Returns:
+      A stateless ``GradientTransformation`` (state ``EmptyState()``).
     """
     check_floating_dtype("square", "dtype", dtype)
     dtype = quantized.compute_view(dtype)

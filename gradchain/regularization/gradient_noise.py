@@ -91,6 +91,9 @@ def add_gradient_noise(eta=0.01, gamma=0.55, key=None, *, form: str = "variance"
       key: an integer seed, a ``jax.random.key`` or a raw ``jax.random.PRNGKey``; required
         (see ``check_key``).
       form: ``"variance"`` or ``"std"``: what η and the annealing apply to.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``GradientNoiseState``: ``count`` (the ``t`` of σ_t), ``key`` (the raw key data) and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``).
     """
     check_range(NAME, "eta", eta, 0)
     check_range(NAME, "gamma", gamma, 0)

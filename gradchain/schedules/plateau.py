@@ -78,6 +78,24 @@ def reduce_on_plateau(factor=0.1, patience=10, threshold=1e-4, threshold_mode: s
       eps: a reduction smaller than this is skipped (``eps / lr``).
       mode: ``"min"`` (a loss) or ``"max"`` (an accuracy).
       accumulation_size: updates averaged into one reading (1: every update is a reading).
+
+    Returns:
+      A ``GradientTransformation`` whose update needs ``value=`` (the loss) and whose state is a
+      ``ReduceOnPlateauState``: ``best`` (the best reading so far), ``num_bad`` (bad readings in
+      a row), ``cooldown_counter``, ``scale`` (the multiplier in force, 1 at first),
+      ``accumulated``/``accumulation_count`` (the reading being averaged), the step ``count``
+      and ``hyperparams``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> tx = gc.reduce_on_plateau(factor=0.5, patience=1)
+      >>> params = {"w": jnp.array([1.0])}
+      >>> state = tx.init(params)
+      >>> for loss in [1.0, 2.0, 2.0, 2.0]:
+      ...     updates, state = tx.update({"w": jnp.array([1.0])}, state, params, value=loss)
+      >>> float(state.scale), updates["w"].tolist()
+      (0.5, [0.5])
     """
     owner = "reduce_on_plateau"
     check_range(owner, "factor", factor, 0, 1, high_open=True)

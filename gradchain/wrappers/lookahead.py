@@ -50,6 +50,23 @@ def lookahead(inner, sync_period=5, slow_step_size=0.5, reset_state: bool = Fals
       sync_period: k, an integer ``>= 1`` (stored as a hyperparameter).
       slow_step_size: α in ``[0, 1]``; a number, array or schedule (of the update count).
       reset_state: re-initialise ``inner``'s state at every sync (Optax's option).
+
+    Returns:
+      A ``GradientTransformation`` whose state is a ``LookaheadState``: ``count`` (updates
+      taken), ``inner_state``, ``slow`` (the slow weights φ, a params-shaped tree) and
+      ``hyperparams`` (``sync_period``, ``slow_step_size``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> tx = gc.lookahead(gc.sgd(1.0), sync_period=2, slow_step_size=0.5)
+      >>> params = {"w": jnp.array([0.0])}
+      >>> state = tx.init(params)
+      >>> for _ in range(2):
+      ...     updates, state = tx.update({"w": jnp.array([-1.0])}, state, params)
+      ...     params = gc.apply_updates(params, updates)
+      >>> params["w"].tolist()  # fast weights reached 2, the sync lands halfway
+      [1.0]
     """
     check_transformations(NAME, {"inner": inner})
     check_whole_number(NAME, "sync_period", sync_period, 1)
