@@ -43,6 +43,22 @@ def ema_params(inner, decay=0.999, *, dtype=None) -> GradientTransformation:
       decay: β in ``[0, 1]``; a number, array or schedule.
       dtype: dtype of the average (default: the params'). With bfloat16 params, float32 keeps
         ``(1 - β) θ`` from rounding away.
+
+    Returns:
+      A ``GradientTransformation`` whose state is an ``EmaParamsState(count, inner_state,
+      params_ema, hyperparams)``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0])}
+      >>> tx = gc.ema_params(gc.sgd(0.5), decay=0.5)
+      >>> state = tx.init(params)
+      >>> for _ in range(3):  # the params go 0.5, 0.0, -0.5
+      ...     updates, state = tx.update({"w": jnp.array([1.0])}, state, params)
+      ...     params = gc.apply_updates(params, updates)
+      >>> gc.ema_eval_params(state, params)["w"].tolist()
+      [-0.125]
     """
     check_transformations(NAME, {"inner": inner})
     check_range(NAME, "decay", decay, 0, 1)
@@ -74,5 +90,8 @@ def ema_eval_params(state, params):
       state: the optimizer's state, with one ``ema_params`` anywhere in it (``nnx.Optimizer``'s
         ``opt_state`` too).
       params: the current params (they give the tree and the dtypes).
+
+    Returns:
+      The moving average as a params tree.
     """
     return eval_params(find_state(state, "params_ema"), params)

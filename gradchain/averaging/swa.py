@@ -54,6 +54,22 @@ def swa(inner, swa_start=0, swa_freq=1, *, dtype=None) -> GradientTransformation
       swa_freq: average every this many updates, a whole number ``>= 1`` (stored as a
         hyperparameter).
       dtype: dtype of the average (default: the params').
+
+    Returns:
+      A ``GradientTransformation`` whose state is a ``SwaState(count, inner_state, swa_params,
+      n_averaged, hyperparams)``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0])}
+      >>> tx = gc.swa(gc.sgd(0.5), swa_start=1)
+      >>> state = tx.init(params)
+      >>> for _ in range(3):  # the params go 0.5, 0.0, -0.5; the last two are averaged
+      ...     updates, state = tx.update({"w": jnp.array([1.0])}, state, params)
+      ...     params = gc.apply_updates(params, updates)
+      >>> gc.swa_eval_params(state, params)["w"].tolist()
+      [-0.25]
     """
     check_transformations(NAME, {"inner": inner})
     check_whole_number(NAME, "swa_start", swa_start, 0)
@@ -93,6 +109,9 @@ def swa_eval_params(state, params):
       state: the optimizer's state, with one ``swa`` anywhere in it (``nnx.Optimizer``'s
         ``opt_state`` too).
       params: the current params.
+
+    Returns:
+      The average as a params tree (the params themselves before the first average).
     """
     average = find_state(state, "swa_params")
     n = find_state(state, "n_averaged")

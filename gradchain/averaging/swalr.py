@@ -32,6 +32,15 @@ def swalr(init_value, swa_lr, anneal_epochs: int = 10, anneal_strategy: str = "c
       swa_lr: the learning rate it anneals to and holds.
       anneal_epochs: the number of steps the annealing takes, a whole number ``>= 0``.
       anneal_strategy: ``"cos"`` (PyTorch's default) or ``"linear"``.
+
+    Returns:
+      The schedule, a function ``step -> value``.
+
+    Example:
+      >>> import gradchain as gc
+      >>> schedule = gc.swalr(1.0, 0.1, anneal_epochs=4, anneal_strategy="linear")
+      >>> [round(float(schedule(t)), 3) for t in range(6)]
+      [1.0, 0.775, 0.55, 0.325, 0.1, 0.1]
     """
     owner = "swalr"
     check_value(owner, "init_value", init_value)

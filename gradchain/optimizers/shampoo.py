@@ -26,11 +26,31 @@ def shampoo(learning_rate, momentum=0.9, b2=1.0, eps=1e-6, weight_decay=0.0, *,
     Args:
       learning_rate: γ ``>= 0``; a number, array or schedule.
       momentum: μ in ``[0, 1]`` (``scale_by_momentum``'s heavy ball), or None for no buffer.
-      b2, eps: as in ``scale_by_shampoo``.
+      b2: β2 in ``[0, 1]``: 1 sums the factors' statistics, below 1 averages them.
+      eps: ε > 0, added to each factor before its root.
       weight_decay: λ ``>= 0``, added to the preconditioned step (before the momentum).
       nesterov: Nesterov momentum.
-      precondition_frequency, max_precond_dim, precondition_1d, graft, graft_eps, dtype: as
-        in ``scale_by_shampoo``.
+      precondition_frequency: recompute the roots every this many updates.
+      max_precond_dim: axes longer than this get no factor.
+      precondition_1d: give 1-D leaves a factor.
+      graft: ``"adagrad"``, ``"sgd"`` or None (``scale_by_shampoo``).
+      graft_eps: ε of the Adagrad graft.
+      dtype: dtype of the factors, roots and graft sums (``scale_by_shampoo``).
+
+    Returns:
+      A ``GradientTransformation``: the chain above, whose state is the tuple of its parts'
+      states (``gradchain.describe_state`` lists them).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.ones((2, 2))}
+      >>> tx = gc.shampoo(0.1)
+      >>> state = tx.init(params)
+      >>> grads = {"w": jnp.array([[1.0, 0.5], [0.0, 2.0]])}
+      >>> updates, state = tx.update(grads, state, params)
+      >>> [round(x, 4) for x in updates["w"].ravel().tolist()]
+      [-0.1208, -0.0201, 0.0201, -0.1208]
     """
     check_momentum_options(momentum, nesterov, 0.0)
     return chain(

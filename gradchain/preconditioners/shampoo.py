@@ -119,6 +119,10 @@ def scale_by_shampoo(b2=1.0, eps=1e-6, *, precondition_frequency=1,
       graft_eps: ε_graft ``>= 0`` of the Adagrad graft (Anil et al.'s diagonal epsilon).
       dtype: dtype of the factors, roots and graft sums (default: the params'); factors and
         roots in at least float32.
+
+    Returns:
+      A ``GradientTransformation`` whose state is a ``ScaleByShampooState(count, shampoo, hyperparams)``,
+      ``shampoo`` holding a ``ShampooStatistics`` per leaf.
     """
     check_range(NAME, "b2", b2, 0, 1)
     check_range(NAME, "eps", eps, 0, low_open=True)

@@ -118,6 +118,10 @@ def scale_by_soap(b1=0.95, b2=0.95, shampoo_beta=None, eps=1e-8, *, precondition
       precondition_1d: give 1-D leaves a factor (a full ``n × n`` matrix) too.
       dtype: dtype of ``m`` and ``v`` (default: the params'); the factors and bases are kept in
         the params' dtype promoted to at least float32 (``eigh`` and ``qr`` have no bfloat16).
+
+    Returns:
+      A ``GradientTransformation`` whose state is a ``ScaleBySoapState(count, soap, hyperparams)``,
+      ``soap`` holding a ``SoapStatistics`` per leaf.
     """
     check_range(NAME, "b1", b1, 0, 1, high_open=True)
     check_range(NAME, "b2", b2, 0, 1, high_open=True)
