@@ -104,7 +104,9 @@ def scale_by_shampoo(b2=1.0, eps=1e-6, *, precondition_frequency=1,
     ``precondition_1d``, a 0-d leaf) gets ``A`` itself, or ``G`` without grafting. ``k`` counts
     the factors the leaf has, so an axis left out is not counted in the exponent (a matrix with
     one factor gets ``L^(-1/2) G``, full-matrix Adagrad on each column). Complex leaves use
-    ``G Gᴴ``.
+    ``G Gᴴ``. There is no ``axis_name``: under ``shard_map`` or ``pmap`` each device must hold
+    its leaves whole (a factor along a split axis is no sum of per-device parts, and its
+    ``eigh`` needs the whole matrix; the grafting norms are per leaf too).
 
     Args:
       b2: β2 in ``[0, 1]``; 1 sums the statistics (the paper), below 1 averages them.

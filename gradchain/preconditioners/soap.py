@@ -106,6 +106,10 @@ def scale_by_soap(b1=0.95, b2=0.95, shampoo_beta=None, eps=1e-8, *, precondition
     ``max_precond_dim``, a 1-D leaf without ``precondition_1d`` and a 0-d leaf keep the identity
     basis: there SOAP is Adam. Complex leaves use ``G Gᴴ`` and ``Qᴴ``; ``v`` is real.
 
+    There is no ``axis_name``: under ``shard_map`` or ``pmap`` each device must hold its leaves
+    whole. A factor along a split axis pairs rows held on different devices (``G Gᵀ`` is no
+    sum of per-device parts) and its ``eigh`` needs the whole matrix.
+
     Args:
       b1: β1 in ``[0, 1)``, the first moment's decay.
       b2: β2 in ``[0, 1)``, the second moment's decay (and the factors', by default).
