@@ -32,10 +32,9 @@ def zero_factors(leaf, axes, dtype) -> tuple:
                  for n, on in zip(jnp.shape(leaf), axes))
 
 
-def identity_factors(leaf, axes, dtype, scale=1.0) -> tuple:
-    """``scale · I`` (``n × n``, in ``dtype``) per axis that gets a factor, None for the
-    others."""
-    return tuple(scale * jnp.eye(n, dtype=dtype) if on else None
+def identity_factors(leaf, axes, dtype) -> tuple:
+    """An ``n × n`` identity in ``dtype`` per axis that gets a factor, None for the others."""
+    return tuple(jnp.eye(n, dtype=dtype) if on else None
                  for n, on in zip(jnp.shape(leaf), axes))
 
 
