@@ -383,3 +383,18 @@ def test_pmap_with_averaged_gradients_equals_one_device():
         for device in range(devices):
             assert_updates_close([jax.tree.map(lambda leaf: leaf[device], many[0])],
                                  [jax.tree.map(np.asarray, one[0])], rtol=1e-9)
+
+
+def test_in_nnx_optimizer():
+    """``nnx.Optimizer`` wraps the state's arrays in Variables: a leaf's statistics stay a
+    NamedTuple of arrays (not a Variable holding one, which nnx turns into a ``State``), so the
+    second update still finds its bases and roots."""
+    from flax import nnx
+
+    model = nnx.Linear(3, 2, rngs=nnx.Rngs(0))
+    x = jnp.ones((4, 3))
+    for tx in (gc.soap(0.1, precondition_frequency=1), gc.shampoo(0.1)):
+        optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
+        for _ in range(2):
+            optimizer.update(model, nnx.grad(lambda m: jnp.sum(m(x) ** 2))(model))
+        assert np.all(np.isfinite(model.kernel[...]))

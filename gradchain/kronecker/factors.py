@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from gradchain.core.paths import format_path
+from gradchain.wrappers.labels import _is_variable as is_variable, unwrap
 
 
 def preconditioned_axes(shape, max_precond_dim: int, precondition_1d: bool) -> tuple:
@@ -70,6 +71,13 @@ def _promoted(g, h: Optional[jax.Array]):
 def factor_shape(factors: tuple) -> tuple:
     """The shape of the leaf ``factors`` were made for, None for an axis without a factor."""
     return tuple(None if h is None else h.shape[0] for h in factors)
+
+
+def without_variables(params):
+    """``params`` with each Flax ``Variable`` replaced by the array it holds. A leaf's
+    statistic here is a small tree (factors, bases), which must not end up inside a Variable
+    (``nnx.Optimizer`` would turn it into a ``State``)."""
+    return jax.tree.map(unwrap, params, is_leaf=is_variable)
 
 
 def check_leaf_shapes(owner: str, updates, stats, shape_of) -> None:

@@ -16,7 +16,7 @@ from gradchain.kit.rules import per_leaf
 from gradchain.kronecker.eigenbasis import multiply_axes
 from gradchain.kronecker.factors import (accumulate_factors, check_leaf_shapes, count_factors,
                                          factor_dtype, factor_shape, identity_factors,
-                                         preconditioned_axes, zero_factors)
+                                         preconditioned_axes, without_variables, zero_factors)
 from gradchain.kronecker.roots import inverse_root
 
 NAME = "scale_by_shampoo"
@@ -156,5 +156,5 @@ def scale_by_shampoo(b2=1.0, eps=1e-6, *, precondition_frequency=1,
         check_leaf_shapes(NAME, updates, state.shampoo, _leaf_shape)
         return tx.update(updates, state, params, **extra)
 
-    return GradientTransformation(tx.init, update, name=NAME, hyperparams=tx.hyperparams,
-                                  state_type=ScaleByShampooState)
+    return GradientTransformation(lambda params: tx.init(without_variables(params)), update,
+                                  name=NAME, hyperparams=tx.hyperparams, state_type=ScaleByShampooState)

@@ -15,7 +15,7 @@ from gradchain.kit.rules import per_leaf
 from gradchain.kronecker.eigenbasis import eigenbasis, multiply_axes, refresh_eigenbasis
 from gradchain.kronecker.factors import (accumulate_factors, check_leaf_shapes, count_factors,
                                          factor_dtype, identity_factors, preconditioned_axes,
-                                         zero_factors)
+                                         without_variables, zero_factors)
 
 NAME = "scale_by_soap"
 
@@ -159,5 +159,5 @@ def scale_by_soap(b1=0.95, b2=0.95, shampoo_beta=None, eps=1e-8, *, precondition
         check_leaf_shapes(NAME, updates, state.soap, lambda stat: stat.mu.shape)
         return tx.update(updates, state, params, **extra)
 
-    return GradientTransformation(tx.init, update, name=NAME, hyperparams=tx.hyperparams,
-                                  state_type=ScaleBySoapState)
+    return GradientTransformation(lambda params: tx.init(without_variables(params)), update,
+                                  name=NAME, hyperparams=tx.hyperparams, state_type=ScaleBySoapState)
