@@ -147,6 +147,16 @@ from gradchain.preconditioners.newton_schulz import (MuonDimensionNumbers, Ortho
                                                      scale_by_shape)
 from gradchain.preconditioners.novograd import LayerRmsState, scale_by_layer_rms, scale_by_novograd
 from gradchain.step_size.param_scale import ParamBlockRmsState, scale_by_param_block_rms
+# Issue 11 (k10): weight averaging.
+from gradchain.averaging.ema_params import EmaParamsState, ema_eval_params, ema_params
+from gradchain.averaging.swa import SwaState, swa, swa_eval_params
+from gradchain.averaging.swalr import swalr
+# Issue 11 (k10): Kronecker-factored preconditioners (SOAP, Shampoo).
+from gradchain.preconditioners.shampoo import (ScaleByShampooState, ShampooStatistics,
+                                               scale_by_shampoo)
+from gradchain.preconditioners.soap import ScaleBySoapState, SoapStatistics, scale_by_soap
+from gradchain.optimizers.shampoo import shampoo
+from gradchain.optimizers.soap import soap
 
 from gradchain.moments.belief import BeliefMomentState, belief_second_moment
 from gradchain.moments.gradient_difference import GradientDifferenceState, gradient_difference
@@ -221,4 +231,10 @@ __all__ = [
     "scale_by_madgrad", "scale_by_novograd", "scale_by_param_block_rms",
     "scale_by_previous_rms", "scale_by_shape", "scale_by_simplified_ademamix",
     "simplified_ademamix",
+    # Issue 11 (k10): weight averaging.
+    "EmaParamsState", "SwaState", "ema_eval_params", "ema_params", "swa", "swa_eval_params",
+    "swalr",
+    # Issue 11 (k10): Kronecker-factored preconditioners (SOAP, Shampoo).
+    "ScaleByShampooState", "ScaleBySoapState", "ShampooStatistics", "SoapStatistics",
+    "scale_by_shampoo", "scale_by_soap", "shampoo", "soap",
 ]

@@ -276,6 +276,25 @@ CONFIGS = [
     variant(alias("nadamw", 0.03, weight_decay=0.1, mask=decay_only_w)),
     complex_params(ADABELIEF),  # a complex m shared with a real s
     complex_params(YOGI),       # Optax's complex Yogi: |g|² moments
+    # Issue 11 (k10). Shampoo's roots on the 1-D leaves (full matrices), whose statistics of
+    # fewer gradients than rows have repeated eigenvalues: the roots' derivative is written out
+    # for that (kronecker/roots.py). SOAP keeps the authors' default (1-D leaves: Adam in the
+    # identity basis): a basis made from fewer gradients than rows is arbitrary in the null
+    # directions, so neither its derivative nor its batched run is defined there;
+    # test_matrix_preconditioners runs SOAP's bases under jit, vmap and grad on matrix leaves.
+    # The averaging wrappers leave the trajectory as the inner optimizer makes it: Adam's.
+    # Shampoo's ε: an eigenvalue of a factor is known to ~1e-16 ‖H‖ only, so the root
+    # (λ + ε)^(-1/2) carries a relative error of ~1e-16 ‖H‖ / ε. With ε = 1e-6 (‖H‖ ≈ 6 after
+    # one step) eager and jit differ by 3e-10 in the roots, beyond the eager test's 1e-13;
+    # ε = 1 keeps it below ~1e2 (ε = 0.1: 1e-13, at the vmap test's bound).
+    Config("shampoo(eps=1.0, precondition_1d=True)",
+           lambda lr: gc.shampoo(lr, eps=1.0, precondition_1d=True), learning_rate=0.01),
+    # SOAP's rate and β2 keep every entry of the vmap test's 3-step params and moments away from
+    # 0 (with the defaults one ends at 4e-5, where 1e-17 of rounding breaks its elementwise
+    # 1e-13).
+    Config("soap(b2=0.99)", lambda lr: gc.soap(lr, b2=0.99), learning_rate=0.03),
+    Config("swa(ema_params(adam))", lambda lr: gc.swa(gc.ema_params(gc.adam(lr), 0.9), 2),
+           optax=lambda lr: optax.adam(lr), learning_rate=0.03),
 ]
 
 # Issue 11 (k8): Adam family part 2, factored and matrix-wise optimizers. Optax keeps adopt,
@@ -408,4 +427,7 @@ ALIAS_CALLS = [
     ("madgrad", "madgrad", dict(learning_rate=1e-3, weight_decay=1e-4)),
     ("adafactor", "adafactor", dict(learning_rate=1e-3, momentum=0.9, weight_decay_rate=1e-4)),
     ("muon", "muon", dict(learning_rate=1e-3, weight_decay=1e-4, adam_weight_decay=1e-4)),
+    # Issue 11 (k10).
+    ("soap", "soap", dict(learning_rate=1e-3, shampoo_beta=0.9)),
+    ("shampoo", "shampoo", dict(learning_rate=0.1, weight_decay=1e-4, nesterov=True)),
 ]
