@@ -127,6 +127,8 @@ OPTIMIZERS: tuple[Contender, ...] = (*family(
     "factored and matrix-wise",
     Contender("adafactor", 1e-2, lambda lr: gradchain.adafactor(lr, min_dim_size_to_factor=8)),
     Contender("muon", 0.02, gradchain.muon),
+    Contender("soap", 3e-3, gradchain.soap),
+    Contender("shampoo", 3e-3, gradchain.shampoo),
 ))
 
 
