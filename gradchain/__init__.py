@@ -115,6 +115,18 @@ from gradchain.wrappers.masked import MaskedState, apply_where, masked
 from gradchain.wrappers.partition import PartitionState, multi_transform, param_groups, partition
 from gradchain.wrappers.switch_to_sgd import SwitchToSgdState, switch_to_sgd
 
+# Issue 11: schedule-free and learning-rate-free optimizers, and their primitives.
+from gradchain.optimizers.cocob import cocob
+from gradchain.optimizers.d_adaptation import (DAdaptAdamWState, ProdigyState, dadapt_adamw,
+                                               prodigy)
+from gradchain.optimizers.dog import dog, dowg
+from gradchain.optimizers.schedule_free import schedule_free_adamw, schedule_free_sgd
+from gradchain.step_size.cocob import CocobState, scale_by_cocob
+from gradchain.step_size.dog import DogState, DowgState, scale_by_dog, scale_by_dowg
+from gradchain.wrappers.mechanize import MechanicState, mechanize
+from gradchain.wrappers.schedule_free import (ScheduleFreeState, schedule_free,
+                                              schedule_free_eval_params)
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -147,4 +159,8 @@ __all__ = [
     "Contract", "HyperparamsState", "ScalarOrSchedule", "ShareState", "StatisticState",
     "check_range", "cross_leaf", "elementwise", "per_leaf", "public", "share", "shared",
     "tree_max", "tree_sum",
+    "CocobState", "DAdaptAdamWState", "DogState", "DowgState", "MechanicState", "ProdigyState",
+    "ScheduleFreeState", "cocob", "dadapt_adamw", "dog", "dowg", "mechanize", "prodigy",
+    "scale_by_cocob", "scale_by_dog", "scale_by_dowg", "schedule_free", "schedule_free_adamw",
+    "schedule_free_eval_params", "schedule_free_sgd",
 ]

@@ -154,6 +154,50 @@ LAMB = alias("lamb", 0.003)
 
 COMPLEX_ADAM = complex_params(ADAM, family=True)
 
+# Issue 11 (k9): schedule-free and learning-rate-free optimizers, Optax's ``optax.contrib``.
+def contrib(name: str, learning_rate: float, **kwargs) -> Config:
+    """The row for ``gc.<name>(lr, **kwargs)`` against ``optax.contrib.<name>(lr, **kwargs)``
+    (no ``alias`` record: ``optax.inject_hyperparams`` is not given contrib's optimizers)."""
+    shown = ", ".join(f"{k}={getattr(v, '__name__', v)}" for k, v in kwargs.items())
+    return Config(name=f"{name}({shown})",
+                  make=lambda lr: getattr(gc, name)(lr, **kwargs),
+                  optax=lambda lr: getattr(optax.contrib, name)(lr, **kwargs),
+                  learning_rate=learning_rate, defaults=not kwargs)
+
+
+def warmed_up_schedule_free(name: str, learning_rate: float, warmup_steps: int, **kwargs):
+    """``gc.<name>(lr, warmup_steps=w, **kwargs)`` against Optax's ``schedule_free`` around the
+    same base optimizer, both given gradchain's warm-up: Optax's own warm-up computes in float32
+    even under float64 (0.0020000003 for 0.002), which moves the float64 run by 1e-8."""
+    def reference(lr):
+        rate = gc.schedules.warmup_constant_schedule(0.0, lr, warmup_steps)
+        if name == "schedule_free_sgd":
+            decay = kwargs.get("weight_decay")
+            base = optax.chain(optax.identity() if decay is None
+                               else optax.add_decayed_weights(decay), optax.sgd(rate))
+        else:
+            base = optax.chain(
+                optax.scale_by_rms(kwargs.get("b2", 0.999), kwargs.get("eps", 1e-8),
+                                   eps_in_sqrt=False, bias_correction=True),
+                optax.add_decayed_weights(kwargs.get("weight_decay", 0.0)),
+                optax.scale_by_learning_rate(rate))
+        return optax.contrib.schedule_free(base, rate, kwargs.get("b1", 0.9))
+
+    shown = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+    return variant(Config(f"{name}(warmup_steps={warmup_steps}, {shown})",
+                          lambda lr: getattr(gc, name)(lr, warmup_steps=warmup_steps, **kwargs),
+                          optax=reference, learning_rate=learning_rate))
+
+
+SCHEDULE_FREE_ADAMW = contrib("schedule_free_adamw", 0.05)
+PRODIGY = contrib("prodigy", 1.0)
+# Mechanic learns its scale through maxima and clips of an inner product: every configuration
+# on the test problem is chaotic (a 1e-13 perturbation of the start grows 1e5 to 1e9-fold over
+# the 200 steps), so its parity with Optax is test_schedule_free_and_lr_free.py's, against the
+# measured noise floor; here it gets the contract tests.
+MECHANIZE = Config("mechanize(sgd(momentum=0.9))",
+                   lambda lr: gc.mechanize(gc.sgd(lr, momentum=0.9)), learning_rate=0.01)
+
 CONFIGS = [
     variant(SGD),  # its one primitive is in sgd(momentum) too
     SGD_MOMENTUM,
@@ -213,6 +257,34 @@ CONFIGS = [
     complex_params(NADAM),
     complex_params(LAMB),
     complex_params(alias("lars", 0.3, weight_decay=0.1, nesterov=True)),
+    # Issue 11 (k9): schedule-free and learning-rate-free optimizers (optax.contrib).
+    SCHEDULE_FREE_ADAMW,
+    # b1 = 0.8 with weight_decay = 0.1 is chaotic (1e-13 grows 5e6-fold): the decay is the
+    # warmed-up row's.
+    variant(contrib("schedule_free_adamw", 0.05, b1=0.8, weight_lr_power=1.0)),
+    scheduled(SCHEDULE_FREE_ADAMW),
+    warmed_up_schedule_free("schedule_free_adamw", 0.05, 10, weight_decay=0.1),
+    variant(contrib("schedule_free_sgd", 0.02)),
+    warmed_up_schedule_free("schedule_free_sgd", 0.02, 10, weight_decay=0.1),
+    variant(Config("schedule_free(adam(b1=0))",
+                   lambda lr: gc.schedule_free(gc.adam(lr, b1=0.0), lr),
+                   optax=lambda lr: optax.contrib.schedule_free(optax.adam(lr, b1=0.0), lr),
+                   learning_rate=0.05)),
+    PRODIGY,
+    variant(contrib("prodigy", 0.5, betas=(0.9, 0.99), beta3=0.95, estim_lr_coef=0.5,
+                    weight_decay=0.1, safeguard_warmup=True)),
+    scheduled(PRODIGY),
+    contrib("dadapt_adamw", 1.0),
+    variant(contrib("dadapt_adamw", 0.5, betas=(0.8, 0.99), weight_decay=0.1)),
+    contrib("dog", 1.0),
+    variant(contrib("dog", 0.5, init_step=("learning_rate", 0.01), weight_decay=0.1,
+                    mask=decay_only_w)),
+    variant(contrib("dog", 1.0, init_step=("distance", 0.1), eps=1e-6)),
+    contrib("dowg", 1.0),
+    variant(contrib("dowg", 0.5, init_estim_sq_dist=0.01, eps=1e-6, weight_decay=0.1)),
+    contrib("cocob", 1.0),
+    variant(contrib("cocob", 0.5, alpha=50.0, weight_decay=0.1, mask=decay_only_w)),
+    MECHANIZE,
 ]
 
 WITH_OPTAX = [c for c in CONFIGS if c.optax is not None]
@@ -259,4 +331,12 @@ ALIAS_CALLS = [
     ("lamb", "lamb", dict(learning_rate=1e-3, weight_decay=1e-4)),
     ("noisy_sgd", "noisy_sgd", dict(learning_rate=0.1, key=0)),
     ("lookahead", "lookahead", dict(inner=gc.sgd(0.1))),
+    # Issue 11 (k9): schedule-free and learning-rate-free optimizers.
+    ("schedule_free_sgd", "schedule_free_sgd", dict(learning_rate=0.1, weight_decay=1e-4)),
+    ("schedule_free_adamw", "schedule_free_adamw", dict(weight_decay=1e-4)),
+    ("prodigy", "prodigy", dict(beta3=0.99, weight_decay=1e-4)),
+    ("dadapt_adamw", "dadapt_adamw", dict(weight_decay=1e-4)),
+    ("dog", "dog", dict(weight_decay=1e-4)),
+    ("dowg", "dowg", dict(init_estim_sq_dist=1e-2, weight_decay=1e-4)),
+    ("cocob", "cocob", dict(weight_decay=1e-4)),
 ]
