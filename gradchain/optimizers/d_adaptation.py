@@ -70,7 +70,9 @@ def _check_common(name, learning_rate, eps, weight_decay, estim_lr0, axis_name):
 
 
 def _zeros(params):
-    return jax.tree.map(jnp.zeros_like, params)
+    """A statistic per leaf, in the leaf's compute dtype (at least float32: ``(d g)²`` with
+    ``d ~ 1e-6`` underflows in float16, where Optax keeps it)."""
+    return jax.tree.map(lambda p: jnp.zeros(jnp.shape(p), compute_dtype(p.dtype)), params)
 
 
 def _step_scalars(values, count):

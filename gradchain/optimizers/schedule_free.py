@@ -39,7 +39,7 @@ def schedule_free_sgd(learning_rate=1.0, warmup_steps=None, b1=0.9, weight_decay
       b1: β1 in ``(0, 1]``, the interpolation (``schedule_free``).
       weight_decay: λ ``>= 0`` (L2, added to the gradient, so scaled by γ), or None.
       weight_lr_power: p ``>= 0``, the averaging weights ``γ̄_t^p``.
-      state_dtype: dtype of ``z`` (None: the params').
+      state_dtype: dtype of ``z`` (None: the params', at least float32; see ``schedule_free``).
     """
     learning_rate = _warmed_up("schedule_free_sgd", learning_rate, warmup_steps)
     decay = identity() if weight_decay is None else add_decayed_weights(weight_decay)
@@ -66,7 +66,7 @@ def schedule_free_adamw(learning_rate=0.0025, warmup_steps=None, b1=0.9, b2=0.99
       eps: ε ``>= 0``, added to ``√v̂``.
       weight_decay: λ ``>= 0``, decoupled (scaled by γ).
       weight_lr_power: p ``>= 0``, the averaging weights ``γ̄_t^p``.
-      state_dtype: dtype of ``z`` (None: the params').
+      state_dtype: dtype of ``z`` (None: the params', at least float32; see ``schedule_free``).
     """
     learning_rate = _warmed_up("schedule_free_adamw", learning_rate, warmup_steps)
     base = chain(divide_by_sqrt(identity(), second_moment(b2), eps=eps),

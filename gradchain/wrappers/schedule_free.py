@@ -43,7 +43,8 @@ def schedule_free(base_optimizer, learning_rate, b1=0.9, weight_lr_power=2.0,
         x_t = (y_t - (1 - β1) z_t) / β1,   z_{t+1} = z_t + u
         x_{t+1} = (1 - c_t) x_t + c_t z_{t+1},   y_{t+1} = β1 x_{t+1} + (1 - β1) z_{t+1}
 
-    and the update is ``y_{t+1} - y_t``. Give the base optimizer no momentum (``b1=0`` in
+    and the update is ``y_{t+1} - y_t = c_t (z_t - y_t) + (1 - β1 (1 - c_t)) u`` (the same, with
+    no difference of two params-sized numbers left in it). Give the base optimizer no momentum (``b1=0`` in
     Adam) and the same ``learning_rate``, warmed up but not decayed. A scheduled
     ``learning_rate`` is evaluated at the number of earlier updates plus one (Optax's
     convention: its count starts at 1), the base optimizer's own at its own count. Optax's
@@ -55,7 +56,9 @@ def schedule_free(base_optimizer, learning_rate, b1=0.9, weight_lr_power=2.0,
         a number, array or schedule.
       b1: β1 in ``(0, 1]``, the interpolation between ``x`` and ``z``.
       weight_lr_power: p ``>= 0``.
-      state_dtype: dtype of ``z`` (None: the params').
+      state_dtype: dtype of ``z``. None: the params' dtype, at least float32 (Optax: the
+        params' dtype; give ``state_dtype=jnp.bfloat16`` for its layout with bfloat16 params,
+        where ``z``'s rounding, a fraction of the params' size, swamps the updates).
     """
     check_transformations(NAME, {"base_optimizer": base_optimizer})
     check_range(NAME, "learning_rate", learning_rate, 0)
@@ -66,8 +69,8 @@ def schedule_free(base_optimizer, learning_rate, b1=0.9, weight_lr_power=2.0,
 
     def init(params):
         check_floating(NAME, params)
-        z = jax.tree.map(lambda p: jnp.array(p, dtype=state_dtype or p.dtype, copy=True),
-                         params)
+        z = jax.tree.map(lambda p: jnp.array(p, dtype=state_dtype or compute_dtype(p.dtype),
+                                             copy=True), params)
         dtype = scalar_dtype(params)
         return ScheduleFreeState(zero_count(), base_optimizer.init(params), z,
                                  jnp.zeros([], dtype), jnp.zeros([], dtype), hyper.init())
@@ -89,22 +92,20 @@ def schedule_free(base_optimizer, learning_rate, b1=0.9, weight_lr_power=2.0,
                             jnp.nan_to_num(weight / weight_sum, nan=0.0, posinf=jnp.inf))
         base_updates, base_state = call_update(base_optimizer, updates,
                                                state.base_optimizer_state, params, extra)
-        scalars = ScalarsByDtype({"b1": values["b1"], "one_minus_b1": 1 - values["b1"],
-                                  "average": average})
+        # y_{t+1} - y_t = c (z_t - y_t) + (1 - β1 (1 - c)) u: the formula above, rearranged so
+        # that no difference of two params-sized numbers is left in the update.
+        scalars = ScalarsByDtype({"average": average,
+                                  "step": 1 - values["b1"] * (1 - average)})
 
         def leaf(y, z, u):
-            new_z = cast(z + u, z.dtype)
             work = compute_dtype(y.dtype, z.dtype, u.dtype)
             s = scalars(work)
-            y, z, new_z = (a.astype(work) for a in (y, z, new_z))
-            x = (y - s["one_minus_b1"] * z) / s["b1"]
-            x = (1 - s["average"]) * x + s["average"] * new_z
-            return cast(s["b1"] * x + s["one_minus_b1"] * new_z - y, y.dtype), new_z
+            out = s["average"] * (z.astype(work) - y.astype(work)) + s["step"] * u.astype(work)
+            return cast(out, y.dtype), cast(z.astype(work) + u.astype(work), z.dtype)
 
         pairs = jax.tree.map(leaf, params, state.z, base_updates)
         outer = jax.tree.structure(params)
         new_updates, z = jax.tree.transpose(outer, jax.tree.structure((0, 0)), pairs)
-        z = jax.tree.map(lambda new, old: cast(new, old.dtype), z, state.z)
         return new_updates, ScheduleFreeState(count, base_state, z, weight_sum, max_lr, stored)
 
     return GradientTransformation(
