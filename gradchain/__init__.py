@@ -117,8 +117,8 @@ from gradchain.wrappers.switch_to_sgd import SwitchToSgdState, switch_to_sgd
 
 # Issue 11: schedule-free and learning-rate-free optimizers, and their primitives.
 from gradchain.optimizers.cocob import cocob
-from gradchain.optimizers.d_adaptation import (DAdaptAdamWState, ProdigyState, dadapt_adamw,
-                                               prodigy)
+from gradchain.optimizers.d_adaptation import dadapt_adamw, prodigy
+from gradchain.preconditioners.d_adaptation import DAdaptAdamWState, ProdigyState
 from gradchain.optimizers.dog import dog, dowg
 from gradchain.optimizers.schedule_free import schedule_free_adamw, schedule_free_sgd
 from gradchain.step_size.cocob import CocobState, scale_by_cocob

@@ -275,7 +275,9 @@ CONFIGS = [
     scheduled(PRODIGY),
     contrib("dadapt_adamw", 1.0, estim_lr0=1e-3),
     variant(contrib("dadapt_adamw", 0.5, betas=(0.8, 0.99), estim_lr0=1e-3, weight_decay=0.1)),
-    contrib("dog", 1.0, init_step=("distance", 0.1)),
+    # DoG's first step has length r_ε whatever the gradient: at γ = 1 the second step's distance
+    # is exactly r_ε, the kink of its max, so the family row (d loss / dγ) runs at γ = 0.8.
+    contrib("dog", 0.8, init_step=("distance", 0.1)),
     variant(contrib("dog", 0.5, init_step=("learning_rate", 0.01), weight_decay=0.1,
                     mask=decay_only_w)),
     variant(contrib("dog", 1.0, init_step=("heuristic", 1e-2), eps=1e-6)),

@@ -1,134 +1,23 @@
-"""D-Adaptation (AdamW form) and Prodigy: Adam whose learning rate is an estimate ``d`` of the
-distance to the solution, grown from below as the run goes (learning-rate free).
-
-Each keeps Adam's two moments, a weighted sum of past steps ``s`` per parameter, and two scalars
-of the whole tree: the estimate ``d`` (``estim_lr``) and a weighted sum of inner products
-(``numerator_weighted``). The estimate needs two reductions over all leaves (an inner product
-and ``Σ|s|``), ``psum``-ed over ``axis_name`` when the leaves are split across devices
-(``gradchain/core/reductions.py``). ``learning_rate`` is a multiplier of ``d`` (1: none; the
-authors recommend 1 with a warm-up and a decay to 0), evaluated at the number of earlier
-updates; it enters the estimate too, so it is a hyperparameter of the step, not a stage after it.
-Real leaves only (the estimate compares inner products).
-"""
+"""D-Adaptation (AdamW form) and Prodigy: learning-rate-free Adam (see
+``preconditioners/d_adaptation.py``)."""
 
 from __future__ import annotations
-
-from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from gradchain.core.dtypes import scalar_dtype
-from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
-                                        next_count, zero_count)
-from gradchain.core.public import public, record_range
-from gradchain.core.reductions import check_axis_name, shown_with_axis_name, sum_over_devices
+from gradchain.core.hyperparams import Hyperparams, ScalarsByDtype, cast, zero_count
+from gradchain.core.public import public
+from gradchain.core.reductions import shown_with_axis_name
 from gradchain.core.transformation import GradientTransformation
-from gradchain.core.validation import (Range, check_floating, check_not_schedule, check_range,
-                                       check_real, check_same_shapes, check_same_structure)
-
-REAL_ONLY = "the distance estimate d is a maximum of real inner products"
-
-
-class DAdaptAdamWState(NamedTuple):
-    exp_avg: Any
-    exp_avg_sq: Any
-    grad_sum: Any
-    estim_lr: jax.Array
-    numerator_weighted: jax.Array
-    count: jax.Array
-    hyperparams: dict
-
-
-class ProdigyState(NamedTuple):
-    exp_avg: Any
-    exp_avg_sq: Any
-    grad_sum: Any
-    params0: Any
-    estim_lr: jax.Array
-    numerator_weighted: jax.Array
-    count: jax.Array
-    hyperparams: dict
-
-
-def _check_betas(name, betas):
-    """``betas = (β1, β2)``, each in [0, 1); stored as ``beta1``, ``beta2`` (the ranges are
-    recorded under those names for ``set_hyperparams``)."""
-    if not (isinstance(betas, tuple) and len(betas) == 2):
-        raise TypeError(f"{name}: betas={betas!r} is not a pair (beta1, beta2)")
-    for i, beta in enumerate(betas):
-        check_range(name, f"betas[{i}]", beta, 0, 1, high_open=True, record=False)
-        record_range(f"beta{i + 1}", Range(0, 1, high_open=True))
-
-
-def _check_common(name, learning_rate, eps, weight_decay, estim_lr0, axis_name):
-    check_range(name, "learning_rate", learning_rate, 0)
-    check_range(name, "eps", eps, 0)
-    check_range(name, "weight_decay", weight_decay, 0)
-    check_range(name, "estim_lr0", estim_lr0, 0, low_open=True)
-    check_axis_name(name, axis_name)
-
-
-def _zeros(params):
-    """A statistic per leaf, in the leaf's compute dtype (at least float32: ``(d g)²`` with
-    ``d ~ 1e-6`` underflows in float16, where Optax keeps it)."""
-    return jax.tree.map(lambda p: jnp.zeros(jnp.shape(p), compute_dtype(p.dtype)), params)
-
-
-def _step_scalars(values, count):
-    """The new count ``t`` (counted from 1) and Adam's corrections in the step size
-    ``d_t = d · γ_t · √(1 - β2^t) / (1 - β1^t)``."""
-    t = next_count(count)
-    correction = jnp.sqrt(1 - values["beta2"] ** t) / (1 - values["beta1"] ** t)
-    return t, correction
-
-
-def _statistics(name, rule, updates, params, stats, scalars, axis_name, reads=()):
-    """Apply ``rule(g, p, *stats, *reads, **scalars) -> (new_stats, partials)`` to every leaf,
-    in the leaf's compute dtype; returns the new statistics (each in its old dtype) and each
-    partial summed over the leaves (and ``psum``-ed over ``axis_name``). ``reads`` are trees
-    the rule reads but does not change (the starting params)."""
-    check_floating(name, updates, "updates")
-    check_real(name, updates, "updates", REAL_ONLY)
-    for reference, what in ((stats[0], "optimizer state"), (params, "params")):
-        check_same_structure(name, updates, reference, what)
-        check_same_shapes(name, updates, reference, what)
-    leaves, treedef = jax.tree.flatten(updates)
-    new, partials = [[] for _ in stats], []
-    trees = (params, *stats, *reads)
-    for g, p, *old in zip(leaves, *(treedef.flatten_up_to(x) for x in trees)):
-        dtype = compute_dtype(g.dtype, p.dtype, *(s.dtype for s in old))
-        kept, parts = rule(g.astype(dtype), p.astype(dtype), *(s.astype(dtype) for s in old),
-                           **scalars(dtype))
-        for column, x, s in zip(new, kept, old):
-            column.append(cast(x, s.dtype))
-        partials.append(parts)
-    sums = [sum_over_devices([parts[i] for parts in partials], axis_name)
-            for i in range(len(partials[0]))] if partials else [0.0, 0.0]
-    return [treedef.unflatten(column) for column in new], sums
-
-
-def _outputs(step, params, stats, scalars):
-    """``step(p, *stats, **scalars)`` for every leaf, in the params' dtype."""
-    def leaf(p, *kept):
-        dtype = compute_dtype(p.dtype, *(s.dtype for s in kept))
-        out = step(p.astype(dtype), *(s.astype(dtype) for s in kept), **scalars(dtype))
-        return cast(out, p.dtype)
-
-    return jax.tree.map(leaf, params, *stats)
-
-
-def _with_complements(values, *names):
-    """``values[k]`` and ``1 - values[k]`` (as ``one_minus_<k>``) for each name, computed in
-    the hyperparameters' dtype before any rounding to a leaf's (``1 - β`` of a float32 ``β``
-    would lose digits)."""
-    return {key: value for k in names
-            for key, value in ((k, values[k]), (f"one_minus_{k}", 1 - values[k]))}
-
-
-def _needs_params(name, params):
-    if params is None:
-        raise ValueError(f"{name}: update needs params (call update(updates, state, params))")
+from gradchain.core.validation import (check_floating, check_not_schedule, check_range,
+                                       check_real)
+from gradchain.preconditioners.d_adaptation import (REAL_ONLY, DAdaptAdamWState, ProdigyState,
+                                                    check_betas, check_common,
+                                                    check_needs_params, leaf_outputs,
+                                                    leaf_statistics, step_correction,
+                                                    with_complements, zero_statistics)
 
 
 @public
@@ -156,8 +45,8 @@ def dadapt_adamw(learning_rate=1.0, betas=(0.9, 0.999), eps=1e-8, estim_lr0=1e-6
       axis_name: the axis the leaves are split over, for the two reductions, or None.
     """
     name = "dadapt_adamw"
-    _check_betas(name, betas)
-    _check_common(name, learning_rate, eps, weight_decay, estim_lr0, axis_name)
+    check_betas(name, betas)
+    check_common(name, learning_rate, eps, weight_decay, estim_lr0, axis_name)
     check_not_schedule(name, "estim_lr0", estim_lr0)
     hyper = Hyperparams(learning_rate=learning_rate, beta1=betas[0], beta2=betas[1], eps=eps,
                         weight_decay=weight_decay)
@@ -166,7 +55,7 @@ def dadapt_adamw(learning_rate=1.0, betas=(0.9, 0.999), eps=1e-8, estim_lr0=1e-6
         check_floating(name, params)
         check_real(name, params, "params", REAL_ONLY)
         dtype = scalar_dtype(params)
-        return DAdaptAdamWState(_zeros(params), _zeros(params), _zeros(params),
+        return DAdaptAdamWState(zero_statistics(params), zero_statistics(params), zero_statistics(params),
                                 jnp.asarray(estim_lr0, dtype), jnp.zeros([], dtype),
                                 zero_count(), hyper.init())
 
@@ -183,24 +72,24 @@ def dadapt_adamw(learning_rate=1.0, betas=(0.9, 0.999), eps=1e-8, estim_lr0=1e-6
 
     def update(updates, state, params=None, **extra):
         del extra
-        _needs_params(name, params)
+        check_needs_params(name, params)
         values, stored = hyper.read(state.hyperparams, state.count)
         dtype = state.estim_lr.dtype
-        count, correction = _step_scalars(values, state.count)
+        count, correction = step_correction(values, state.count)
         dlr = cast(state.estim_lr * values["learning_rate"] * correction, dtype)
         sqrt_beta2 = jnp.sqrt(values["beta2"])
-        scalars = ScalarsByDtype({"dlr": dlr, **_with_complements(values, "beta1", "beta2"),
+        scalars = ScalarsByDtype({"dlr": dlr, **with_complements(values, "beta1", "beta2"),
                                   "sqrt_beta2": sqrt_beta2,
                                   "one_minus_sqrt_beta2": 1 - sqrt_beta2, "eps": values["eps"],
                                   "weight_decay": values["weight_decay"]})
-        (m, v, s), sums = _statistics(
+        (m, v, s), sums = leaf_statistics(
             name, rule, updates, params, (state.exp_avg, state.exp_avg_sq, state.grad_sum),
             scalars, axis_name)
         numerator, l1 = (cast(x, dtype) for x in sums)
         weighted = (cast(sqrt_beta2, dtype) * state.numerator_weighted
                     + cast(1 - sqrt_beta2, dtype) * dlr * numerator)
         estim_lr = jnp.maximum(state.estim_lr, weighted / (cast(1 - sqrt_beta2, dtype) * l1))
-        out = _outputs(step, params, (m, v), scalars)
+        out = leaf_outputs(step, params, (m, v), scalars)
         return out, DAdaptAdamWState(m, v, s, estim_lr, weighted, count, stored)
 
     return GradientTransformation(
@@ -241,10 +130,10 @@ def prodigy(learning_rate=1.0, betas=(0.9, 0.999), beta3=None, eps=1e-8, estim_l
       axis_name: the axis the leaves are split over, for the two reductions, or None.
     """
     name = "prodigy"
-    _check_betas(name, betas)
+    check_betas(name, betas)
     if beta3 is not None:
         check_range(name, "beta3", beta3, 0, 1, high_open=True)
-    _check_common(name, learning_rate, eps, weight_decay, estim_lr0, axis_name)
+    check_common(name, learning_rate, eps, weight_decay, estim_lr0, axis_name)
     check_range(name, "estim_lr_coef", estim_lr_coef, 0, low_open=True)
     given = {} if beta3 is None else {"beta3": beta3}
     hyper = Hyperparams(learning_rate=learning_rate, beta1=betas[0], beta2=betas[1], **given,
@@ -256,7 +145,7 @@ def prodigy(learning_rate=1.0, betas=(0.9, 0.999), beta3=None, eps=1e-8, estim_l
         check_real(name, params, "params", REAL_ONLY)
         dtype = scalar_dtype(params)
         d0 = hyper.init()["estim_lr0"]
-        return ProdigyState(_zeros(params), _zeros(params), _zeros(params),
+        return ProdigyState(zero_statistics(params), zero_statistics(params), zero_statistics(params),
                             jax.tree.map(lambda p: jnp.array(p, copy=True), params),
                             cast(d0, dtype), jnp.zeros([], dtype), zero_count(), hyper.init())
 
@@ -274,18 +163,18 @@ def prodigy(learning_rate=1.0, betas=(0.9, 0.999), beta3=None, eps=1e-8, estim_l
 
     def update(updates, state, params=None, **extra):
         del extra
-        _needs_params(name, params)
+        check_needs_params(name, params)
         values, stored = hyper.read(state.hyperparams, state.count)
         dtype, d = state.estim_lr.dtype, state.estim_lr
-        count, correction = _step_scalars(values, state.count)
+        count, correction = step_correction(values, state.count)
         dlr = cast(d * values["learning_rate"] * correction, dtype)
         beta3 = values["beta3"] if "beta3" in values else jnp.sqrt(values["beta2"])
         d0 = values["estim_lr0"]
         sum_rate = (d if safeguard_warmup else dlr) / d0
         scalars = {"d": d, "dlr": dlr, "sum_rate": sum_rate,
-                   **_with_complements(values, "beta1", "beta2"), "beta3": beta3,
+                   **with_complements(values, "beta1", "beta2"), "beta3": beta3,
                    "eps": values["eps"], "weight_decay": values["weight_decay"]}
-        (m, v, s), sums = _statistics(
+        (m, v, s), sums = leaf_statistics(
             name, rule, updates, params, (state.exp_avg, state.exp_avg_sq, state.grad_sum),
             ScalarsByDtype(scalars), axis_name, reads=(state.params0,))
         numerator, l1 = (cast(x, dtype) for x in sums)
@@ -293,7 +182,7 @@ def prodigy(learning_rate=1.0, betas=(0.9, 0.999), beta3=None, eps=1e-8, estim_l
                     + cast(d / d0 * dlr, dtype) * numerator)
         estimate = cast(values["estim_lr_coef"], dtype) * weighted / l1
         estim_lr = jnp.maximum(d, estimate)
-        out = _outputs(step, params, (m, v), ScalarsByDtype({**scalars, "new_d": estim_lr}))
+        out = leaf_outputs(step, params, (m, v), ScalarsByDtype({**scalars, "new_d": estim_lr}))
         return out, ProdigyState(m, v, s, state.params0, estim_lr, weighted, count, stored)
 
     return GradientTransformation(
