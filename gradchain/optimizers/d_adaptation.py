@@ -7,15 +7,14 @@ import jax
 import jax.numpy as jnp
 
 from gradchain.core.dtypes import scalar_dtype
-from gradchain.core.hyperparams import Hyperparams, ScalarsByDtype, cast, zero_count
+from gradchain.core.hyperparams import ScalarsByDtype, cast
 from gradchain.core.public import public
 from gradchain.core.reductions import shown_with_axis_name
 from gradchain.core.transformation import GradientTransformation
-from gradchain.core.validation import (check_floating, check_not_schedule, check_range,
-                                       check_real)
+from gradchain.core.validation import check_not_schedule, check_range
+from gradchain.kit.contract import Contract
 from gradchain.preconditioners.d_adaptation import (REAL_ONLY, DAdaptAdamWState, ProdigyState,
-                                                    check_betas, check_common,
-                                                    check_needs_params, leaf_outputs,
+                                                    check_betas, check_common, leaf_outputs,
                                                     leaf_statistics, step_correction,
                                                     with_complements, zero_statistics)
 
@@ -48,16 +47,17 @@ def dadapt_adamw(learning_rate=1.0, betas=(0.9, 0.999), eps=1e-8, estim_lr0=1e-6
     check_betas(name, betas)
     check_common(name, learning_rate, eps, weight_decay, estim_lr0, axis_name)
     check_not_schedule(name, "estim_lr0", estim_lr0)
-    hyper = Hyperparams(learning_rate=learning_rate, beta1=betas[0], beta2=betas[1], eps=eps,
-                        weight_decay=weight_decay)
+    contract = Contract(name, {"learning_rate": learning_rate, "beta1": betas[0],
+                               "beta2": betas[1], "eps": eps, "weight_decay": weight_decay},
+                        counts=True, real_input=REAL_ONLY)
 
     def init(params):
-        check_floating(name, params)
-        check_real(name, params, "params", REAL_ONLY)
+        contract.check_params(params)
         dtype = scalar_dtype(params)
-        return DAdaptAdamWState(zero_statistics(params), zero_statistics(params), zero_statistics(params),
-                                jnp.asarray(estim_lr0, dtype), jnp.zeros([], dtype),
-                                zero_count(), hyper.init())
+        return DAdaptAdamWState(zero_statistics(params), zero_statistics(params),
+                                zero_statistics(params), jnp.asarray(estim_lr0, dtype),
+                                jnp.zeros([], dtype), contract.init_count(),
+                                contract.init_hyperparams())
 
     def rule(g, p, m, v, s, *, dlr, beta1, one_minus_beta1, beta2, one_minus_beta2,
              sqrt_beta2, one_minus_sqrt_beta2, eps, **unused):
@@ -67,15 +67,15 @@ def dadapt_adamw(learning_rate=1.0, betas=(0.9, 0.999), eps=1e-8, estim_lr0=1e-6
         s = sqrt_beta2 * s + one_minus_sqrt_beta2 * dlr * g
         return (m, v, s), (numerator, jnp.sum(jnp.abs(s)))
 
-    def step(p, m, v, *, dlr, eps, weight_decay, **unused):
+    def final(p, m, v, *, dlr, eps, weight_decay, **unused):
         return -weight_decay * dlr * p - m / (jnp.sqrt(v) + eps)
 
     def update(updates, state, params=None, **extra):
         del extra
-        check_needs_params(name, params)
-        values, stored = hyper.read(state.hyperparams, state.count)
+        step = contract.begin(updates, state, params, stat=state.exp_avg, needs_params=True)
+        values = step.values
         dtype = state.estim_lr.dtype
-        count, correction = step_correction(values, state.count)
+        correction = step_correction(values, step.step)
         dlr = cast(state.estim_lr * values["learning_rate"] * correction, dtype)
         sqrt_beta2 = jnp.sqrt(values["beta2"])
         scalars = ScalarsByDtype({"dlr": dlr, **with_complements(values, "beta1", "beta2"),
@@ -83,14 +83,14 @@ def dadapt_adamw(learning_rate=1.0, betas=(0.9, 0.999), eps=1e-8, estim_lr0=1e-6
                                   "one_minus_sqrt_beta2": 1 - sqrt_beta2, "eps": values["eps"],
                                   "weight_decay": values["weight_decay"]})
         (m, v, s), sums = leaf_statistics(
-            name, rule, updates, params, (state.exp_avg, state.exp_avg_sq, state.grad_sum),
+            rule, updates, params, (state.exp_avg, state.exp_avg_sq, state.grad_sum),
             scalars, axis_name)
         numerator, l1 = (cast(x, dtype) for x in sums)
         weighted = (cast(sqrt_beta2, dtype) * state.numerator_weighted
                     + cast(1 - sqrt_beta2, dtype) * dlr * numerator)
         estim_lr = jnp.maximum(state.estim_lr, weighted / (cast(1 - sqrt_beta2, dtype) * l1))
-        out = leaf_outputs(step, params, (m, v), scalars)
-        return out, DAdaptAdamWState(m, v, s, estim_lr, weighted, count, stored)
+        out = leaf_outputs(final, params, (m, v), scalars)
+        return out, DAdaptAdamWState(m, v, s, estim_lr, weighted, step.count, step.stored)
 
     return GradientTransformation(
         init, update, name=name, state_type=DAdaptAdamWState,
@@ -136,18 +136,20 @@ def prodigy(learning_rate=1.0, betas=(0.9, 0.999), beta3=None, eps=1e-8, estim_l
     check_common(name, learning_rate, eps, weight_decay, estim_lr0, axis_name)
     check_range(name, "estim_lr_coef", estim_lr_coef, 0, low_open=True)
     given = {} if beta3 is None else {"beta3": beta3}
-    hyper = Hyperparams(learning_rate=learning_rate, beta1=betas[0], beta2=betas[1], **given,
-                        eps=eps, estim_lr0=estim_lr0, estim_lr_coef=estim_lr_coef,
-                        weight_decay=weight_decay)
+    contract = Contract(name, {"learning_rate": learning_rate, "beta1": betas[0],
+                               "beta2": betas[1], **given, "eps": eps, "estim_lr0": estim_lr0,
+                               "estim_lr_coef": estim_lr_coef, "weight_decay": weight_decay},
+                        counts=True, real_input=REAL_ONLY)
 
     def init(params):
-        check_floating(name, params)
-        check_real(name, params, "params", REAL_ONLY)
+        contract.check_params(params)
         dtype = scalar_dtype(params)
-        d0 = hyper.init()["estim_lr0"]
-        return ProdigyState(zero_statistics(params), zero_statistics(params), zero_statistics(params),
+        hyperparams = contract.init_hyperparams()
+        return ProdigyState(zero_statistics(params), zero_statistics(params),
+                            zero_statistics(params),
                             jax.tree.map(lambda p: jnp.array(p, copy=True), params),
-                            cast(d0, dtype), jnp.zeros([], dtype), zero_count(), hyper.init())
+                            cast(hyperparams["estim_lr0"], dtype), jnp.zeros([], dtype),
+                            contract.init_count(), hyperparams)
 
     def rule(g, p, m, v, s, p0, *, d, sum_rate, beta1, one_minus_beta1, beta2,
              one_minus_beta2, beta3, **unused):
@@ -158,15 +160,15 @@ def prodigy(learning_rate=1.0, betas=(0.9, 0.999), beta3=None, eps=1e-8, estim_l
         s = beta3 * s + sum_rate * dg
         return (m, v, s), (numerator, jnp.sum(jnp.abs(s)))
 
-    def step(p, m, v, *, dlr, new_d, eps, weight_decay, **unused):
+    def final(p, m, v, *, dlr, new_d, eps, weight_decay, **unused):
         return -weight_decay * dlr * p - dlr * m / (jnp.sqrt(v) + new_d * eps)
 
     def update(updates, state, params=None, **extra):
         del extra
-        check_needs_params(name, params)
-        values, stored = hyper.read(state.hyperparams, state.count)
+        step = contract.begin(updates, state, params, stat=state.exp_avg, needs_params=True)
+        values = step.values
         dtype, d = state.estim_lr.dtype, state.estim_lr
-        count, correction = step_correction(values, state.count)
+        correction = step_correction(values, step.step)
         dlr = cast(d * values["learning_rate"] * correction, dtype)
         beta3 = values["beta3"] if "beta3" in values else jnp.sqrt(values["beta2"])
         d0 = values["estim_lr0"]
@@ -175,15 +177,16 @@ def prodigy(learning_rate=1.0, betas=(0.9, 0.999), beta3=None, eps=1e-8, estim_l
                    **with_complements(values, "beta1", "beta2"), "beta3": beta3,
                    "eps": values["eps"], "weight_decay": values["weight_decay"]}
         (m, v, s), sums = leaf_statistics(
-            name, rule, updates, params, (state.exp_avg, state.exp_avg_sq, state.grad_sum),
+            rule, updates, params, (state.exp_avg, state.exp_avg_sq, state.grad_sum),
             ScalarsByDtype(scalars), axis_name, reads=(state.params0,))
         numerator, l1 = (cast(x, dtype) for x in sums)
         weighted = (cast(beta3, dtype) * state.numerator_weighted
                     + cast(d / d0 * dlr, dtype) * numerator)
         estimate = cast(values["estim_lr_coef"], dtype) * weighted / l1
         estim_lr = jnp.maximum(d, estimate)
-        out = leaf_outputs(step, params, (m, v), ScalarsByDtype({**scalars, "new_d": estim_lr}))
-        return out, ProdigyState(m, v, s, state.params0, estim_lr, weighted, count, stored)
+        out = leaf_outputs(final, params, (m, v), ScalarsByDtype({**scalars, "new_d": estim_lr}))
+        return out, ProdigyState(m, v, s, state.params0, estim_lr, weighted, step.count,
+                                 step.stored)
 
     return GradientTransformation(
         init, update, name=name, state_type=ProdigyState,

@@ -21,11 +21,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradchain.core.hyperparams import cast, compute_dtype, next_count
+from gradchain.core.hyperparams import cast, compute_dtype
 from gradchain.core.public import record_range
 from gradchain.core.reductions import check_axis_name, sum_over_devices
-from gradchain.core.validation import (Range, check_floating, check_range, check_real,
-                                       check_same_shapes, check_same_structure)
+from gradchain.core.validation import Range, check_range
 
 REAL_ONLY = "the distance estimate d is a maximum of real inner products"
 
@@ -75,24 +74,18 @@ def zero_statistics(params):
     return jax.tree.map(lambda p: jnp.zeros(jnp.shape(p), compute_dtype(p.dtype)), params)
 
 
-def step_correction(values, count):
-    """The new count ``t`` (counted from 1) and Adam's corrections in the step size
-    ``d_t = d · γ_t · √(1 - β2^t) / (1 - β1^t)``."""
-    t = next_count(count)
-    correction = jnp.sqrt(1 - values["beta2"] ** t) / (1 - values["beta1"] ** t)
-    return t, correction
+def step_correction(values, step):
+    """Adam's corrections in the step size ``d_t = d · γ_t · √(1 - β2^t) / (1 - β1^t)``, at
+    update ``t = step`` (counted from 1)."""
+    return jnp.sqrt(1 - values["beta2"] ** step) / (1 - values["beta1"] ** step)
 
 
-def leaf_statistics(name, rule, updates, params, stats, scalars, axis_name, reads=()):
-    """Apply ``rule(g, p, *stats, *reads, **scalars) -> (new_stats, partials)`` to every leaf,
-    in the leaf's compute dtype; returns the new statistics (each in its old dtype) and each
-    partial summed over the leaves (and ``psum``-ed over ``axis_name``). ``reads`` are trees
-    the rule reads but does not change (the starting params)."""
-    check_floating(name, updates, "updates")
-    check_real(name, updates, "updates", REAL_ONLY)
-    for reference, what in ((stats[0], "optimizer state"), (params, "params")):
-        check_same_structure(name, updates, reference, what)
-        check_same_shapes(name, updates, reference, what)
+def leaf_statistics(rule, updates, params, stats, scalars, axis_name, reads=()):
+    """Apply ``rule(g, p, *stats, *reads, **scalars) -> (new_stats, partials)`` to every leaf
+    (the trees checked by the caller's ``Contract``), in the leaf's compute dtype; returns the
+    new statistics (each in its old dtype) and each partial summed over the leaves (and
+    ``psum``-ed over ``axis_name``). ``reads`` are trees the rule reads but does not change
+    (the starting params)."""
     leaves, treedef = jax.tree.flatten(updates)
     new, partials = [[] for _ in stats], []
     trees = (params, *stats, *reads)
@@ -108,11 +101,11 @@ def leaf_statistics(name, rule, updates, params, stats, scalars, axis_name, read
     return [treedef.unflatten(column) for column in new], sums
 
 
-def leaf_outputs(step, params, stats, scalars):
-    """``step(p, *stats, **scalars)`` for every leaf, in the params' dtype."""
+def leaf_outputs(final, params, stats, scalars):
+    """``final(p, *stats, **scalars)`` (the update) for every leaf, in the params' dtype."""
     def leaf(p, *kept):
         dtype = compute_dtype(p.dtype, *(s.dtype for s in kept))
-        out = step(p.astype(dtype), *(s.astype(dtype) for s in kept), **scalars(dtype))
+        out = final(p.astype(dtype), *(s.astype(dtype) for s in kept), **scalars(dtype))
         return cast(out, p.dtype)
 
     return jax.tree.map(leaf, params, *stats)
@@ -124,10 +117,5 @@ def with_complements(values, *names):
     would lose digits)."""
     return {key: value for k in names
             for key, value in ((k, values[k]), (f"one_minus_{k}", 1 - values[k]))}
-
-
-def check_needs_params(name, params):
-    if params is None:
-        raise ValueError(f"{name}: update needs params (call update(updates, state, params))")
 
 

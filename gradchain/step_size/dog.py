@@ -14,13 +14,12 @@ import jax
 import jax.numpy as jnp
 
 from gradchain.core.dtypes import abs_sq, scalar_dtype
-from gradchain.core.hyperparams import (Hyperparams, cast, compute_dtype, next_count,
-                                        zero_count)
+from gradchain.core.hyperparams import cast, compute_dtype
 from gradchain.core.public import public
 from gradchain.core.reductions import check_axis_name, shown_with_axis_name, sum_over_devices
 from gradchain.core.transformation import GradientTransformation
-from gradchain.core.validation import (check_choice, check_floating, check_not_schedule,
-                                       check_range, check_same_shapes, check_same_structure)
+from gradchain.core.validation import check_choice, check_not_schedule, check_range
+from gradchain.kit.contract import Contract
 
 INIT_STEPS = ("distance", "learning_rate", "heuristic")
 
@@ -58,15 +57,6 @@ def _copy(params):
     return jax.tree.map(lambda p: jnp.array(p, copy=True), params)
 
 
-def _checked(name, updates, state, params):
-    if params is None:
-        raise ValueError(f"{name}: update needs params (call update(updates, state, params))")
-    check_floating(name, updates, "updates")
-    for reference, what in ((state.init_params, "optimizer state"), (params, "params")):
-        check_same_structure(name, updates, reference, what)
-        check_same_shapes(name, updates, reference, what)
-
-
 def _scaled(updates, rate):
     """``rate · u`` for every leaf, in the leaf's dtype."""
     return jax.tree.map(lambda u: cast(u * cast(rate, jnp.finfo(compute_dtype(u.dtype)).dtype),
@@ -96,31 +86,29 @@ def scale_by_dog(init_step=("heuristic", 1e-6), eps=1e-8, *, axis_name=None):
     kind, value = _init_step(name, init_step)
     check_range(name, "eps", eps, 0)
     check_axis_name(name, axis_name)
-    hyper = Hyperparams(eps=eps)
-    counting = hyper.scheduled()
+    contract = Contract(name, {"eps": eps})
 
     def init(params):
-        check_floating(name, params)
+        contract.check_params(params)
         dtype = scalar_dtype(params)
         start = {"distance": value, "learning_rate": 0.0,
                  "heuristic": value * (1 + jnp.sqrt(squared_norm(params, axis_name)))}[kind]
-        return DogState(zero_count() if counting else None, jnp.asarray(True), _copy(params),
-                        jnp.asarray(start, dtype), jnp.zeros([], dtype), hyper.init())
+        return DogState(contract.init_count(), jnp.asarray(True), _copy(params),
+                        jnp.asarray(start, dtype), jnp.zeros([], dtype),
+                        contract.init_hyperparams())
 
     def update(updates, state, params=None, **extra):
         del extra
-        _checked(name, updates, state, params)
-        values, stored = hyper.read(state.hyperparams, state.count)
-        dtype = state.max_dist.dtype
+        step = contract.begin(updates, state, params, stat=state.init_params, needs_params=True)
+        values, dtype = step.values, state.max_dist.dtype
         dist = jnp.sqrt(distance_squared(state.init_params, params, axis_name))
         max_dist = jnp.maximum(state.max_dist, cast(dist, dtype))
         sum_sq = state.sum_sq_norm_grads + cast(squared_norm(updates, axis_name), dtype)
         rate = max_dist / jnp.sqrt(sum_sq + cast(values["eps"], dtype))
         if kind == "learning_rate":
             rate = jnp.where(state.is_init_step, cast(value, dtype), rate)
-        count = next_count(state.count) if counting else None
-        return _scaled(updates, rate), DogState(count, jnp.asarray(False), state.init_params,
-                                                max_dist, sum_sq, stored)
+        return _scaled(updates, rate), DogState(step.count, jnp.asarray(False),
+                                                state.init_params, max_dist, sum_sq, step.stored)
 
     return GradientTransformation(
         init, update, name=name, state_type=DogState,
@@ -163,29 +151,26 @@ def scale_by_dowg(init_estim_sq_dist=None, eps=1e-4, *, axis_name=None):
     if init_estim_sq_dist is None:
         check_not_schedule(name, "eps", eps)
     check_axis_name(name, axis_name)
-    hyper = Hyperparams(eps=eps)
-    counting = hyper.scheduled()
+    contract = Contract(name, {"eps": eps})
     start = eps if init_estim_sq_dist is None else init_estim_sq_dist
 
     def init(params):
-        check_floating(name, params)
+        contract.check_params(params)
         dtype = scalar_dtype(params)
-        return DowgState(zero_count() if counting else None, _copy(params), jnp.zeros([], dtype),
-                         jnp.asarray(start, dtype), hyper.init())
+        return DowgState(contract.init_count(), _copy(params), jnp.zeros([], dtype),
+                         jnp.asarray(start, dtype), contract.init_hyperparams())
 
     def update(updates, state, params=None, **extra):
         del extra
-        _checked(name, updates, state, params)
-        values, stored = hyper.read(state.hyperparams, state.count)
-        dtype = state.estim_sq_dist.dtype
+        step = contract.begin(updates, state, params, stat=state.init_params, needs_params=True)
+        values, dtype = step.values, state.estim_sq_dist.dtype
         sq_dist = cast(distance_squared(state.init_params, params, axis_name), dtype)
         estim = jnp.maximum(state.estim_sq_dist, sq_dist)
         weighted = estim * cast(squared_norm(updates, axis_name), dtype) \
             + state.weighted_sq_norm_grads
         rate = estim / (jnp.sqrt(weighted) + cast(values["eps"], dtype))
-        count = next_count(state.count) if counting else None
-        return _scaled(updates, rate), DowgState(count, state.init_params, weighted, estim,
-                                                 stored)
+        return _scaled(updates, rate), DowgState(step.count, state.init_params, weighted, estim,
+                                                 step.stored)
 
     return GradientTransformation(
         init, update, name=name, state_type=DowgState,
