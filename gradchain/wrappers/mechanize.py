@@ -8,14 +8,12 @@ import jax
 import jax.numpy as jnp
 
 from gradchain.core.dtypes import scalar_dtype
-from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
-                                        next_count, zero_count)
+from gradchain.core.hyperparams import ScalarsByDtype, cast, compute_dtype
 from gradchain.core.public import public
 from gradchain.core.reductions import check_axis_name, shown_with_axis_name, sum_over_devices
 from gradchain.core.transformation import GradientTransformation, call_update
-from gradchain.core.validation import (check_floating, check_range, check_real,
-                                       check_same_shapes, check_same_structure, check_steps,
-                                       check_transformations)
+from gradchain.core.validation import check_range, check_steps, check_transformations
+from gradchain.kit.contract import Contract
 from gradchain.step_size.dog import squared_norm
 
 NAME = "mechanize"
@@ -66,34 +64,27 @@ def mechanize(base_optimizer, weight_decay=1e-2, eps=1e-8, s_init=1e-6, num_beta
     check_range(NAME, "s_init", s_init, 0, low_open=True)
     check_steps(NAME, "num_betas", num_betas, 1, what="betas")
     check_axis_name(NAME, axis_name)
-    hyper = Hyperparams(weight_decay=weight_decay, eps=eps, s_init=s_init)
+    contract = Contract(NAME, {"weight_decay": weight_decay, "eps": eps, "s_init": s_init},
+                        counts=True,
+                        real_input="Mechanic's scales are learnt from real inner products")
     betas = [1.0 - 0.1 ** i for i in range(1, num_betas + 1)]
-    reason = "Mechanic's scales are learnt from real inner products"
 
     def init(params):
-        check_floating(NAME, params)
-        check_real(NAME, params, "params", reason)
+        contract.check_params(params)
         dtype = scalar_dtype(params)
-        start = cast(hyper.init()["s_init"], dtype)
+        hyperparams = contract.init_hyperparams()
+        start = cast(hyperparams["s_init"], dtype)
         zeros = lambda: jnp.zeros([num_betas], dtype)  # noqa: E731 (separate buffers)
-        return MechanicState(base_optimizer.init(params), zero_count(), zeros(), zeros(),
-                             zeros(), jnp.full([num_betas], start, dtype),
+        return MechanicState(base_optimizer.init(params), contract.init_count(), zeros(),
+                             zeros(), zeros(), jnp.full([num_betas], start, dtype),
                              jax.tree.map(lambda p: jnp.array(p, copy=True), params),
-                             hyper.init())
+                             hyperparams)
 
     def update(updates, state, params=None, **extra):
-        if params is None:
-            raise ValueError(f"{NAME}: update needs params (call update(updates, state, "
-                             "params))")
-        check_floating(NAME, updates, "updates")
-        check_real(NAME, updates, "updates", reason)
-        for reference, what in ((state.x0, "optimizer state"), (params, "params")):
-            check_same_structure(NAME, updates, reference, what)
-            check_same_shapes(NAME, updates, reference, what)
+        step = contract.begin(updates, state, params, stat=state.x0, needs_params=True)
         base_updates, base_state = call_update(base_optimizer, updates,
                                                state.base_optimizer_state, params, extra)
-        values, stored = hyper.read(state.hyperparams, state.count)
-        dtype = state.s.dtype
+        values, dtype = step.values, state.s.dtype
         wd, eps, s_init = (cast(values[k], dtype) for k in ("weight_decay", "eps", "s_init"))
         first = state.count == 0
         x0 = jax.tree.map(lambda p, kept: jnp.where(first, p, kept), params, state.x0)
@@ -125,8 +116,7 @@ def mechanize(base_optimizer, weight_decay=1e-2, eps=1e-8, s_init=1e-6, num_beta
             return cast(start.astype(work) - k["total"] * delta - p.astype(work), p.dtype)
 
         new_updates = jax.tree.map(leaf, params, x0, base_updates)
-        return new_updates, MechanicState(base_state, next_count(state.count), r, m, v, s, x0,
-                                          stored)
+        return new_updates, MechanicState(base_state, step.count, r, m, v, s, x0, step.stored)
 
     return GradientTransformation(
         init, update, name=NAME, children=[base_optimizer], state_type=MechanicState,

@@ -8,14 +8,13 @@ import jax
 import jax.numpy as jnp
 
 from gradchain.core.dtypes import scalar_dtype
-from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
-                                        next_count, zero_count)
+from gradchain.core.hyperparams import ScalarsByDtype, cast, compute_dtype, next_count
 from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation, call_update
-from gradchain.core.validation import (check_floating, check_floating_dtype, check_range,
-                                       check_same_shapes, check_same_structure,
+from gradchain.core.validation import (check_floating_dtype, check_range,
                                        check_transformations)
 from gradchain.introspection.find import find_state
+from gradchain.kit.contract import Contract
 
 NAME = "schedule_free"
 
@@ -27,6 +26,13 @@ class ScheduleFreeState(NamedTuple):
     weight_sum: jax.Array
     max_lr: jax.Array
     hyperparams: dict
+
+
+def _counted_from_one(schedule):
+    """``schedule`` evaluated at the number of earlier updates plus one (Optax's count)."""
+    def shifted(count):
+        return schedule(next_count(count))
+    return shifted
 
 
 @public
@@ -65,25 +71,22 @@ def schedule_free(base_optimizer, learning_rate, b1=0.9, weight_lr_power=2.0,
     check_range(NAME, "b1", b1, 0, 1, low_open=True)
     check_range(NAME, "weight_lr_power", weight_lr_power, 0)
     check_floating_dtype(NAME, "state_dtype", state_dtype)
-    hyper = Hyperparams(learning_rate=learning_rate, b1=b1, weight_lr_power=weight_lr_power)
+    rate = _counted_from_one(learning_rate) if callable(learning_rate) else learning_rate
+    contract = Contract(NAME, {"learning_rate": rate, "b1": b1,
+                               "weight_lr_power": weight_lr_power}, counts=True)
 
     def init(params):
-        check_floating(NAME, params)
+        contract.check_params(params)
         z = jax.tree.map(lambda p: jnp.array(p, dtype=state_dtype or compute_dtype(p.dtype),
                                              copy=True), params)
         dtype = scalar_dtype(params)
-        return ScheduleFreeState(zero_count(), base_optimizer.init(params), z,
-                                 jnp.zeros([], dtype), jnp.zeros([], dtype), hyper.init())
+        return ScheduleFreeState(contract.init_count(), base_optimizer.init(params), z,
+                                 jnp.zeros([], dtype), jnp.zeros([], dtype),
+                                 contract.init_hyperparams())
 
     def update(updates, state, params=None, **extra):
-        if params is None:
-            raise ValueError(f"{NAME}: update needs params (call update(updates, state, "
-                             "params))")
-        check_same_structure(NAME, updates, params, "params")
-        check_same_shapes(NAME, updates, params, "params")
-        count = next_count(state.count)
-        values, stored = hyper.read(state.hyperparams, count)
-        dtype = state.max_lr.dtype
+        step = contract.begin(updates, state, params, stat=state.z, needs_params=True)
+        values, dtype = step.values, state.max_lr.dtype
         max_lr = jnp.maximum(state.max_lr, cast(values["learning_rate"], dtype))
         weight = max_lr ** cast(values["weight_lr_power"], dtype)
         weight_sum = state.weight_sum + weight
@@ -106,7 +109,8 @@ def schedule_free(base_optimizer, learning_rate, b1=0.9, weight_lr_power=2.0,
         pairs = jax.tree.map(leaf, params, state.z, base_updates)
         outer = jax.tree.structure(params)
         new_updates, z = jax.tree.transpose(outer, jax.tree.structure((0, 0)), pairs)
-        return new_updates, ScheduleFreeState(count, base_state, z, weight_sum, max_lr, stored)
+        return new_updates, ScheduleFreeState(step.count, base_state, z, weight_sum, max_lr,
+                                              step.stored)
 
     return GradientTransformation(
         init, update, name=NAME, children=[base_optimizer], state_type=ScheduleFreeState,
