@@ -121,7 +121,7 @@ from gradchain.optimizers.d_adaptation import dadapt_adamw, prodigy
 from gradchain.preconditioners.d_adaptation import DAdaptAdamWState, ProdigyState
 from gradchain.optimizers.dog import dog, dowg
 from gradchain.optimizers.schedule_free import schedule_free_adamw, schedule_free_sgd
-from gradchain.step_size.cocob import CocobState, scale_by_cocob
+from gradchain.step_size.cocob import CocobState, CocobStats, scale_by_cocob
 from gradchain.step_size.dog import DogState, DowgState, scale_by_dog, scale_by_dowg
 from gradchain.wrappers.mechanize import MechanicState, mechanize
 from gradchain.wrappers.schedule_free import (ScheduleFreeState, schedule_free,
@@ -159,8 +159,8 @@ __all__ = [
     "Contract", "HyperparamsState", "ScalarOrSchedule", "ShareState", "StatisticState",
     "check_range", "cross_leaf", "elementwise", "per_leaf", "public", "share", "shared",
     "tree_max", "tree_sum",
-    "CocobState", "DAdaptAdamWState", "DogState", "DowgState", "MechanicState", "ProdigyState",
-    "ScheduleFreeState", "cocob", "dadapt_adamw", "dog", "dowg", "mechanize", "prodigy",
-    "scale_by_cocob", "scale_by_dog", "scale_by_dowg", "schedule_free", "schedule_free_adamw",
+    "CocobState", "CocobStats", "DAdaptAdamWState", "DogState", "DowgState", "MechanicState",
+    "ProdigyState", "ScheduleFreeState", "cocob", "dadapt_adamw", "dog", "dowg", "mechanize",
+    "prodigy", "scale_by_cocob", "scale_by_dog", "scale_by_dowg", "schedule_free", "schedule_free_adamw",
     "schedule_free_eval_params", "schedule_free_sgd",
 ]
