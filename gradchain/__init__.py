@@ -161,6 +161,7 @@ __all__ = [
     "tree_max", "tree_sum",
     "CocobState", "CocobStats", "DAdaptAdamWState", "DogState", "DowgState", "MechanicState",
     "ProdigyState", "ScheduleFreeState", "cocob", "dadapt_adamw", "dog", "dowg", "mechanize",
-    "prodigy", "scale_by_cocob", "scale_by_dog", "scale_by_dowg", "schedule_free", "schedule_free_adamw",
+    "prodigy", "scale_by_cocob", "scale_by_dog", "scale_by_dowg", "schedule_free",
+    "schedule_free_adamw",
     "schedule_free_eval_params", "schedule_free_sgd",
 ]

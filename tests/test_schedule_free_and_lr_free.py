@@ -117,7 +117,8 @@ def _params(n):
 STATE_CASES = {
     "schedule_free_adamw": (lambda: gc.schedule_free_adamw(),
                             lambda: optax.contrib.schedule_free_adamw()),
-    "schedule_free_sgd": (lambda: gc.schedule_free_sgd(), lambda: optax.contrib.schedule_free_sgd()),
+    "schedule_free_sgd": (lambda: gc.schedule_free_sgd(),
+                          lambda: optax.contrib.schedule_free_sgd()),
     "prodigy": (gc.prodigy, optax.contrib.prodigy),
     "dadapt_adamw": (gc.dadapt_adamw, optax.contrib.dadapt_adamw),
     "dog": (gc.dog, optax.contrib.dog),

@@ -130,7 +130,7 @@ def _init_step(name, init_step):
 def scale_by_dowg(init_estim_sq_dist=None, eps=1e-4, *, axis_name=None):
     """Distance over Weighted Gradients (Khaled, Mishchenko & Jin 2023): ``u -> η_t · u`` with
 
-        r̄_t² = max(r̄²_{t-1}, ‖θ_t - θ_0‖²),   v_t = v_{t-1} + r̄_t² ‖g_t‖²,   η_t = r̄_t² / (√v_t + ε)
+        r̄_t² = max(r̄²_{t-1}, ‖θ_t - θ_0‖²),  v_t = v_{t-1} + r̄_t² ‖g_t‖²,  η_t = r̄_t² / (√v_t + ε)
 
     (norms over the whole tree; ``r̄_0² = init_estim_sq_dist``, or ε when it is None).
     Arguments and defaults are Optax's ``scale_by_dowg``. Needs ``params``.

@@ -50,8 +50,8 @@ def schedule_free(base_optimizer, learning_rate, b1=0.9, weight_lr_power=2.0,
         x_{t+1} = (1 - c_t) x_t + c_t z_{t+1},   y_{t+1} = β1 x_{t+1} + (1 - β1) z_{t+1}
 
     and the update is ``y_{t+1} - y_t = c_t (z_t - y_t) + (1 - β1 (1 - c_t)) u`` (the same, with
-    no difference of two params-sized numbers left in it). Give the base optimizer no momentum (``b1=0`` in
-    Adam) and the same ``learning_rate``, warmed up but not decayed. A scheduled
+    no difference of two params-sized numbers left in it). Give the base optimizer no momentum
+    (``b1=0`` in Adam) and the same ``learning_rate``, warmed up but not decayed. A scheduled
     ``learning_rate`` is evaluated at the number of earlier updates plus one (Optax's
     convention: its count starts at 1), the base optimizer's own at its own count. Optax's
     ``contrib.schedule_free``: same arguments, defaults and numbers. Needs ``params``.
