@@ -107,13 +107,16 @@ def mechanize(base_optimizer, weight_decay=1e-2, eps=1e-8, s_init=1e-6, num_beta
         v = beta ** 2 * state.v + h ** 2
         r = beta * state.r + jnp.clip(h, -state.m, state.m) * state.s
         s = (s_init / num_betas * m + jnp.maximum(r, 0)) / (jnp.sqrt(v) + eps)
-        total = ScalarsByDtype({"total": jnp.sum(s), "shrink": s_sum + eps})
+        # θ_new - θ = (1 - S'/(S + ε)) (θ_0 - θ) + S' u, with S' = Σ s_new: the formula above
+        # without a difference of two params-sized numbers.
+        total = jnp.sum(s)
+        factors = ScalarsByDtype({"total": total, "keep": 1 - total / (s_sum + eps)})
 
         def leaf(p, start, u):
             work = compute_dtype(p.dtype, start.dtype, u.dtype)
-            k = total(work)
-            delta = (start.astype(work) - p.astype(work)) / k["shrink"] - u.astype(work)
-            return cast(start.astype(work) - k["total"] * delta - p.astype(work), p.dtype)
+            k = factors(work)
+            out = k["keep"] * (start.astype(work) - p.astype(work)) + k["total"] * u.astype(work)
+            return cast(out, p.dtype)
 
         new_updates = jax.tree.map(leaf, params, x0, base_updates)
         return new_updates, MechanicState(base_state, step.count, r, m, v, s, x0, step.stored)
