@@ -265,14 +265,9 @@ CONFIGS = [
     warmed_up_schedule_free("schedule_free_adamw", 0.05, 10, weight_decay=0.1),
     variant(contrib("schedule_free_sgd", 0.02)),
     warmed_up_schedule_free("schedule_free_sgd", 0.02, 10, weight_decay=0.1),
-    variant(Config("schedule_free(adam(b1=0))",
-                   lambda lr: gc.schedule_free(gc.adam(lr, b1=0.0), lr),
-                   optax=lambda lr: optax.contrib.schedule_free(optax.adam(lr, b1=0.0), lr),
-                   learning_rate=0.05)),
     PRODIGY,
     variant(contrib("prodigy", 0.5, betas=(0.9, 0.99), beta3=0.95, estim_lr0=1e-3,
                     estim_lr_coef=0.5, weight_decay=0.1, safeguard_warmup=True)),
-    scheduled(PRODIGY),
     contrib("dadapt_adamw", 1.0, estim_lr0=1e-3),
     variant(contrib("dadapt_adamw", 0.5, betas=(0.8, 0.99), estim_lr0=1e-3, weight_decay=0.1)),
     # DoG's first step has length r_ε whatever the gradient: at γ = 1 the second step's distance
@@ -280,7 +275,6 @@ CONFIGS = [
     contrib("dog", 0.8, init_step=("distance", 0.1)),
     variant(contrib("dog", 0.5, init_step=("learning_rate", 0.01), weight_decay=0.1,
                     mask=decay_only_w)),
-    variant(contrib("dog", 1.0, init_step=("heuristic", 1e-2), eps=1e-6)),
     contrib("dowg", 1.0),
     variant(contrib("dowg", 0.5, init_estim_sq_dist=0.01, eps=1e-6, weight_decay=0.1)),
     # COCOB's step does not change when the gradients are scaled, unless ε (the starting scale
