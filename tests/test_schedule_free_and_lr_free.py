@@ -236,3 +236,21 @@ def test_set_hyperparams_reaches_prodigy_betas_and_beta3_follows_beta2():
 def test_complex_params_are_refused(build):
     with pytest.raises(TypeError, match="does not support complex leaves"):
         build().init({"w": jnp.ones(2, jnp.complex64)})
+
+
+def test_eval_params_from_an_nnx_optimizer():
+    """``nnx.Optimizer`` keeps Variables in its state and params: the eval params are arrays
+    in the params' tree, ``(y - (1 - β1) z) / β1``."""
+    from flax import nnx
+
+    model = nnx.Linear(3, 2, rngs=nnx.Rngs(0))
+    optimizer = nnx.Optimizer(model, gc.schedule_free_sgd(0.1, b1=0.5), wrt=nnx.Param)
+    for _ in range(2):
+        optimizer.update(model, nnx.grad(lambda m: jnp.sum(m(jnp.ones((4, 3))) ** 2))(model))
+    params = nnx.state(model, nnx.Param)
+    evaluated = gc.schedule_free_eval_params(optimizer.opt_state, params)
+    z = gc.find_state(optimizer.opt_state, "z")
+    for key in ("kernel", "bias"):
+        np.testing.assert_allclose(evaluated[key], (params[key][...] - 0.5 * z[key]) / 0.5,
+                                   rtol=1e-6)
+        assert not np.allclose(evaluated[key], params[key][...])

@@ -13,7 +13,7 @@ from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import (check_floating_dtype, check_range,
                                        check_transformations)
-from gradchain.introspection.find import find_state
+from gradchain.introspection.find import find_state, plain_state
 from gradchain.kit.contract import Contract
 
 NAME = "schedule_free"
@@ -123,7 +123,8 @@ def schedule_free_eval_params(state, params):
     """The params to evaluate a schedule-free run at: ``x = (y - (1 - β1) z) / β1``.
 
     ``state`` is the state of ``schedule_free`` or of an optimizer holding one (an alias,
-    ``nnx.Optimizer``'s ``opt_state``); ``params`` are the training params ``y``. Optax's
+    ``nnx.Optimizer``'s ``opt_state``); ``params`` are the training params ``y`` (Flax
+    ``Variable``s are read as their arrays, and the result holds arrays). Optax's
     ``contrib.schedule_free_eval_params``.
     """
     try:
@@ -139,4 +140,4 @@ def schedule_free_eval_params(state, params):
         b = cast(b1, jnp.finfo(work).dtype)
         return cast((y.astype(work) - (1 - b) * zi.astype(work)) / b, jnp.result_type(y))
 
-    return jax.tree.map(leaf, params, z)
+    return jax.tree.map(leaf, plain_state(params), z)
