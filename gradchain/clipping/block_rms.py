@@ -34,6 +34,10 @@ def clip_by_block_rms(threshold, *, axis_name=None):
       axis_name: under ``shard_map``/``pmap`` with each leaf split over this axis, the RMS of
         the whole leaf (``Σ |u|²`` and the element count ``psum``-ed over it); None (default):
         leaves not split.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``ClipByBlockRmsState(count, hyperparams)``
+      (``threshold``).
     """
     check_range("clip_by_block_rms", "threshold", threshold, 0, low_open=True, allow_inf=True)
     check_axis_name("clip_by_block_rms", axis_name)

@@ -24,6 +24,13 @@ def clip(max_delta):
 
     ``max_delta >= 0``: a number, array or schedule. Real updates only: complex numbers have no
     order (as in Optax); clip complex updates by their norm.
+
+    Args:
+      max_delta: the bound ``>= 0``; a number, array or schedule.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``ClipState(count, hyperparams)``
+      (``max_delta``; ``count`` drives a schedule).
     """
     check_range("clip", "max_delta", max_delta, 0, allow_inf=True)
     return elementwise_transformation(

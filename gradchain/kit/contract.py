@@ -73,10 +73,9 @@ class Contract:
         return self.hyper.specs
 
     def check_params(self, params) -> None:
-        """Refuse params that are not floating point (and complex ones where refused)."""
+        """Refuse params that are not floating point. (Complex params are accepted even where
+        complex updates are refused: a stage after ``square()`` sees real ``|g|²``.)"""
         check_floating(self.name, params)
-        if self.real_input is not None:
-            check_real(self.name, params, "params", self.real_input)
 
     def init_count(self) -> Optional[jax.Array]:
         """The initial step count: 0, or None when nothing reads it."""
@@ -127,5 +126,11 @@ def check_prefix(owner: str, updates, stat: Any) -> None:
     try:
         jax.tree.structure(updates).flatten_up_to(stat)
     except (ValueError, TypeError):
+        # A per-leaf subtree (a NamedTuple of rows and columns) is compared as one leaf: its
+        # type is no container of the updates' tree.
+        nodes = set()
+        jax.tree.leaves(updates, is_leaf=lambda node: nodes.add(type(node)))
+        difference = structure_difference(updates, stat, "optimizer state",
+                                          is_leaf=lambda node: type(node) not in nodes)
         raise ValueError(f"{owner}: the updates do not match the optimizer state: "
-                         f"{structure_difference(updates, stat, 'optimizer state')}") from None
+                         f"{difference}") from None

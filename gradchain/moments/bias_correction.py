@@ -25,6 +25,14 @@ def bias_correction(decay, *, hyperparam_name: str = "decay"):
     the correction stays 1 there instead of wrapping to a negative power.
 
     Give it the same ``decay`` (and ``hyperparam_name``) as the ``ema`` it corrects.
+
+    Args:
+      decay: the decay in ``[0, 1)`` of the EMA it corrects; a number, array or schedule.
+      hyperparam_name: key of ``decay`` in the state's ``hyperparams`` (the EMA's name, to tie
+        the two).
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``BiasCorrectionState``: ``count`` (the ``t`` of the correction) and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``).
     """
     check_range("bias_correction", hyperparam_name, decay, 0, 1, high_open=True)
     return elementwise_transformation(

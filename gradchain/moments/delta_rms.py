@@ -33,6 +33,14 @@ def scale_by_delta_rms(rho=0.9, eps=1e-6, *, dtype=None):
     Complex inputs: ``u`` averages ``|Δ|²`` and is real (the params' real dtype), the
     convention of Optax's second moments. (Optax's own ``adadelta`` squares complex updates,
     ``Δ²``, and is not meant for complex params.)
+
+    Args:
+      rho: ρ in ``[0, 1]``.
+      eps: ε ``> 0``.
+      dtype: dtype of ``u`` (default: the params' real dtype).
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``DeltaRmsState``: ``count``, ``delta_sq`` (the average ``u`` of ``Δ²``, params-shaped) and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``).
     """
     check_range("scale_by_delta_rms", "rho", rho, 0, 1)
     check_range("scale_by_delta_rms", "eps", eps, 0, low_open=True)

@@ -31,6 +31,13 @@ def folded_bias_correction(b1=0.9, b2=0.999):
     acts (ε here equals ``ε / √(1 - β2^t)`` there).
 
     Give it the same ``b1``, ``b2`` as the moments it corrects (same hyperparameter names).
+
+    Args:
+      b1: β1 in ``[0, 1)`` of the first moment.
+      b2: β2 in ``[0, 1)`` of the second moment.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``FoldedBiasCorrectionState``: ``count`` and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``).
     """
     check_range("folded_bias_correction", "b1", b1, 0, 1, high_open=True)
     check_range("folded_bias_correction", "b2", b2, 0, 1, high_open=True)

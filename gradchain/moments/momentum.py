@@ -35,6 +35,20 @@ def scale_by_momentum(momentum=0.9, *, dampening=0.0, nesterov: bool = False,
       dampening: τ in ``[0, 1]``; PyTorch's convention. Must be 0 with Nesterov (as in torch).
       nesterov: use the Nesterov look-ahead form.
       accumulator_dtype: dtype of ``b`` (default: the params' dtype).
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``MomentumState``: ``count``, ``buffer`` (``b``, params-shaped) and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> tx = gc.scale_by_momentum(0.5)
+      >>> params = {"w": jnp.array([0.0])}
+      >>> state = tx.init(params)
+      >>> for _ in range(3):
+      ...     updates, state = tx.update({"w": jnp.array([1.0])}, state, params)
+      >>> updates["w"].tolist()  # 1, then 1.5, then 1.75
+      [1.75]
     """
     check_range("scale_by_momentum", "momentum", momentum, 0, 1)
     check_range("scale_by_momentum", "dampening", dampening, 0, 1)

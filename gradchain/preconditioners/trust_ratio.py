@@ -52,6 +52,9 @@ def scale_by_trust_ratio(min_norm=0.0, trust_coefficient=1.0, eps=0.0, *, axis_n
       eps: added to the update's norm, ``>= 0``.
       axis_name: under ``shard_map``/``pmap`` with each leaf split over this axis, the norms of
         whole leaves (sums of squares ``psum``-ed over it); None (default): leaves not split.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``TrustRatioState``: ``count`` and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``).
     """
     check_range(NAME, "min_norm", min_norm, 0)
     check_range(NAME, "trust_coefficient", trust_coefficient, 0)

@@ -30,6 +30,23 @@ def add_decayed_weights(weight_decay=0.0, mask=None):
     ``weight_decay`` λ is ``>= 0``: a number, array or schedule. Needs ``params``. ``mask``
     (a prefix tree of booleans, Optax's function of the params returning one, or
     ``fn(path, leaf) -> bool``) restricts the decay to the selected leaves, through ``masked``.
+
+    Args:
+      weight_decay: λ ``>= 0``; a number, array or schedule.
+      mask: which leaves decay: a prefix tree of booleans, ``fn(params)`` returning one, or
+        ``fn(path, leaf) -> bool``; None: all.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``WeightDecayState``: ``count`` and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``). (inside ``MaskedState`` with a ``mask``)
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> tx = gc.add_decayed_weights(0.5)
+      >>> params = {"w": jnp.array([2.0])}
+      >>> updates, _ = tx.update({"w": jnp.array([1.0])}, tx.init(params), params)
+      >>> updates["w"].tolist()
+      [2.0]
     """
     check_range("add_decayed_weights", "weight_decay", weight_decay, 0)
     decay = elementwise_transformation(
@@ -49,6 +66,14 @@ def maybe_add_decayed_weights(weight_decay=0.0, mask=None):
     Aliases use it so that a zero decay costs nothing (no read of the params). Pass the decay as
     an array, even ``jnp.asarray(0.0)``, to keep an adjustable stage. ``mask`` as in
     ``add_decayed_weights``.
+
+    Args:
+      weight_decay: λ ``>= 0``; a number, array or schedule.
+      mask: which leaves decay (as ``add_decayed_weights``); None: all.
+
+    Returns:
+      ``add_decayed_weights(weight_decay, mask)``, or ``identity()`` (state ``EmptyState()``)
+      for a plain 0.
     """
     if statically_zero(weight_decay):
         return identity()

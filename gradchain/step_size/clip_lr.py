@@ -49,7 +49,11 @@ def clip_lr(final_lr=0.1, base_learning_rate=1e-3, gamma=1e-3, eps=1e-8, *, b1=N
       base_learning_rate: the learning rate ``final_lr`` is relative to, ``> 0``.
       gamma: γ ``> 0``, how fast the bounds close (about ``1/γ`` steps).
       eps: ε ``>= 0``, added to ``√v``.
-      b1, b2: β1, β2 of the moments, for the folded bias corrections; None for none.
+      b1: β1 of the first moment, for the folded bias correction; None for none.
+      b2: β2 of the second moment, likewise.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``ClipLrState``: ``count`` (the ``t`` of the bounds) and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``).
     """
     check_range(NAME, "final_lr", final_lr, 0, low_open=True)
     check_range(NAME, "base_learning_rate", base_learning_rate, 0, low_open=True)

@@ -75,6 +75,11 @@ def switch_to_sgd(adaptive, sgd, *, estimate_decay=0.999, tolerance=1e-9,
       axis_name: under ``shard_map``/``pmap`` with the params split over this axis, the
         products over the whole parameter vector (``psum``-ed over it), so every device
         switches at the same step with the same Λ; None (default): not split.
+
+    Returns:
+      A ``GradientTransformation`` whose state is a ``SwitchToSgdState``: ``count``,
+      ``adaptive_state``, ``sgd_state``, ``estimate`` (λ_k), ``sgd_learning_rate`` (Λ, 0
+      before the switch), ``switched`` and ``hyperparams``.
     """
     check_transformations(NAME, {"adaptive": adaptive, "sgd": sgd})
     check_axis_name(NAME, axis_name)
@@ -131,4 +136,6 @@ def switch_to_sgd(adaptive, sgd, *, estimate_decay=0.999, tolerance=1e-9,
 
     return GradientTransformation(init, update, name=NAME,
                                   hyperparams=shown_with_axis_name(hyper.specs, axis_name),
-                                  children=(adaptive, sgd), state_type=SwitchToSgdState)
+                                  children=(adaptive, sgd),
+                                  parts=[(("adaptive_state",), adaptive), (("sgd_state",), sgd)],
+                                  state_type=SwitchToSgdState)
