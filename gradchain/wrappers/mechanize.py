@@ -122,6 +122,7 @@ def mechanize(base_optimizer, weight_decay=1e-2, eps=1e-8, s_init=1e-6, num_beta
         return new_updates, MechanicState(base_state, step.count, r, m, v, s, x0, step.stored)
 
     return GradientTransformation(
-        init, update, name=NAME, children=[base_optimizer], state_type=MechanicState,
+        init, update, name=NAME, children=[base_optimizer],
+        parts=[(("base_optimizer_state",), base_optimizer)], state_type=MechanicState,
         hyperparams=shown_with_axis_name({"weight_decay": weight_decay, "eps": eps,
                                           "s_init": s_init, "num_betas": num_betas}, axis_name))

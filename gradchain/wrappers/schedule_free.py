@@ -113,7 +113,8 @@ def schedule_free(base_optimizer, learning_rate, b1=0.9, weight_lr_power=2.0,
                                               step.stored)
 
     return GradientTransformation(
-        init, update, name=NAME, children=[base_optimizer], state_type=ScheduleFreeState,
+        init, update, name=NAME, children=[base_optimizer],
+        parts=[(("base_optimizer_state",), base_optimizer)], state_type=ScheduleFreeState,
         hyperparams={"learning_rate": learning_rate, "b1": b1,
                      "weight_lr_power": weight_lr_power, "state_dtype": state_dtype})
 
