@@ -10,18 +10,21 @@ from gradchain.core.validation import check_range, check_steps
 from gradchain.optimizers.sgd import sgd
 from gradchain.preconditioners.adam import second_moment
 from gradchain.regularization.weight_decay import add_decayed_weights, maybe_add_decayed_weights
-from gradchain.schedules.join import warmup_constant_schedule
+from gradchain.schedules.constant import constant_schedule
+from gradchain.schedules.join import linear_warmup
 from gradchain.step_size.scale import scale_by_learning_rate
 from gradchain.wrappers.schedule_free import schedule_free
 
 
 def _warmed_up(name, learning_rate, warmup_steps):
-    """Optax's warm-up: linear from 0 to ``learning_rate`` over ``warmup_steps``, then flat."""
+    """Optax's warm-up: linear from 0 to ``learning_rate`` over ``warmup_steps``, then flat
+    (``warmup_constant_schedule``); a scheduled ``learning_rate`` follows the warm-up."""
     check_range(name, "learning_rate", learning_rate, 0)
     if warmup_steps is None:
         return learning_rate
     check_steps(name, "warmup_steps", warmup_steps)
-    return warmup_constant_schedule(0.0, learning_rate, warmup_steps)
+    after = learning_rate if callable(learning_rate) else constant_schedule(learning_rate)
+    return linear_warmup(after, warmup_steps, 0.0)
 
 
 @public
@@ -35,7 +38,8 @@ def schedule_free_sgd(learning_rate=1.0, warmup_steps=None, b1=0.9, weight_decay
 
     Args:
       learning_rate: γ ``>= 0``, a number, array or schedule.
-      warmup_steps: a linear warm-up from 0 over this many steps (an integer ``>= 1``), or None.
+      warmup_steps: a linear warm-up from 0 over this many steps (an integer ``>= 1``; a
+        scheduled rate starts after it), or None.
       b1: β1 in ``(0, 1]``, the interpolation (``schedule_free``).
       weight_decay: λ ``>= 0`` (L2, added to the gradient, so scaled by γ), or None.
       weight_lr_power: p ``>= 0``, the averaging weights ``γ̄_t^p``.
@@ -60,7 +64,8 @@ def schedule_free_adamw(learning_rate=0.0025, warmup_steps=None, b1=0.9, b2=0.99
 
     Args:
       learning_rate: γ ``>= 0``, a number, array or schedule.
-      warmup_steps: a linear warm-up from 0 over this many steps (an integer ``>= 1``), or None.
+      warmup_steps: a linear warm-up from 0 over this many steps (an integer ``>= 1``; a
+        scheduled rate starts after it), or None.
       b1: β1 in ``(0, 1]``, the interpolation (``schedule_free``).
       b2: β2 in ``[0, 1)``, the second moment's decay.
       eps: ε ``>= 0``, added to ``√v̂``.

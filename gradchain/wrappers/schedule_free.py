@@ -28,13 +28,6 @@ class ScheduleFreeState(NamedTuple):
     hyperparams: dict
 
 
-def _counted_from_one(schedule):
-    """``schedule`` evaluated at the number of earlier updates plus one (Optax's count)."""
-    def shifted(count):
-        return schedule(next_count(count))
-    return shifted
-
-
 @public
 def schedule_free(base_optimizer, learning_rate, b1=0.9, weight_lr_power=2.0,
                   state_dtype=None) -> GradientTransformation:
@@ -53,8 +46,9 @@ def schedule_free(base_optimizer, learning_rate, b1=0.9, weight_lr_power=2.0,
     no difference of two params-sized numbers left in it). Give the base optimizer no momentum
     (``b1=0`` in Adam) and the same ``learning_rate``, warmed up but not decayed. A scheduled
     ``learning_rate`` is evaluated at the number of earlier updates plus one (Optax's
-    convention: its count starts at 1), the base optimizer's own at its own count. Optax's
-    ``contrib.schedule_free``: same arguments, defaults and numbers. Needs ``params``.
+    convention: its count starts at 1; not stored: the base optimizer stores its own), the
+    base optimizer's own at its own count. Optax's ``contrib.schedule_free``: same arguments,
+    defaults and numbers. Needs ``params``.
 
     Args:
       base_optimizer: any gradient transformation (gradchain's or Optax's).
@@ -71,9 +65,12 @@ def schedule_free(base_optimizer, learning_rate, b1=0.9, weight_lr_power=2.0,
     check_range(NAME, "b1", b1, 0, 1, low_open=True)
     check_range(NAME, "weight_lr_power", weight_lr_power, 0)
     check_floating_dtype(NAME, "state_dtype", state_dtype)
-    rate = _counted_from_one(learning_rate) if callable(learning_rate) else learning_rate
-    contract = Contract(NAME, {"learning_rate": rate, "b1": b1,
-                               "weight_lr_power": weight_lr_power}, counts=True)
+    # A scheduled rate is not stored here: the base optimizer stores its own, one step behind
+    # (Optax evaluates this one at its count, which starts at 1), and a learning_rate kept in
+    # two places with two values could not be read or refused by name.
+    scheduled = callable(learning_rate)
+    contract = Contract(NAME, {**({} if scheduled else {"learning_rate": learning_rate}),
+                               "b1": b1, "weight_lr_power": weight_lr_power}, counts=True)
 
     def init(params):
         contract.check_params(params)
@@ -87,7 +84,9 @@ def schedule_free(base_optimizer, learning_rate, b1=0.9, weight_lr_power=2.0,
     def update(updates, state, params=None, **extra):
         step = contract.begin(updates, state, params, stat=state.z, needs_params=True)
         values, dtype = step.values, state.max_lr.dtype
-        max_lr = jnp.maximum(state.max_lr, cast(values["learning_rate"], dtype))
+        rate = (learning_rate(next_count(state.count)) if scheduled
+                else values["learning_rate"])
+        max_lr = jnp.maximum(state.max_lr, cast(rate, dtype))
         weight = max_lr ** cast(values["weight_lr_power"], dtype)
         weight_sum = state.weight_sum + weight
         # 0/0 (no weight yet: a zero rate) is 0; a NaN weight stays NaN.
