@@ -31,6 +31,10 @@ The public API, by concept (each name's home module is its only import path):
   ``gradient_difference``, ``scale_by_optimistic_gradient``, ``infinity_moment``,
   ``scale_by_adamax``, ``yogi_second_moment``, ``scale_by_yogi``, ``belief_second_moment``,
   ``nesterov_look_ahead``, ``scale_by_belief``, ``scale_by_adan``;
+- schedule-free and learning-rate-free (Optax's ``contrib``): ``schedule_free``,
+  ``schedule_free_sgd``, ``schedule_free_adamw``, ``schedule_free_eval_params``, ``prodigy``,
+  ``dadapt_adamw``, ``dog``, ``dowg``, ``cocob``, ``mechanize``; their primitives:
+  ``scale_by_dog``, ``scale_by_dowg``, ``scale_by_cocob``;
 - clipping: ``clip``, ``clip_by_global_norm``, ``global_norm``, ``clip_by_block_rms``,
   ``adaptive_grad_clip``, ``unitwise_norm``;
 - wrappers: ``param_groups``, ``partition``/``multi_transform``, ``apply_where``, ``masked``,
@@ -183,6 +187,18 @@ from gradchain.preconditioners.yogi import scale_by_yogi
 from gradchain.step_size.fromage_step import fromage_step
 from gradchain.step_size.rprop import RpropState, RpropSteps, scale_by_rprop
 
+# Issue 11: schedule-free and learning-rate-free optimizers, and their primitives.
+from gradchain.optimizers.cocob import cocob
+from gradchain.optimizers.d_adaptation import dadapt_adamw, prodigy
+from gradchain.preconditioners.d_adaptation import DAdaptAdamWState, ProdigyState
+from gradchain.optimizers.dog import dog, dowg
+from gradchain.optimizers.schedule_free import schedule_free_adamw, schedule_free_sgd
+from gradchain.step_size.cocob import CocobState, CocobStats, scale_by_cocob
+from gradchain.step_size.dog import DogState, DowgState, scale_by_dog, scale_by_dowg
+from gradchain.wrappers.mechanize import MechanicState, mechanize
+from gradchain.wrappers.schedule_free import (ScheduleFreeState, schedule_free,
+                                              schedule_free_eval_params)
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -237,4 +253,9 @@ __all__ = [
     # Issue 11 (k10): Kronecker-factored preconditioners (SOAP, Shampoo).
     "ScaleByShampooState", "ScaleBySoapState", "ShampooStatistics", "SoapStatistics",
     "scale_by_shampoo", "scale_by_soap", "shampoo", "soap",
+    "CocobState", "CocobStats", "DAdaptAdamWState", "DogState", "DowgState", "MechanicState",
+    "ProdigyState", "ScheduleFreeState", "cocob", "dadapt_adamw", "dog", "dowg", "mechanize",
+    "prodigy", "scale_by_cocob", "scale_by_dog", "scale_by_dowg", "schedule_free",
+    "schedule_free_adamw",
+    "schedule_free_eval_params", "schedule_free_sgd",
 ]
