@@ -114,6 +114,21 @@ OPTIMIZERS: tuple[Contender, ...] = (*family(
     Contender("adamaxw", 3e-3, lambda lr: gradchain.adamaxw(lr, weight_decay=1e-2)),
     Contender("yogi", 1e-2, gradchain.yogi),
     Contender("nadamw", 3e-3, lambda lr: gradchain.nadamw(lr, weight_decay=1e-2)),
+    Contender("novograd", 1e-2, gradchain.novograd),
+    Contender("adopt", 3e-3, gradchain.adopt),
+    Contender("ademamix", 3e-3, gradchain.ademamix),
+    # Its momentum is a sum (no 1 - b1 factor): about 1/(1 - b1) = 100 times Adam's step.
+    Contender("simplified_ademamix", 3e-5, gradchain.simplified_ademamix),
+    Contender("madgrad", 1e-2, gradchain.madgrad),
+), *family(
+    # The network's weight matrices are small, so Adafactor factors every matrix here (its
+    # default leaves those under 128 rows or columns unfactored); Muon orthogonalizes both
+    # kernels and gives the biases AdamW.
+    "factored and matrix-wise",
+    Contender("adafactor", 1e-2, lambda lr: gradchain.adafactor(lr, min_dim_size_to_factor=8)),
+    Contender("muon", 0.02, gradchain.muon),
+    Contender("soap", 3e-3, gradchain.soap),
+    Contender("shampoo", 3e-3, gradchain.shampoo),
 ))
 
 

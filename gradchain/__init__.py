@@ -31,6 +31,10 @@ The public API, by concept (each name's home module is its only import path):
   ``gradient_difference``, ``scale_by_optimistic_gradient``, ``infinity_moment``,
   ``scale_by_adamax``, ``yogi_second_moment``, ``scale_by_yogi``, ``belief_second_moment``,
   ``nesterov_look_ahead``, ``scale_by_belief``, ``scale_by_adan``;
+- schedule-free and learning-rate-free (Optax's ``contrib``): ``schedule_free``,
+  ``schedule_free_sgd``, ``schedule_free_adamw``, ``schedule_free_eval_params``, ``prodigy``,
+  ``dadapt_adamw``, ``dog``, ``dowg``, ``cocob``, ``mechanize``; their primitives:
+  ``scale_by_dog``, ``scale_by_dowg``, ``scale_by_cocob``;
 - clipping: ``clip``, ``clip_by_global_norm``, ``global_norm``, ``clip_by_block_rms``,
   ``adaptive_grad_clip``, ``unitwise_norm``;
 - wrappers: ``param_groups``, ``partition``/``multi_transform``, ``apply_where``, ``masked``,
@@ -147,6 +151,16 @@ from gradchain.preconditioners.newton_schulz import (MuonDimensionNumbers, Ortho
                                                      scale_by_shape)
 from gradchain.preconditioners.novograd import LayerRmsState, scale_by_layer_rms, scale_by_novograd
 from gradchain.step_size.param_scale import ParamBlockRmsState, scale_by_param_block_rms
+# Issue 11 (k10): weight averaging.
+from gradchain.averaging.ema_params import EmaParamsState, ema_eval_params, ema_params
+from gradchain.averaging.swa import SwaState, swa, swa_eval_params
+from gradchain.averaging.swalr import swalr
+# Issue 11 (k10): Kronecker-factored preconditioners (SOAP, Shampoo).
+from gradchain.preconditioners.shampoo import (ScaleByShampooState, ShampooStatistics,
+                                               scale_by_shampoo)
+from gradchain.preconditioners.soap import ScaleBySoapState, SoapStatistics, scale_by_soap
+from gradchain.optimizers.shampoo import shampoo
+from gradchain.optimizers.soap import soap
 
 from gradchain.moments.belief import BeliefMomentState, belief_second_moment
 from gradchain.moments.gradient_difference import GradientDifferenceState, gradient_difference
@@ -172,6 +186,18 @@ from gradchain.preconditioners.sign import scale_by_sign
 from gradchain.preconditioners.yogi import scale_by_yogi
 from gradchain.step_size.fromage_step import fromage_step
 from gradchain.step_size.rprop import RpropState, RpropSteps, scale_by_rprop
+
+# Issue 11: schedule-free and learning-rate-free optimizers, and their primitives.
+from gradchain.optimizers.cocob import cocob
+from gradchain.optimizers.d_adaptation import dadapt_adamw, prodigy
+from gradchain.preconditioners.d_adaptation import DAdaptAdamWState, ProdigyState
+from gradchain.optimizers.dog import dog, dowg
+from gradchain.optimizers.schedule_free import schedule_free_adamw, schedule_free_sgd
+from gradchain.step_size.cocob import CocobState, CocobStats, scale_by_cocob
+from gradchain.step_size.dog import DogState, DowgState, scale_by_dog, scale_by_dowg
+from gradchain.wrappers.mechanize import MechanicState, mechanize
+from gradchain.wrappers.schedule_free import (ScheduleFreeState, schedule_free,
+                                              schedule_free_eval_params)
 
 __version__ = "0.1.0"
 
@@ -221,4 +247,15 @@ __all__ = [
     "scale_by_madgrad", "scale_by_novograd", "scale_by_param_block_rms",
     "scale_by_previous_rms", "scale_by_shape", "scale_by_simplified_ademamix",
     "simplified_ademamix",
+    # Issue 11 (k10): weight averaging.
+    "EmaParamsState", "SwaState", "ema_eval_params", "ema_params", "swa", "swa_eval_params",
+    "swalr",
+    # Issue 11 (k10): Kronecker-factored preconditioners (SOAP, Shampoo).
+    "ScaleByShampooState", "ScaleBySoapState", "ShampooStatistics", "SoapStatistics",
+    "scale_by_shampoo", "scale_by_soap", "shampoo", "soap",
+    "CocobState", "CocobStats", "DAdaptAdamWState", "DogState", "DowgState", "MechanicState",
+    "ProdigyState", "ScheduleFreeState", "cocob", "dadapt_adamw", "dog", "dowg", "mechanize",
+    "prodigy", "scale_by_cocob", "scale_by_dog", "scale_by_dowg", "schedule_free",
+    "schedule_free_adamw",
+    "schedule_free_eval_params", "schedule_free_sgd",
 ]

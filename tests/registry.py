@@ -182,6 +182,67 @@ YOGI = alias("yogi", 0.03)
 # ``stale_update=True`` gives Optax's numbers.
 RPROP = Config("rprop", lambda lr: gc.rprop(lr), learning_rate=0.01)
 
+
+def contrib(name: str, learning_rate: float, *, strong_rate: bool = False, **kwargs) -> Config:
+    """The row for ``gc.<name>(lr, **kwargs)`` against ``optax.contrib.<name>(lr, **kwargs)``.
+
+    ``strong_rate``: give Optax the rate as a float64 array (values of a schedule too): MADGRAD
+    rounds its ``λ_t = (γ + ε)√t`` to float32 when ``γ`` is a Python float (weakly typed).
+    """
+    shown = ", ".join(f"{k}={getattr(v, '__name__', v)}" for k, v in kwargs.items())
+
+    def strong(lr):
+        if not strong_rate:
+            return lr
+        if callable(lr):
+            return lambda count: jnp.asarray(lr(count), jnp.float64)
+        return jnp.asarray(lr, jnp.float64)
+
+    return Config(name=f"{name}({shown})",
+                  make=lambda lr: getattr(gc, name)(lr, **kwargs),
+                  optax=lambda lr: getattr(optax.contrib, name)(strong(lr), **kwargs),
+                  learning_rate=learning_rate, defaults=not kwargs,
+                  step_dependent=name in ("adopt", "madgrad"), groups_by_shape=name == "muon")
+
+
+def step_dependent(config: Config) -> Config:
+    return dataclasses.replace(config, step_dependent=True)
+
+
+
+# Issue 11 (k9): schedule-free and learning-rate-free optimizers, Optax's ``optax.contrib``.
+def warmed_up_schedule_free(name: str, learning_rate: float, warmup_steps: int, **kwargs):
+    """``gc.<name>(lr, warmup_steps=w, **kwargs)`` against Optax's ``schedule_free`` around the
+    same base optimizer, both given gradchain's warm-up: Optax's own warm-up computes in float32
+    even under float64 (0.0020000003 for 0.002), which moves the float64 run by 1e-8."""
+    def reference(lr):
+        rate = gc.schedules.warmup_constant_schedule(0.0, lr, warmup_steps)
+        if name == "schedule_free_sgd":
+            decay = kwargs.get("weight_decay")
+            base = optax.chain(optax.identity() if decay is None
+                               else optax.add_decayed_weights(decay), optax.sgd(rate))
+        else:
+            base = optax.chain(
+                optax.scale_by_rms(kwargs.get("b2", 0.999), kwargs.get("eps", 1e-8),
+                                   eps_in_sqrt=False, bias_correction=True),
+                optax.add_decayed_weights(kwargs.get("weight_decay", 0.0)),
+                optax.scale_by_learning_rate(rate))
+        return optax.contrib.schedule_free(base, rate, kwargs.get("b1", 0.9))
+
+    shown = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+    return variant(Config(f"{name}(warmup_steps={warmup_steps}, {shown})",
+                          lambda lr: getattr(gc, name)(lr, warmup_steps=warmup_steps, **kwargs),
+                          optax=reference, learning_rate=learning_rate))
+
+
+SCHEDULE_FREE_ADAMW = contrib("schedule_free_adamw", 0.05)
+# The learning-rate-free rows start from larger estimates than the defaults (d_0 = 1e-6, DoG's
+# r_ε = 1e-6 (1 + ‖θ_0‖), Mechanic's s = 1e-6): from those, the first updates are ~1e-6,
+# below float16's normal range, and 5 steps barely move, so the low-precision and the
+# learning-rate-gradient contract tests would measure rounding. The default arguments' parity
+# with Optax is test_schedule_free_and_lr_free.py's.
+PRODIGY = contrib("prodigy", 1.0, estim_lr0=1e-3)
+
 CONFIGS = [
     variant(SGD),  # its one primitive is in sgd(momentum) too
     SGD_MOMENTUM,
@@ -276,6 +337,25 @@ CONFIGS = [
     variant(alias("nadamw", 0.03, weight_decay=0.1, mask=decay_only_w)),
     complex_params(ADABELIEF),  # a complex m shared with a real s
     complex_params(YOGI),       # Optax's complex Yogi: |g|² moments
+    # Issue 11 (k10). Shampoo's roots on the 1-D leaves (full matrices), whose statistics of
+    # fewer gradients than rows have repeated eigenvalues: the roots' derivative is written out
+    # for that (kronecker/roots.py). SOAP keeps the authors' default (1-D leaves: Adam in the
+    # identity basis): a basis made from fewer gradients than rows is arbitrary in the null
+    # directions, so neither its derivative nor its batched run is defined there;
+    # test_matrix_preconditioners runs SOAP's bases under jit, vmap and grad on matrix leaves.
+    # The averaging wrappers leave the trajectory as the inner optimizer makes it: Adam's.
+    # Shampoo's ε: an eigenvalue of a factor is known to ~1e-16 ‖H‖ only, so the root
+    # (λ + ε)^(-1/2) carries a relative error of ~1e-16 ‖H‖ / ε. With ε = 1e-6 (‖H‖ ≈ 6 after
+    # one step) eager and jit differ by 3e-10 in the roots, beyond the eager test's 1e-13;
+    # ε = 1 keeps it below ~1e2 (ε = 0.1: 1e-13, at the vmap test's bound).
+    Config("shampoo(eps=1.0, precondition_1d=True)",
+           lambda lr: gc.shampoo(lr, eps=1.0, precondition_1d=True), learning_rate=0.01),
+    # SOAP's rate and β2 keep every entry of the vmap test's 3-step params and moments away from
+    # 0 (with the defaults one ends at 4e-5, where 1e-17 of rounding breaks its elementwise
+    # 1e-13).
+    Config("soap(b2=0.99)", lambda lr: gc.soap(lr, b2=0.99), learning_rate=0.03),
+    Config("swa(ema_params(adam))", lambda lr: gc.swa(gc.ema_params(gc.adam(lr), 0.9), 2),
+           optax=lambda lr: optax.adam(lr), learning_rate=0.03),
 ]
 
 # Issue 11 (k8): Adam family part 2, factored and matrix-wise optimizers. Optax keeps adopt,
@@ -284,32 +364,6 @@ CONFIGS = [
 # unfactored moments and Muon hands every leaf to Adam; ``tests/test_matrix_optimizers.py``
 # checks both on matrices. The learning rates keep the runs out of limit cycles (float64
 # open-loop errors ~1e-16).
-
-
-def contrib(name: str, learning_rate: float, *, strong_rate: bool = False, **kwargs) -> Config:
-    """The row for ``gc.<name>(lr, **kwargs)`` against ``optax.contrib.<name>(lr, **kwargs)``.
-
-    ``strong_rate``: give Optax the rate as a float64 array (values of a schedule too): MADGRAD
-    rounds its ``λ_t = (γ + ε)√t`` to float32 when ``γ`` is a Python float (weakly typed).
-    """
-    shown = ", ".join(f"{k}={getattr(v, '__name__', v)}" for k, v in kwargs.items())
-
-    def strong(lr):
-        if not strong_rate:
-            return lr
-        if callable(lr):
-            return lambda count: jnp.asarray(lr(count), jnp.float64)
-        return jnp.asarray(lr, jnp.float64)
-
-    return Config(name=f"{name}({shown})",
-                  make=lambda lr: getattr(gc, name)(lr, **kwargs),
-                  optax=lambda lr: getattr(optax.contrib, name)(strong(lr), **kwargs),
-                  learning_rate=learning_rate, defaults=not kwargs,
-                  step_dependent=name in ("adopt", "madgrad"), groups_by_shape=name == "muon")
-
-
-def step_dependent(config: Config) -> Config:
-    return dataclasses.replace(config, step_dependent=True)
 
 
 NOVOGRAD = alias("novograd", 0.02)
@@ -339,6 +393,38 @@ CONFIGS += [
     scheduled(ADAFACTOR),
     complex_params(NOVOGRAD),
     complex_params(ADEMAMIX),
+    # Issue 11 (k9): schedule-free and learning-rate-free optimizers (optax.contrib).
+    SCHEDULE_FREE_ADAMW,
+    # b1 = 0.8 with weight_decay = 0.1 is chaotic (1e-13 grows 5e6-fold): the decay is the
+    # warmed-up row's.
+    variant(contrib("schedule_free_adamw", 0.05, b1=0.8, weight_lr_power=1.0)),
+    scheduled(SCHEDULE_FREE_ADAMW),
+    warmed_up_schedule_free("schedule_free_adamw", 0.05, 10, weight_decay=0.1),
+    variant(contrib("schedule_free_sgd", 0.02)),
+    warmed_up_schedule_free("schedule_free_sgd", 0.02, 10, weight_decay=0.1),
+    PRODIGY,
+    variant(contrib("prodigy", 0.5, betas=(0.9, 0.99), beta3=0.95, estim_lr0=1e-3,
+                    estim_lr_coef=0.5, weight_decay=0.1, safeguard_warmup=True)),
+    contrib("dadapt_adamw", 1.0, estim_lr0=1e-3),
+    variant(contrib("dadapt_adamw", 0.5, betas=(0.8, 0.99), estim_lr0=1e-3, weight_decay=0.1)),
+    # DoG's first step has length r_ε whatever the gradient: at γ = 1 the second step's distance
+    # is exactly r_ε, the kink of its max, so the family row (d loss / dγ) runs at γ = 0.8.
+    contrib("dog", 0.8, init_step=("distance", 0.1)),
+    variant(contrib("dog", 0.5, init_step=("learning_rate", 0.01), weight_decay=0.1,
+                    mask=decay_only_w)),
+    contrib("dowg", 1.0),
+    variant(contrib("dowg", 0.5, init_estim_sq_dist=0.01, eps=1e-6, weight_decay=0.1)),
+    # COCOB's step does not change when the gradients are scaled, unless ε (the starting scale
+    # of |g|) is comparable to them: the learning rate then matters, as the contract tests need.
+    variant(contrib("cocob", 1.0)),
+    contrib("cocob", 1.0, alpha=50.0, eps=1.0, weight_decay=0.1, mask=decay_only_w),
+    # Mechanic learns its scale through maxima and clips of an inner product: from the default
+    # s_init = 1e-6 the run is chaotic here (see test_schedule_free_and_lr_free.py); from 1e-2
+    # a 1e-13 perturbation of the start grows 1.3-fold.
+    Config("mechanize(sgd(momentum=0.9), s_init=0.01)",
+           lambda lr: gc.mechanize(gc.sgd(lr, momentum=0.9), s_init=1e-2),
+           optax=lambda lr: optax.contrib.mechanize(optax.sgd(lr, momentum=0.9), s_init=1e-2),
+           learning_rate=0.01),
 ]
 
 WITH_OPTAX = [c for c in CONFIGS if c.optax is not None]
@@ -408,4 +494,15 @@ ALIAS_CALLS = [
     ("madgrad", "madgrad", dict(learning_rate=1e-3, weight_decay=1e-4)),
     ("adafactor", "adafactor", dict(learning_rate=1e-3, momentum=0.9, weight_decay_rate=1e-4)),
     ("muon", "muon", dict(learning_rate=1e-3, weight_decay=1e-4, adam_weight_decay=1e-4)),
+    # Issue 11 (k10).
+    ("soap", "soap", dict(learning_rate=1e-3, shampoo_beta=0.9)),
+    ("shampoo", "shampoo", dict(learning_rate=0.1, weight_decay=1e-4, nesterov=True)),
+    # Issue 11 (k9): schedule-free and learning-rate-free optimizers.
+    ("schedule_free_sgd", "schedule_free_sgd", dict(learning_rate=0.1, weight_decay=1e-4)),
+    ("schedule_free_adamw", "schedule_free_adamw", dict(weight_decay=1e-4)),
+    ("prodigy", "prodigy", dict(beta3=0.99, weight_decay=1e-4)),
+    ("dadapt_adamw", "dadapt_adamw", dict(weight_decay=1e-4)),
+    ("dog", "dog", dict(weight_decay=1e-4)),
+    ("dowg", "dowg", dict(init_estim_sq_dist=1e-2, weight_decay=1e-4)),
+    ("cocob", "cocob", dict(weight_decay=1e-4)),
 ]

@@ -52,6 +52,13 @@ TRANSFORMATIONS = {
     "skip_non_finite": (lambda a: gc.skip_non_finite(gc.adam(0.05), axis_name=a), BAD_GRADS),
     "apply_if_finite": (lambda a: gc.apply_if_finite(gc.sgd(0.1, momentum=0.9), 3,
                                                      axis_name=a), BAD_GRADS),
+    # Issue 11 (k9): distances, inner products and l1 norms over the whole tree.
+    "dog": (lambda a: gc.dog(0.5, init_step=("heuristic", 1e-2), axis_name=a), GRADS),
+    "dowg": (lambda a: gc.dowg(0.5, axis_name=a), GRADS),
+    "prodigy": (lambda a: gc.prodigy(estim_lr0=1e-3, axis_name=a), GRADS),
+    "dadapt_adamw": (lambda a: gc.dadapt_adamw(estim_lr0=1e-3, axis_name=a), GRADS),
+    "mechanize": (lambda a: gc.mechanize(gc.sgd(0.1, momentum=0.9), s_init=1e-2, axis_name=a),
+                  GRADS),
 }
 
 

@@ -33,7 +33,7 @@ PAGES = (
     ("regularization", "Regularization", ("gradchain.regularization",)),
     ("schedules", "Schedules", ("gradchain.schedules",)),
     ("clipping", "Clipping", ("gradchain.clipping",)),
-    ("wrappers", "Wrappers", ("gradchain.wrappers",)),
+    ("wrappers", "Wrappers", ("gradchain.wrappers", "gradchain.averaging")),
     ("introspection", "Introspection", ("gradchain.introspection",)),
     ("optimizers", "Optimizers", ("gradchain.optimizers",)),
     ("state_formats", "State formats", ("gradchain.core.quantized",)),

@@ -79,3 +79,12 @@ def abs_sq(x):
     if is_complex(x.dtype):
         return jnp.square(x.real) + jnp.square(x.imag)
     return jnp.square(x)
+
+
+def scalar_dtype(params):
+    """The dtype of a scalar statistic of the whole tree (a distance, a D-Adaptation estimate,
+    a Mechanic scale): the lowest real precision among the leaves (Optax's choice), at least
+    float32 (``compute_dtype``'s rule); JAX's default float for a tree without leaves."""
+    dtypes = [real_dtype(jnp.result_type(x)) for x in jax.tree.leaves(params)]
+    lowest = min(dtypes, key=lambda d: jnp.finfo(d).bits, default=jnp.result_type(float))
+    return jnp.promote_types(lowest, jnp.float32)

@@ -1,0 +1,30 @@
+"""COCOB-Backprop: learning-rate-free training by coin betting."""
+
+from __future__ import annotations
+
+from gradchain.combinators.chain import chain
+from gradchain.core.public import public
+from gradchain.regularization.weight_decay import maybe_add_decayed_weights
+from gradchain.step_size.cocob import scale_by_cocob
+from gradchain.step_size.scale import scale_by_learning_rate
+
+
+@public
+def cocob(learning_rate=1.0, alpha=100.0, eps=1e-8, weight_decay=0.0, mask=None):
+    """COCOB-Backprop (Orabona & Tommasi 2017): each parameter bets a fraction of its wealth.
+
+    ``chain(add_decayed_weights(λ, mask), scale_by_learning_rate(γ, flip_sign=False),
+    scale_by_cocob(α, ε))``: the gradient (plus L2 decay) scaled by γ is what the bettor sees;
+    ``scale_by_cocob`` gives the whole update. Optax's ``contrib.cocob``: same arguments,
+    defaults and numbers.
+
+    Args:
+      learning_rate: γ ``>= 0`` multiplying the gradient (1: none), a number, array or schedule.
+      alpha: α ``> 0``, the fraction bet.
+      eps: ε ``> 0``, the starting scale of the gradients.
+      weight_decay: λ ``>= 0`` (L2, added to the gradient first).
+      mask: which leaves decay (as ``add_decayed_weights``).
+    """
+    return chain(maybe_add_decayed_weights(weight_decay, mask),
+                 scale_by_learning_rate(learning_rate, flip_sign=False),
+                 scale_by_cocob(alpha, eps))
