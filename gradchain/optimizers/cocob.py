@@ -24,6 +24,23 @@ def cocob(learning_rate=1.0, alpha=100.0, eps=1e-8, weight_decay=0.0, mask=None)
       eps: ε ``> 0``, the starting scale of the gradients.
       weight_decay: λ ``>= 0`` (L2, added to the gradient first).
       mask: which leaves decay (as ``add_decayed_weights``).
+
+    Returns:
+      A ``GradientTransformation``: the chain above; its state is the tuple of its parts' states
+      (the decay's, the scaling's ``ScaleState``, then ``CocobState`` with five statistics per
+      param; ``describe_state`` lists them, ``get_hyperparams`` reads the hyperparameters).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> tx = gc.cocob()
+      >>> state = tx.init(params)
+      >>> for g in ([0.5, -0.5], [0.25, 0.5]):  # two steps
+      ...     updates, state = tx.update({"w": jnp.array(g)}, state, params)
+      ...     params = gc.apply_updates(params, updates)
+      >>> params["w"].tolist()
+      [0.9849, -2.0]
     """
     return chain(maybe_add_decayed_weights(weight_decay, mask),
                  scale_by_learning_rate(learning_rate, flip_sign=False),

@@ -42,6 +42,23 @@ def dadapt_adamw(learning_rate=1.0, betas=(0.9, 0.999), eps=1e-8, estim_lr0=1e-6
       estim_lr0: ``d_0 > 0``, an under-estimate (used once, at ``init``).
       weight_decay: λ ``>= 0``, decoupled, scaled by ``d_t``.
       axis_name: the axis the leaves are split over, for the two reductions, or None.
+
+    Returns:
+      A ``GradientTransformation`` whose state is a ``DAdaptAdamWState``: the moments
+      ``exp_avg`` and ``exp_avg_sq``, the weighted sum ``grad_sum``, the estimate ``estim_lr``
+      (``d``), the scalar ``numerator_weighted``, the count and the hyperparameters.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> tx = gc.dadapt_adamw(estim_lr0=0.1)
+      >>> state = tx.init(params)
+      >>> for g in ([0.5, -0.5], [0.25, 0.5]):  # d_0 = 0.1: a visible step
+      ...     updates, state = tx.update({"w": jnp.array(g)}, state, params)
+      ...     params = gc.apply_updates(params, updates)
+      >>> params["w"].tolist()
+      [0.7862, -1.889]
     """
     name = "dadapt_adamw"
     check_betas(name, betas)
@@ -128,6 +145,23 @@ def prodigy(learning_rate=1.0, betas=(0.9, 0.999), beta3=None, eps=1e-8, estim_l
       weight_decay: λ ``>= 0``, decoupled, scaled by ``d_t``.
       safeguard_warmup: leave γ out of ``s`` (the authors' fix for warm-ups).
       axis_name: the axis the leaves are split over, for the two reductions, or None.
+
+    Returns:
+      A ``GradientTransformation`` whose state is a ``ProdigyState``: the moments ``exp_avg`` and
+      ``exp_avg_sq``, ``grad_sum``, the starting params ``params0``, the estimate ``estim_lr``
+      (``d``), the scalar ``numerator_weighted``, the count and the hyperparameters.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> tx = gc.prodigy(estim_lr0=0.1)
+      >>> state = tx.init(params)
+      >>> for g in ([0.5, -0.5], [0.25, 0.5]):  # d_0 = 0.1: a visible step
+      ...     updates, state = tx.update({"w": jnp.array(g)}, state, params)
+      ...     params = gc.apply_updates(params, updates)
+      >>> params["w"].tolist()
+      [0.8068, -1.9053]
     """
     name = "prodigy"
     check_betas(name, betas)

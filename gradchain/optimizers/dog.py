@@ -32,6 +32,24 @@ def dog(learning_rate=1.0, init_step=("heuristic", 1e-6), eps=1e-8, weight_decay
       weight_decay: λ ``>= 0`` added to the gradient (L2) before DoG, or None.
       mask: which leaves decay (as ``add_decayed_weights``).
       axis_name: the axis the leaves are split over, for the norms (``scale_by_dog``).
+
+    Returns:
+      A ``GradientTransformation``: the chain above; its state is the tuple of its parts' states
+      (the decay's, ``DogState`` with the starting params, ``r̄`` and ``G``, then the learning
+      rate's ``ScaleState``; ``describe_state`` lists them, ``get_hyperparams`` reads the
+      hyperparameters).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> tx = gc.dog(init_step=("learning_rate", 0.1))
+      >>> state = tx.init(params)
+      >>> for g in ([0.5, -0.5], [0.25, 0.5]):  # first step: γ_0 = 0.1
+      ...     updates, state = tx.update({"w": jnp.array(g)}, state, params)
+      ...     params = gc.apply_updates(params, updates)
+      >>> params["w"].tolist()
+      [0.9304, -1.9892]
     """
     return chain(_decay(weight_decay, mask), scale_by_dog(init_step, eps, axis_name=axis_name),
                  scale_by_learning_rate(learning_rate))
@@ -53,6 +71,24 @@ def dowg(learning_rate=1.0, init_estim_sq_dist=None, eps=1e-4, weight_decay=None
       weight_decay: λ ``>= 0`` added to the gradient (L2) before DoWG, or None.
       mask: which leaves decay (as ``add_decayed_weights``).
       axis_name: the axis the leaves are split over, for the norms (``scale_by_dowg``).
+
+    Returns:
+      A ``GradientTransformation``: the chain above; its state is the tuple of its parts' states
+      (the decay's, ``DowgState`` with the starting params, ``v`` and ``r̄²``, then the learning
+      rate's ``ScaleState``; ``describe_state`` lists them, ``get_hyperparams`` reads the
+      hyperparameters).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> tx = gc.dowg()
+      >>> state = tx.init(params)
+      >>> for g in ([0.5, -0.5], [0.25, 0.5]):  # two steps
+      ...     updates, state = tx.update({"w": jnp.array(g)}, state, params)
+      ...     params = gc.apply_updates(params, updates)
+      >>> params["w"].tolist()
+      [0.9903, -1.9985]
     """
     return chain(_decay(weight_decay, mask),
                  scale_by_dowg(init_estim_sq_dist, eps, axis_name=axis_name),

@@ -44,6 +44,23 @@ def schedule_free_sgd(learning_rate=1.0, warmup_steps=None, b1=0.9, weight_decay
       weight_decay: λ ``>= 0`` (L2, added to the gradient, so scaled by γ), or None.
       weight_lr_power: p ``>= 0``, the averaging weights ``γ̄_t^p``.
       state_dtype: dtype of ``z`` (None: the params', at least float32; see ``schedule_free``).
+
+    Returns:
+      A ``GradientTransformation`` whose state is a ``ScheduleFreeState`` (``z``, the averaging
+      weights' sum, the largest rate so far, the base chain's state, the hyperparameters). Its
+      updates move the params ``y``; evaluate at ``schedule_free_eval_params(state, params)``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> tx = gc.schedule_free_sgd(learning_rate=0.1)
+      >>> state = tx.init(params)
+      >>> for g in ([0.5, -0.5], [0.25, 0.5]):  # y, not x
+      ...     updates, state = tx.update({"w": jnp.array(g)}, state, params)
+      ...     params = gc.apply_updates(params, updates)
+      >>> params["w"].tolist()
+      [0.9362, -1.9775]
     """
     learning_rate = _warmed_up("schedule_free_sgd", learning_rate, warmup_steps)
     decay = identity() if weight_decay is None else add_decayed_weights(weight_decay)
@@ -72,6 +89,24 @@ def schedule_free_adamw(learning_rate=0.0025, warmup_steps=None, b1=0.9, b2=0.99
       weight_decay: λ ``>= 0``, decoupled (scaled by γ).
       weight_lr_power: p ``>= 0``, the averaging weights ``γ̄_t^p``.
       state_dtype: dtype of ``z`` (None: the params', at least float32; see ``schedule_free``).
+
+    Returns:
+      A ``GradientTransformation`` whose state is a ``ScheduleFreeState`` (``z``, the averaging
+      weights' sum, the largest rate so far, the base chain's state with ``v``, the
+      hyperparameters). Its updates move the params ``y``; evaluate at
+      ``schedule_free_eval_params(state, params)``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> tx = gc.schedule_free_adamw(learning_rate=0.1)
+      >>> state = tx.init(params)
+      >>> for g in ([0.5, -0.5], [0.25, 0.5]):  # y, not x
+      ...     updates, state = tx.update({"w": jnp.array(g)}, state, params)
+      ...     params = gc.apply_updates(params, updates)
+      >>> params["w"].tolist()
+      [0.8652, -1.955]
     """
     learning_rate = _warmed_up("schedule_free_adamw", learning_rate, warmup_steps)
     base = chain(divide_by_sqrt(identity(), second_moment(b2), eps=eps),

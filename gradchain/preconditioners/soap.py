@@ -88,7 +88,7 @@ def scale_by_soap(b1=0.95, b2=0.95, shampoo_beta=None, eps=1e-8, *, precondition
     Adam"): Adam run in the eigenbasis of Shampoo's preconditioner.
 
     Per leaf ``G`` (for a matrix, factors ``L`` and ``R``; in general one per axis, see
-    ``gradchain/kronecker/factors.py``), at update ``t``:
+    ``gradchain/kronecker/factors.py``), at update ``t``::
 
         G' = Q_Lᵀ G Q_R                                  (into the eigenbasis)
         m ← β1 m + (1 - β1) G;   v ← β2 v + (1 - β2) G'²

@@ -49,6 +49,11 @@ def scale_by_cocob(alpha=100.0, eps=1e-8):
     Args:
       alpha: α ``> 0``, the fraction of the wealth bet (100 in the paper).
       eps: ε ``> 0``, the starting value of every ``L`` (used once, at ``init``).
+
+    Returns:
+      A ``GradientTransformation`` whose state is a ``CocobState`` (``count``, ``stats``: per
+      param a ``CocobStats``: the starting point θ_0, ``C``, ``L``, ``G``
+      and ``R`` above; ``hyperparams``). Needs ``params``.
     """
     check_range(NAME, "alpha", alpha, 0, low_open=True)
     check_range(NAME, "eps", eps, 0, low_open=True)

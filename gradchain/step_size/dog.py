@@ -81,6 +81,11 @@ def scale_by_dog(init_step=("heuristic", 1e-6), eps=1e-8, *, axis_name=None):
       eps: ε ``>= 0``, added to ``G_t``.
       axis_name: the mesh or ``pmap`` axis the leaves are split over (norms ``psum``-ed over
         it), or None.
+
+    Returns:
+      A ``GradientTransformation`` whose state is a ``DogState`` (``is_init_step``, the starting
+      params ``init_params``, ``max_dist`` ``r̄``, ``sum_sq_norm_grads`` ``G``, the count and the
+      hyperparameters). Needs ``params``.
     """
     name = "scale_by_dog"
     kind, value = _init_step(name, init_step)
@@ -141,6 +146,11 @@ def scale_by_dowg(init_estim_sq_dist=None, eps=1e-4, *, axis_name=None):
       eps: ε ``> 0`` in the step size's denominator.
       axis_name: the mesh or ``pmap`` axis the leaves are split over (norms ``psum``-ed over
         it), or None.
+
+    Returns:
+      A ``GradientTransformation`` whose state is a ``DowgState`` (the starting params
+      ``init_params``, ``weighted_sq_norm_grads`` ``v``, ``estim_sq_dist`` ``r̄²``, the count and
+      the hyperparameters). Needs ``params``.
     """
     name = "scale_by_dowg"
     if init_estim_sq_dist is not None:

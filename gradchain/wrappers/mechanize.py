@@ -57,6 +57,11 @@ def mechanize(base_optimizer, weight_decay=1e-2, eps=1e-8, s_init=1e-6, num_beta
       num_betas: n, an integer ``>= 1`` (fixed: it sets the state's shape).
       axis_name: the mesh or ``pmap`` axis the leaves are split over (norms and the inner
         product ``psum``-ed over it), or None.
+
+    Returns:
+      A ``GradientTransformation`` whose state is a ``MechanicState``: the base optimizer's state,
+      the count, the per-β vectors ``r``, ``m``, ``v`` and ``s`` (``num_betas`` entries each),
+      the starting params ``x0`` and the hyperparameters.
     """
     check_transformations(NAME, {"base_optimizer": base_optimizer})
     check_range(NAME, "weight_decay", weight_decay, 0)

@@ -59,6 +59,11 @@ def schedule_free(base_optimizer, learning_rate, b1=0.9, weight_lr_power=2.0,
       state_dtype: dtype of ``z``. None: the params' dtype, at least float32 (Optax: the
         params' dtype; give ``state_dtype=jnp.bfloat16`` for its layout with bfloat16 params,
         where ``z``'s rounding, a fraction of the params' size, swamps the updates).
+
+    Returns:
+      A ``GradientTransformation`` whose state is a ``ScheduleFreeState``: ``z``, the sum of the
+      averaging weights, the largest learning rate so far, the base optimizer's state, the count
+      and the hyperparameters (``b1``, ``weight_lr_power``, ``learning_rate``).
     """
     check_transformations(NAME, {"base_optimizer": base_optimizer})
     check_range(NAME, "learning_rate", learning_rate, 0)
@@ -126,6 +131,14 @@ def schedule_free_eval_params(state, params):
     ``nnx.Optimizer``'s ``opt_state``); ``params`` are the training params ``y`` (Flax
     ``Variable``s are read as their arrays, and the result holds arrays). Optax's
     ``contrib.schedule_free_eval_params``.
+
+    Args:
+      state: the state of ``schedule_free``, or any state holding one (found by
+        ``find_state``).
+      params: the training params ``y`` (the ones the updates were applied to).
+
+    Returns:
+      The params ``x`` to evaluate at: a tree of ``params``' structure and dtypes.
     """
     try:
         z = find_state(state, "z", hyperparam="weight_lr_power")
