@@ -50,9 +50,10 @@ def soap(learning_rate=3e-3, b1=0.95, b2=0.95, shampoo_beta=None, eps=1e-8, weig
       >>> updates, state = tx.update(grads, state, params)  # builds the eigenbases only
       >>> float(jnp.abs(updates["w"]).max())
       0.0
+      >>> grads = {"w": jnp.array([[0.3, 0.7], [0.9, -0.4]])}  # not the one the bases came from
       >>> updates, state = tx.update(grads, state, params)
-      >>> [round(x, 4) for x in updates["w"].ravel().tolist()]
-      [-0.1013, -0.0347, 0.0175, -0.0927]
+      >>> updates["w"].tolist()
+      [[0.0539, -0.073], [-0.1059, 0.1434]]
     """
     return chain(
         scale_by_soap(b1, b2, shampoo_beta, eps, precondition_frequency=precondition_frequency,
