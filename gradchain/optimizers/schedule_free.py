@@ -61,6 +61,8 @@ def schedule_free_sgd(learning_rate=1.0, warmup_steps=None, b1=0.9, weight_decay
       ...     params = gc.apply_updates(params, updates)
       >>> params["w"].tolist()
       [0.9362, -1.9775]
+      >>> gc.schedule_free_eval_params(state, params)["w"].tolist()  # x, to evaluate at
+      [0.9375, -1.975]
     """
     learning_rate = _warmed_up("schedule_free_sgd", learning_rate, warmup_steps)
     decay = identity() if weight_decay is None else add_decayed_weights(weight_decay)
@@ -107,6 +109,8 @@ def schedule_free_adamw(learning_rate=0.0025, warmup_steps=None, b1=0.9, b2=0.99
       ...     params = gc.apply_updates(params, updates)
       >>> params["w"].tolist()
       [0.8652, -1.955]
+      >>> gc.schedule_free_eval_params(state, params)["w"].tolist()  # x, to evaluate at
+      [0.8684, -1.95]
     """
     learning_rate = _warmed_up("schedule_free_adamw", learning_rate, warmup_steps)
     base = chain(divide_by_sqrt(identity(), second_moment(b2), eps=eps),
