@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from gradchain.core.dtypes import abs_sq, real_dtype
 from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
-                                        next_count, zero_count)
+                                        next_count, state_names, zero_count)
 from gradchain.core.reductions import (check_axis_name, shown_with_axis_name,
                                         sum_over_devices)
 from gradchain.core.public import public
@@ -35,7 +35,8 @@ def global_norm(tree, *, axis_name=None) -> jax.Array:
 
 
 @public
-def clip_by_global_norm(max_norm, *, axis_name=None) -> GradientTransformation:
+def clip_by_global_norm(max_norm, *, axis_name=None,
+                        hyperparam_name=None) -> GradientTransformation:
     """``u -> u`` if ``‖u‖ < max_norm``, else ``(u / ‖u‖) · max_norm``, with ``‖u‖`` the norm of
     all leaves together (``global_norm``).
 
@@ -47,10 +48,13 @@ def clip_by_global_norm(max_norm, *, axis_name=None) -> GradientTransformation:
       axis_name: under ``shard_map``/``pmap`` with the updates split over this axis, the norm
         of the whole tree, not of this device's part (``global_norm``); None (default): the
         updates are not split.
+      hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (``state_names``).
     """
-    check_range("clip_by_global_norm", "max_norm", max_norm, 0, low_open=True, allow_inf=True)
+    names = state_names("clip_by_global_norm", hyperparam_name, ("max_norm",))
+    check_range("clip_by_global_norm", names["max_norm"], max_norm, 0, low_open=True,
+                allow_inf=True)
     check_axis_name("clip_by_global_norm", axis_name)
-    hyper = Hyperparams(max_norm=max_norm)
+    hyper = Hyperparams(names, max_norm=max_norm)
     counting = hyper.scheduled()
 
     def init(params):

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from gradchain.core import quantized
 from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, as_hyperparam_array, cast,
-                                        compute_dtype, next_count, zero_count)
+                                        compute_dtype, next_count, state_names, zero_count)
 from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation
 from gradchain.core.validation import (check_floating, check_floating_dtype, check_range,
@@ -26,7 +26,8 @@ class NesterovMomentState(NamedTuple):
 
 
 @public
-def nesterov_first_moment(b1=0.9, *, momentum_decay=None, dtype=None) -> GradientTransformation:
+def nesterov_first_moment(b1=0.9, *, momentum_decay=None, dtype=None,
+                          hyperparam_name=None) -> GradientTransformation:
     """Nesterov's look-ahead applied to Adam's first moment (Dozat 2016, NAdam).
 
     With ``m_t = β1 m_{t-1} + (1 - β1) g_t`` (``m_0 = 0``), ``μ_t`` the momentum of step ``t``
@@ -49,14 +50,16 @@ def nesterov_first_moment(b1=0.9, *, momentum_decay=None, dtype=None) -> Gradien
       momentum_decay: ψ ``>= 0``, or None for a constant ``μ_t = β1``.
       dtype: dtype of ``m`` (default: the params' dtype; for complex params its precision,
         see ``core.dtypes.statistic_dtype``).
+      hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (``state_names``).
     """
-    check_range(NAME, "b1", b1, 0, 1, high_open=True)
+    names = state_names(NAME, hyperparam_name, ("b1", "momentum_decay"))
+    check_range(NAME, names["b1"], b1, 0, 1, high_open=True)
     if momentum_decay is not None:
-        check_range(NAME, "momentum_decay", momentum_decay, 0)
+        check_range(NAME, names["momentum_decay"], momentum_decay, 0)
     check_floating_dtype(NAME, "dtype", dtype)
     dtype = quantized.state_dtype(dtype)
-    hyper = (Hyperparams(b1=b1) if momentum_decay is None
-             else Hyperparams(b1=b1, momentum_decay=momentum_decay))
+    hyper = (Hyperparams(names, b1=b1) if momentum_decay is None
+             else Hyperparams(names, b1=b1, momentum_decay=momentum_decay))
 
     def momentum(t, b1, momentum_decay=None):
         if momentum_decay is None:

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
-                                        next_count, zero_count)
+                                        next_count, state_names, zero_count)
 from gradchain.core.public import called_name, public
 from gradchain.core.transformation import GradientTransformation
 from gradchain.core.validation import (check_choice, check_floating, check_range, check_real,
@@ -70,7 +70,8 @@ def check_key(owner: str, key):
 
 
 @public
-def add_gradient_noise(eta=0.01, gamma=0.55, key=None, *, form: str = "variance"):
+def add_gradient_noise(eta=0.01, gamma=0.55, key=None, *, form: str = "variance",
+                       hyperparam_name=None):
     """``g -> g + σ_t · N(0, 1)`` per entry, with σ_t annealed over the steps ``t = 0, 1, ...``.
 
     - ``form="variance"`` (Neelakantan et al. 2015, Optax's ``add_noise``):
@@ -94,12 +95,14 @@ def add_gradient_noise(eta=0.01, gamma=0.55, key=None, *, form: str = "variance"
       key: an integer seed, a ``jax.random.key`` or a raw ``jax.random.PRNGKey``; required
         (see ``check_key``).
       form: ``"variance"`` or ``"std"``: what η and the annealing apply to.
+      hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (``state_names``).
     """
-    check_range(NAME, "eta", eta, 0)
-    check_range(NAME, "gamma", gamma, 0)
+    names = state_names(NAME, hyperparam_name, ("eta", "gamma"))
+    check_range(NAME, names["eta"], eta, 0)
+    check_range(NAME, names["gamma"], gamma, 0)
     check_choice(NAME, "form", form, FORMS)
     data, impl = check_key(called_name(NAME), key)
-    hyper = Hyperparams(eta=eta, gamma=gamma)
+    hyper = Hyperparams(names, eta=eta, gamma=gamma)
 
     def init(params):
         check_real(NAME, params, "params", NO_COMPLEX_NOISE)
@@ -131,5 +134,5 @@ def add_gradient_noise(eta=0.01, gamma=0.55, key=None, *, form: str = "variance"
                                          stored)
 
     return GradientTransformation(init, update, name=NAME,
-                                  hyperparams={"eta": eta, "gamma": gamma, "form": form},
+                                  hyperparams={**hyper.specs, "form": form},
                                   state_type=GradientNoiseState)

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import jax
 
 from gradchain.core.elementwise import elementwise_transformation
-from gradchain.core.hyperparams import Hyperparams, statically_zero
+from gradchain.core.hyperparams import Hyperparams, state_names, statically_zero
 from gradchain.core.public import public
 from gradchain.core.transformation import identity
 from gradchain.core.validation import check_range
@@ -19,7 +19,7 @@ class WeightDecayState(NamedTuple):
 
 
 @public
-def add_decayed_weights(weight_decay=0.0, mask=None):
+def add_decayed_weights(weight_decay=0.0, mask=None, *, hyperparam_name=None):
     """``u -> u + λ · θ``.
 
     Placed before a preconditioner it is L2 regularisation (``g += λθ``, as
@@ -30,12 +30,14 @@ def add_decayed_weights(weight_decay=0.0, mask=None):
     ``weight_decay`` λ is ``>= 0``: a number, array or schedule. Needs ``params``. ``mask``
     (a prefix tree of booleans, Optax's function of the params returning one, or
     ``fn(path, leaf) -> bool``) restricts the decay to the selected leaves, through ``masked``.
+    ``hyperparam_name``: the key of λ in the state's ``hyperparams`` (``state_names``).
     """
-    check_range("add_decayed_weights", "weight_decay", weight_decay, 0)
+    names = state_names("add_decayed_weights", hyperparam_name, ("weight_decay",))
+    check_range("add_decayed_weights", names["weight_decay"], weight_decay, 0)
     decay = elementwise_transformation(
         "add_decayed_weights", WeightDecayState,
         lambda g, s, p, weight_decay: (g + weight_decay * p, None),
-        Hyperparams(weight_decay=weight_decay), needs_params=True)
+        Hyperparams(names, weight_decay=weight_decay), needs_params=True)
     if mask is None:
         return decay
     from gradchain.wrappers.masked import masked  # wrappers build on this layer, not below it

@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 
 from gradchain.core.hyperparams import (COUNT_DTYPE, Hyperparams, cast, compute_dtype,
-                                        next_count, zero_count)
+                                        next_count, state_names, zero_count)
 from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation
 from gradchain.core.validation import check_choice, check_floating, check_range, check_steps
@@ -63,7 +63,7 @@ class ReduceOnPlateauState(NamedTuple):
 @public
 def reduce_on_plateau(factor=0.1, patience=10, threshold=1e-4, threshold_mode: str = "rel",
                       cooldown=0, min_scale=0.0, eps=1e-8, *, mode: str = "min",
-                      accumulation_size: int = 1) -> GradientTransformation:
+                      accumulation_size: int = 1, hyperparam_name=None) -> GradientTransformation:
     """Multiply the updates by a scale that drops by ``factor`` when the metric plateaus.
 
     See the module docstring for the rules. Defaults are PyTorch's ``ReduceLROnPlateau``.
@@ -78,18 +78,21 @@ def reduce_on_plateau(factor=0.1, patience=10, threshold=1e-4, threshold_mode: s
       eps: a reduction smaller than this is skipped (``eps / lr``).
       mode: ``"min"`` (a loss) or ``"max"`` (an accuracy).
       accumulation_size: updates averaged into one reading (1: every update is a reading).
+      hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (``state_names``).
     """
     owner = "reduce_on_plateau"
-    check_range(owner, "factor", factor, 0, 1, high_open=True)
-    check_range(owner, "patience", patience, 0)
-    check_range(owner, "threshold", threshold, 0)
-    check_range(owner, "cooldown", cooldown, 0)
-    check_range(owner, "min_scale", min_scale, 0)
-    check_range(owner, "eps", eps, 0)
+    names = state_names(owner, hyperparam_name,
+                        ("factor", "patience", "threshold", "cooldown", "min_scale", "eps"))
+    check_range(owner, names["factor"], factor, 0, 1, high_open=True)
+    check_range(owner, names["patience"], patience, 0)
+    check_range(owner, names["threshold"], threshold, 0)
+    check_range(owner, names["cooldown"], cooldown, 0)
+    check_range(owner, names["min_scale"], min_scale, 0)
+    check_range(owner, names["eps"], eps, 0)
     check_choice(owner, "threshold_mode", threshold_mode, ("rel", "abs"))
     check_choice(owner, "mode", mode, ("min", "max"))
     accumulation_size = check_steps(owner, "accumulation_size", accumulation_size)
-    hyper = Hyperparams(factor=factor, patience=patience, threshold=threshold,
+    hyper = Hyperparams(names, factor=factor, patience=patience, threshold=threshold,
                         cooldown=cooldown, min_scale=min_scale, eps=eps)
     counting = hyper.scheduled()
     sign = 1.0 if mode == "min" else -1.0

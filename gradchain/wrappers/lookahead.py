@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
-                                        next_count, zero_count)
+                                        next_count, state_names, zero_count)
 from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.updates import update_dtype
@@ -27,8 +27,8 @@ class LookaheadState(NamedTuple):
 
 
 @public
-def lookahead(inner, sync_period=5, slow_step_size=0.5, reset_state: bool = False
-              ) -> GradientTransformation:
+def lookahead(inner, sync_period=5, slow_step_size=0.5, reset_state: bool = False, *,
+              hyperparam_name=None) -> GradientTransformation:
     """Wrap ``inner`` (any optimizer) in Lookahead: the params are the fast weights θ, the slow
     weights φ live in the state.
 
@@ -52,11 +52,13 @@ def lookahead(inner, sync_period=5, slow_step_size=0.5, reset_state: bool = Fals
       sync_period: k, an integer ``>= 1`` (stored as a hyperparameter).
       slow_step_size: α in ``[0, 1]``; a number, array or schedule (of the update count).
       reset_state: re-initialise ``inner``'s state at every sync (Optax's option).
+      hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (``state_names``).
     """
     check_transformations(NAME, {"inner": inner})
-    check_whole_number(NAME, "sync_period", sync_period, 1)
-    check_range(NAME, "slow_step_size", slow_step_size, 0, 1)
-    hyper = Hyperparams(sync_period=sync_period, slow_step_size=slow_step_size)
+    names = state_names(NAME, hyperparam_name, ("sync_period", "slow_step_size"))
+    check_whole_number(NAME, names["sync_period"], sync_period, 1)
+    check_range(NAME, names["slow_step_size"], slow_step_size, 0, 1)
+    hyper = Hyperparams(names, sync_period=sync_period, slow_step_size=slow_step_size)
 
     def init(params):
         check_floating(NAME, params)
@@ -91,7 +93,5 @@ def lookahead(inner, sync_period=5, slow_step_size=0.5, reset_state: bool = Fals
         return new_updates, LookaheadState(count, inner_state, slow, stored)
 
     return GradientTransformation(init, update, name=NAME,
-                                  hyperparams={"sync_period": sync_period,
-                                               "slow_step_size": slow_step_size,
-                                               "reset_state": reset_state},
+                                  hyperparams={**hyper.specs, "reset_state": reset_state},
                                   children=[inner], state_type=LookaheadState)
