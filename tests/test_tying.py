@@ -15,7 +15,9 @@ the alias built from traced values; both runs reuse it.
 """
 
 import inspect
+import re
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -133,3 +135,83 @@ def test_setting_at_step_zero_is_building_with_it(label, alias, kwargs):
 
 def _arrays(values):
     return {k: jnp.asarray(float(v)) for k, v in values.items()}
+
+
+# Every public primitive that stores numeric hyperparameters, built with each of them given:
+# ``(constructor, arguments, hyperparameters)``.
+PRIMITIVES = [
+    (gc.ema, dict(decay=0.9, debias=True), ("decay",)),
+    (gc.bias_correction, dict(decay=0.9), ("decay",)),
+    (gc.scale_by_momentum, dict(momentum=0.9, dampening=0.1), ("momentum", "dampening")),
+    (gc.nesterov_first_moment, dict(b1=0.9, momentum_decay=4e-3), ("b1", "momentum_decay")),
+    (gc.folded_bias_correction, dict(b1=0.9, b2=0.99), ("b1", "b2")),
+    (gc.scale_by_delta_rms, dict(rho=0.9, eps=1e-6), ("rho", "eps")),
+    (gc.scale, dict(step_size=0.5), ("step_size",)),
+    (gc.scale_by_learning_rate, dict(learning_rate=0.1), ("learning_rate",)),
+    (gc.clip_lr, dict(b1=0.9, b2=0.99),
+     ("final_lr", "base_learning_rate", "gamma", "eps", "b1", "b2")),
+    (gc.rectified_step_size, dict(), ("b2", "threshold", "eps", "eps_root")),
+    (gc.scale_by_trust_ratio, dict(), ("min_norm", "trust_coefficient", "eps")),
+    (gc.add_decayed_weights, dict(weight_decay=0.1), ("weight_decay",)),
+    (gc.add_gradient_noise, dict(key=0), ("eta", "gamma")),
+    (gc.clip, dict(max_delta=0.5), ("max_delta",)),
+    (gc.clip_by_global_norm, dict(max_norm=0.5), ("max_norm",)),
+    (gc.clip_by_block_rms, dict(threshold=0.5), ("threshold",)),
+    (gc.adaptive_grad_clip, dict(clipping=0.5), ("clipping", "eps")),
+    (gc.divide_by_sqrt, dict(numerator=gc.identity(), denominator=gc.square(), eps=1e-3),
+     ("eps", "eps_root")),
+    (gc.switch_to_sgd, dict(adaptive=gc.sgd(0.1), sgd=gc.sgd(1.0)),
+     ("estimate_decay", "tolerance")),
+    (gc.lookahead, dict(inner=gc.sgd(0.1)), ("sync_period", "slow_step_size")),
+    (gc.reduce_on_plateau, dict(),
+     ("factor", "patience", "threshold", "cooldown", "min_scale", "eps")),
+]
+
+
+def _own_names(tx, params):
+    return {path.split("/")[-1] for path in gc.get_hyperparams(tx.init(params))
+            if "/" not in path or path.split("/")[0] not in ("adaptive_state", "sgd_state",
+                                                              "branches", "inner_state")}
+
+
+@pytest.mark.parametrize("constructor, kwargs, names", PRIMITIVES,
+                         ids=[p[0].__name__ for p in PRIMITIVES])
+def test_every_primitive_takes_the_naming_option(constructor, kwargs, names):
+    """``hyperparam_name={argument: key}`` stores each hyperparameter under its key and changes
+    no number."""
+    params = {"w": jnp.asarray([0.5, -1.0, 2.0]), "b": jnp.asarray([0.3])}
+    grads = {"w": jnp.asarray([0.1, 0.2, -0.3]), "b": jnp.asarray([-0.4])}
+    plain = constructor(**kwargs)
+    named = constructor(**kwargs, hyperparam_name={n: f"my_{n}" for n in names})
+    assert _own_names(plain, params) >= set(names)
+    assert _own_names(named, params) >= {f"my_{n}" for n in names}
+    assert not _own_names(named, params) & set(names)
+    value = jnp.asarray(1.0)  # the metric reduce_on_plateau reads; the others ignore it
+    expected, _ = plain.update(grads, plain.init(params), params, value=value)
+    actual, _ = named.update(grads, named.init(params), params, value=value)
+    chex.assert_trees_all_equal(actual, expected)
+
+
+def test_a_string_names_the_one_hyperparameter():
+    state = gc.ema(0.9, hyperparam_name="b1").init({"w": jnp.zeros(2)})
+    assert list(gc.get_hyperparams(state)) == ["b1"]
+
+
+@pytest.mark.parametrize("build, error, message", [
+    (lambda: gc.scale_by_momentum(0.9, hyperparam_name="b1"), ValueError,
+     "scale_by_momentum: hyperparam_name='b1' is ambiguous: this primitive has the "
+     "hyperparameters momentum, dampening; give a mapping {argument: name}"),
+    (lambda: gc.ema(0.9, hyperparam_name={"beta": "b1"}), ValueError,
+     "ema: hyperparam_name names 'beta', which is not a hyperparameter here; expected one of: "
+     "decay"),
+    (lambda: gc.folded_bias_correction(hyperparam_name={"b1": "b", "b2": "b"}), ValueError,
+     "folded_bias_correction: hyperparam_name={'b1': 'b', 'b2': 'b'} gives two "
+     "hyperparameters of one primitive the same name"),
+    (lambda: gc.scale(0.5, hyperparam_name={"step_size": ""}), ValueError,
+     "scale: hyperparam_name['step_size']='' is not a name"),
+    (lambda: gc.scale(0.5, hyperparam_name=3), TypeError,
+     "scale: hyperparam_name must be a string or a mapping {argument: name}, got int 3"),
+])
+def test_a_bad_name_is_refused(build, error, message):
+    with pytest.raises(error, match="^" + re.escape(message)):
+        build()

@@ -45,13 +45,13 @@ def add_decayed_weights(weight_decay=0.0, mask=None, *, hyperparam_name=None):
 
 
 @public
-def maybe_add_decayed_weights(weight_decay=0.0, mask=None):
+def maybe_add_decayed_weights(weight_decay=0.0, mask=None, *, hyperparam_name=None):
     """``add_decayed_weights(weight_decay)``, or ``identity()`` when it is a plain 0.
 
     Aliases use it so that a zero decay costs nothing (no read of the params). Pass the decay as
-    an array, even ``jnp.asarray(0.0)``, to keep an adjustable stage. ``mask`` as in
-    ``add_decayed_weights``.
+    an array, even ``jnp.asarray(0.0)``, to keep an adjustable stage. ``mask`` and
+    ``hyperparam_name`` as in ``add_decayed_weights``.
     """
     if statically_zero(weight_decay):
         return identity()
-    return add_decayed_weights(weight_decay, mask)
+    return add_decayed_weights(weight_decay, mask, hyperparam_name=hyperparam_name)
