@@ -7,21 +7,21 @@ force. These functions address them by path::
     >>> tx = gc.adam(1e-3)
     >>> state = tx.init(params)
     >>> gc.get_hyperparams(state)
-    {'1/branches/0/0/b1': 0.9, '1/branches/0/1/b1': 0.9, '1/branches/1/1/b2': 0.999,
-     '1/branches/1/2/b2': 0.999, '1/eps': 1e-08, '1/eps_root': 0.0, '2/learning_rate': 0.001}
+    {'1/branches/0/b1': 0.9, '1/branches/1/1/b2': 0.999, '1/eps': 1e-08, '1/eps_root': 0.0,
+     '2/learning_rate': 0.001}
     >>> state = gc.set_hyperparams(tx, state, learning_rate=1e-4, b1=0.95)
     >>> gc.get_hyperparam(state, "learning_rate")
     Array(0.0001, dtype=float64)
 
 A path lists the indices and state fields from the outer state inwards, then the name: part
-``1`` of the chain, its ``branches``, branch ``0``, part ``0``, ``b1``. An *address* is a name,
-or a name under a path prefix: ``"learning_rate"``, ``"1/b1"`` (every ``b1`` inside part 1),
-``"1/branches/0/0/b1"``. It selects every hyperparameter with that name under that prefix:
+``1`` of the chain, its ``branches``, branch ``1``, part ``1``, ``b2``. An *address* is a name,
+or a name under a path prefix: ``"learning_rate"``, ``"1/b2"`` (every ``b2`` inside part 1),
+``"1/branches/1/1/b2"``. It selects every hyperparameter with that name under that prefix:
 
 - one match: that one;
-- several holding the same value: they are one tied hyperparameter (Adam's ``b1`` lives in
-  its EMA and in its bias correction; a composition ties them by giving them one name) and are
-  read and set together;
+- several holding the same value: they are one tied hyperparameter (SWATS' ``b1`` lives in
+  its EMA, its folded bias correction and its SGD phase's momentum; a composition ties them by
+  giving them one name, ``hyperparam_name``) and are read and set together;
 - several holding different values: ``ValueError`` listing them (give a longer prefix);
 - none: ``KeyError`` listing the paths there are (as ``gradchain.find_state`` does).
 
