@@ -26,6 +26,12 @@ The public API, by concept (each name's home module is its only import path):
 - introspection: ``describe``, ``describe_state``, ``find_state``, ``find_states``,
   ``state_bytes``, ``state_sharding`` (the state's shardings on a device mesh, ZeRO-1 with
   ``shard_over``);
+- the composition kit (write your own primitive): ``elementwise``, ``per_leaf``,
+  ``cross_leaf`` (with the reductions ``tree_sum``, ``tree_max``), shared statistics ``share``,
+  ``shared``; ``Contract`` (the checks and bookkeeping for a state layout of one's own),
+  ``public`` (decorate a constructor so errors name it), ``check_range`` (validate a
+  hyperparameter), ``ScalarOrSchedule``; states ``StatisticState``, ``HyperparamsState``,
+  ``ShareState``;
 - state formats: ``quantized`` (8-bit block-wise statistics, a state dtype) and its leaves
   ``QuantizedArray``;
 - interop: ``from_optax_state`` (an Optax optimizer's state as the gradchain optimizer's, to
@@ -54,6 +60,13 @@ from gradchain.introspection.find import find_state, find_states
 from gradchain.introspection.sharding import state_sharding
 from gradchain.interop.optax_state import from_optax_state
 from gradchain.tools.lr_finder import LRFinderResult, lr_finder
+from gradchain.core.public import public
+from gradchain.core.validation import check_range
+from gradchain.kit.contract import Contract
+from gradchain.kit.reductions import tree_max, tree_sum
+from gradchain.kit.rules import (HyperparamsState, ScalarOrSchedule, StatisticState, cross_leaf,
+                                 elementwise, per_leaf)
+from gradchain.kit.shared import ShareState, share, shared
 from gradchain.moments.accumulate import AccumulateState, accumulate
 from gradchain.moments.bias_correction import BiasCorrectionState, bias_correction
 from gradchain.moments.delta_rms import DeltaRmsState, scale_by_delta_rms
@@ -131,4 +144,7 @@ __all__ = [
     "plot_lr_finder", "plot_schedules", "reduce_on_plateau", "schedules", "set_hyperparams",
     "from_optax_state", "state_sharding",
     "QuantizedArray", "quantized",
+    "Contract", "HyperparamsState", "ScalarOrSchedule", "ShareState", "StatisticState",
+    "check_range", "cross_leaf", "elementwise", "per_leaf", "public", "share", "shared",
+    "tree_max", "tree_sum",
 ]

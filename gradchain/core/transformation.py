@@ -28,6 +28,7 @@ import jax
 
 from gradchain.core.equality import Call, call_key
 from gradchain.core.public import public
+from gradchain.core.scope import shared_scope
 from gradchain.core.validation import StateMismatchError, check_state
 
 Params = Any
@@ -126,6 +127,7 @@ def _naming_errors(update: Callable, name: str) -> Callable:
     and a state that does not fit is reported under that name.
     Only gradchain's own messages (``owner: ...``, plain ``ValueError``/``TypeError``) are
     renamed; inner updates, running inside an outer one, leave them to it. Trace-time only.
+    The outermost update also opens the scope of shared statistics (``core/scope.py``).
     """
 
     @functools.wraps(update)
@@ -134,7 +136,8 @@ def _naming_errors(update: Callable, name: str) -> Callable:
             return update(*args, **kwargs)
         token = _UPDATING.set(True)
         try:
-            return update(*args, **kwargs)
+            with shared_scope():
+                return update(*args, **kwargs)
         except StateMismatchError as mismatch:
             if mismatch.owners[0] == name:
                 raise
