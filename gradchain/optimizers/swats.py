@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from gradchain.combinators.branch import divide_by_sqrt
 from gradchain.combinators.chain import chain
-from gradchain.core.elementwise import elementwise_transformation
-from gradchain.core.hyperparams import Hyperparams
 from gradchain.core.public import public
+from gradchain.kit.rules import elementwise
 from gradchain.moments.ema import ema
 from gradchain.moments.folded_bias_correction import folded_bias_correction
 from gradchain.moments.momentum import scale_by_momentum
@@ -59,6 +58,6 @@ def swats(learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-9, *, tolerance=1e-9,
 
 def _scale_by_one_minus_b1(b1):
     """``u -> (1 - β1) · u`` with β1 stored (as ``b1``), its complement computed per update."""
-    return elementwise_transformation(
-        "scale_by_one_minus_b1", ScaleState, lambda u, s, p, factor: (u * factor, None),
-        Hyperparams(b1=b1), prepare=lambda count, b1: {"factor": 1 - b1}, output="params")
+    return elementwise(lambda u, factor: u * factor, name="scale_by_one_minus_b1",
+                       hyperparams={"b1": b1}, scalars=lambda b1: {"factor": 1 - b1},
+                       output_dtype="params", state_type=ScaleState)
