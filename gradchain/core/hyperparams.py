@@ -145,9 +145,9 @@ def state_names(owner: str, hyperparam_name, arguments: tuple[str, ...]) -> dict
         if argument not in arguments:
             raise ValueError(f"{owner}: hyperparam_name names {argument!r}, which is not a "
                              f"hyperparameter here; expected one of: {listed}")
-        if not isinstance(key, str) or not key or "/" in key:
+        if not isinstance(key, str) or not key or "/" in key or key == GIVEN:
             raise ValueError(f"{owner}: hyperparam_name[{argument!r}]={key!r} is not a name "
-                             "(a non-empty string without '/')")
+                             f"(a non-empty string without '/', other than {GIVEN!r})")
     names = {a: hyperparam_name.get(a, a) for a in arguments}
     if len(set(names.values())) != len(names):
         raise ValueError(f"{owner}: hyperparam_name={dict(hyperparam_name)!r} gives two "
