@@ -36,11 +36,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 class Contender(NamedTuple):
-    """One row of the comparison: a name, its learning rate and how to build the optimizer."""
+    """One row of the comparison: a name, its learning rate, how to build the optimizer, and
+    the family it is drawn with (one panel of the figure per family)."""
 
     name: str
     learning_rate: float
     build: Callable[[float], gradchain.GradientTransformation]
+    family: str = ""
+
+
+def family(title: str, *contenders: Contender) -> tuple[Contender, ...]:
+    """``contenders``, each marked as one of the family ``title``."""
+    return tuple(c._replace(family=title) for c in contenders)
 
 
 def kernels(params):
@@ -53,7 +60,8 @@ EIGHT_BIT = gradchain.quantized(min_size=0)
 # Learning rates are each family's usual starting point. On this small, easily fitted set every
 # one still trains smoothly at 3x its rate (and fits faster), so the table compares behaviour at
 # sensible settings, not tuned optimizers.
-OPTIMIZERS: tuple[Contender, ...] = (
+OPTIMIZERS: tuple[Contender, ...] = (*family(
+    "the notes: SGD to AMSGrad",
     Contender("sgd", 0.1, gradchain.sgd),
     Contender("momentum", 0.02, lambda lr: gradchain.sgd(lr, momentum=0.9)),
     Contender("nesterov", 0.02, lambda lr: gradchain.sgd(lr, momentum=0.9, nesterov=True)),
@@ -67,6 +75,8 @@ OPTIMIZERS: tuple[Contender, ...] = (
     # 4,096 elements, here all but the 64x64 kernel, would keep float32 moments).
     Contender("adam(8-bit)", 3e-3, lambda lr: gradchain.adam(lr, mu_dtype=EIGHT_BIT,
                                                              nu_dtype=EIGHT_BIT)),
+), *family(
+    "the notes: second half",
     # The notes' second half. AdaBound's bounds close towards SGD's rate final_lr = 0.1; SWATS
     # switches to SGD once its rate estimate is within 1e-3 of the step's projected rate (~0.2
     # here; the paper's 1e-9 never triggers with mini-batch noise); LARS and LAMB leave biases
@@ -84,7 +94,7 @@ OPTIMIZERS: tuple[Contender, ...] = (
                                                      trust_ratio_mask=kernels)),
     Contender("lamb", 3e-3, lambda lr: gradchain.lamb(lr, weight_decay=1e-2, mask=kernels,
                                                      trust_ratio_mask=kernels)),
-)
+))
 
 
 class Digits(NamedTuple):
@@ -212,28 +222,48 @@ def format_table(results: Sequence[Result]) -> str:
     return "\n".join(lines)
 
 
-def plot_losses(results: Sequence[Result], path: Path, *, batch_size: int) -> None:
-    """Training-loss curves (log scale), one line per optimizer, written to ``path``."""
-    colors = itertools.cycle(plt.get_cmap("tab10" if len(results) <= 10 else "tab20").colors)
-    styles = itertools.cycle(["-", "--", "-.", ":"])
-    markers = itertools.cycle("osD^vP*Xh<>p")
-    fig, ax = plt.subplots(figsize=(8, 5), layout="constrained")
-    for index, (result, color, style, marker) in enumerate(zip(results, colors, styles,
-                                                               markers)):
-        steps = len(result.train_losses)
-        every = max(1, steps // 6)
-        offset = index * every // len(results)
-        ax.plot(np.arange(steps) / result.steps_per_epoch, result.train_losses, style,
-                color=color, linewidth=1.6, marker=marker, markersize=5,
-                markevery=(offset, every),
-                label=f"{result.name} (lr {result.learning_rate:g})")
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("training cross-entropy (whole training set)")
-    ax.set_title(f"gradchain optimizers: MLP on scikit-learn digits (batch {batch_size})")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
-    fig.savefig(path, dpi=120)
+def plot_losses(results: Sequence[Result], families: Sequence[str], path: Path, *,
+                batch_size: int) -> None:
+    """Training-loss curves (log scale) as small multiples: one panel per family (``families[i]``
+    is the family of ``results[i]``), the same axes in every panel, written to ``path``. Adam,
+    when run, is drawn in grey in the other panels as the common reference."""
+    titles = list(dict.fromkeys(families))
+    reference = next((r for r in results if r.name == "adam"), None)
+    columns = min(3, len(titles))
+    rows = -(-len(titles) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 3.9 * rows), sharex=True,
+                             sharey=True, layout="constrained", squeeze=False)
+    for ax, title in zip(axes.flat, titles):
+        members = [r for r, f in zip(results, families) if f == title]
+        if reference is not None and reference not in members:
+            ax.plot(np.arange(len(reference.train_losses)) / reference.steps_per_epoch,
+                    reference.train_losses, color="0.6", linewidth=2.5, alpha=0.6,
+                    label=f"adam ({reference.learning_rate:g}), reference")
+        colors = itertools.cycle(plt.get_cmap("tab10").colors)
+        styles = itertools.cycle(["-", "--", "-.", ":"])
+        markers = itertools.cycle("osD^vP*Xh<>p")
+        for index, (result, color, style, marker) in enumerate(zip(members, colors, styles,
+                                                                   markers)):
+            steps = len(result.train_losses)
+            every = max(1, steps // 6)
+            offset = index * every // len(members)
+            ax.plot(np.arange(steps) / result.steps_per_epoch, result.train_losses, style,
+                    color=color, linewidth=1.4, marker=marker, markersize=4,
+                    markevery=(offset, every),
+                    label=f"{result.name} ({result.learning_rate:g})")
+        ax.set_yscale("log")
+        ax.set_title(title, fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7, frameon=False, loc="lower left")
+    for ax in axes.flat[len(titles):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("training cross-entropy")
+    fig.suptitle(f"gradchain optimizers: MLP on scikit-learn digits (batch {batch_size}; "
+                 "learning rate in brackets)")
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
@@ -264,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> list[Result]:
           f"(train {len(data.y_train)}, test {len(data.y_test)} digits)")
     args.out.mkdir(parents=True, exist_ok=True)
     figure = args.out / "demo_loss.png"
-    plot_losses(results, figure, batch_size=args.batch_size)
+    plot_losses(results, [c.family for c in chosen], figure, batch_size=args.batch_size)
     print(f"figure: {figure}")
     return results
 

@@ -17,6 +17,13 @@ The public API, by concept (each name's home module is its only import path):
   ``clip_lr``, ``per_parameter_step``, ``rectified_step_size``, ``scale_by_radam``,
   ``nesterov_first_moment``, ``folded_bias_correction``, ``scale_by_trust_ratio``,
   ``add_gradient_noise``, ``switch_to_sgd``;
+- optimizers people train with today, sign and memory-light: ``lion``, ``sign_sgd``,
+  ``signum``, ``rprop``, ``fromage``, ``optimistic_gradient_descent``; the Adam family:
+  ``adabelief``, ``adan``, ``adamax``, ``adamaxw``, ``yogi``, ``nadamw``; their primitives:
+  ``scale_by_sign``, ``scale_by_lion``, ``scale_by_rprop``, ``fromage_step``,
+  ``gradient_difference``, ``scale_by_optimistic_gradient``, ``infinity_moment``,
+  ``scale_by_adamax``, ``yogi_second_moment``, ``scale_by_yogi``, ``belief_second_moment``,
+  ``nesterov_look_ahead``, ``scale_by_belief``, ``scale_by_adan``;
 - clipping: ``clip``, ``clip_by_global_norm``, ``global_norm``, ``clip_by_block_rms``,
   ``adaptive_grad_clip``, ``unitwise_norm``;
 - wrappers: ``param_groups``, ``partition``/``multi_transform``, ``apply_where``, ``masked``,
@@ -115,6 +122,31 @@ from gradchain.wrappers.masked import MaskedState, apply_where, masked
 from gradchain.wrappers.partition import PartitionState, multi_transform, param_groups, partition
 from gradchain.wrappers.switch_to_sgd import SwitchToSgdState, switch_to_sgd
 
+from gradchain.moments.belief import BeliefMomentState, belief_second_moment
+from gradchain.moments.gradient_difference import GradientDifferenceState, gradient_difference
+from gradchain.moments.infinity_moment import InfinityMomentState, infinity_moment
+from gradchain.moments.nesterov_look_ahead import nesterov_look_ahead
+from gradchain.moments.optimistic_gradient import scale_by_optimistic_gradient
+from gradchain.moments.yogi import YogiMomentState, yogi_second_moment
+from gradchain.optimizers.adabelief import adabelief
+from gradchain.optimizers.adamax import adamax, adamaxw
+from gradchain.optimizers.adan import adan
+from gradchain.optimizers.fromage import fromage
+from gradchain.optimizers.lion import lion
+from gradchain.optimizers.nadamw import nadamw
+from gradchain.optimizers.optimistic import optimistic_gradient_descent
+from gradchain.optimizers.rprop import rprop
+from gradchain.optimizers.sign_sgd import sign_sgd, signum
+from gradchain.optimizers.yogi import yogi
+from gradchain.preconditioners.adamax import scale_by_adamax
+from gradchain.preconditioners.adan import scale_by_adan
+from gradchain.preconditioners.belief import scale_by_belief
+from gradchain.preconditioners.lion import LionState, scale_by_lion
+from gradchain.preconditioners.sign import scale_by_sign
+from gradchain.preconditioners.yogi import scale_by_yogi
+from gradchain.step_size.fromage_step import fromage_step
+from gradchain.step_size.rprop import RpropState, RpropSteps, scale_by_rprop
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -147,4 +179,11 @@ __all__ = [
     "Contract", "HyperparamsState", "ScalarOrSchedule", "ShareState", "StatisticState",
     "check_range", "cross_leaf", "elementwise", "per_leaf", "public", "share", "shared",
     "tree_max", "tree_sum",
+    "BeliefMomentState", "GradientDifferenceState", "InfinityMomentState", "LionState",
+    "RpropState", "RpropSteps", "YogiMomentState", "adabelief", "adamax", "adamaxw", "adan",
+    "belief_second_moment", "fromage", "fromage_step", "gradient_difference",
+    "infinity_moment", "lion", "nadamw", "nesterov_look_ahead", "optimistic_gradient_descent",
+    "rprop", "scale_by_adamax", "scale_by_adan", "scale_by_belief", "scale_by_lion",
+    "scale_by_optimistic_gradient", "scale_by_rprop", "scale_by_sign", "scale_by_yogi",
+    "sign_sgd", "signum", "yogi", "yogi_second_moment",
 ]

@@ -154,6 +154,27 @@ LAMB = alias("lamb", 0.003)
 
 COMPLEX_ADAM = complex_params(ADAM, family=True)
 
+# Issue 11, sign and memory-light optimizers and the Adam family (part 1). Sign methods move
+# every coordinate by ±γ whatever the gradient's size; at these rates the 200 steps stay out of
+# the limit cycle around the optimum (a 1e-13 perturbation of the start stays 1.5-fold; Fromage,
+# whose step is γ‖θ‖ per leaf like LAMB's, amplifies it 4e9-fold at 1e-2 and 1.5-fold at 3e-3).
+LION = alias("lion", 0.01)
+FROMAGE = alias("fromage", 0.003)
+OPTIMISTIC_GD = alias("optimistic_gradient_descent", 0.02)
+ADABELIEF = alias("adabelief", 0.03)
+# Adan's v averages gradient differences g_t - g_{t-1}: under vmap the problem's batched
+# gradient differs from the unbatched one in the last bit, which the difference magnifies past
+# the vmap test's element-wise 1e-13 (4.5e-13 measured, in v). It is a variant: its primitives
+# run in the family rows of optimistic_gradient_descent (gradient_difference) and adabelief
+# (shared statistics), and tests/test_modern_sign_adam.py runs the vmap test on it with a
+# tolerance relative to each leaf's largest entry.
+ADAN = variant(alias("adan", 0.03))
+YOGI = alias("yogi", 0.03)
+# Optax 0.2.8's rprop applies the step it chose one update earlier (see ``gc.rprop``); the
+# default is the algorithm of the papers and torch (tests/test_modern_sign_adam.py), and
+# ``stale_update=True`` gives Optax's numbers.
+RPROP = Config("rprop", lambda lr: gc.rprop(lr), learning_rate=0.01)
+
 CONFIGS = [
     variant(SGD),  # its one primitive is in sgd(momentum) too
     SGD_MOMENTUM,
@@ -213,6 +234,41 @@ CONFIGS = [
     complex_params(NADAM),
     complex_params(LAMB),
     complex_params(alias("lars", 0.3, weight_decay=0.1, nesterov=True)),
+    # Issue 11: sign and memory-light optimizers, the Adam family (part 1).
+    LION,
+    variant(alias("lion", 0.01, b1=0.95, b2=0.98, weight_decay=0.1, mask=decay_only_w)),
+    scheduled(LION),
+    # sign_sgd, adamax and yogi add one-line kit rules (a sign; a running maximum and Yogi's
+    # additive moment, each one stateful elementwise rule) of the kinds that the lion,
+    # fromage and adabelief rows run through the costly contract tests.
+    variant(alias("sign_sgd", 0.01)),
+    variant(alias("signum", 0.01)),  # ema and the sign: in adam and sign_sgd
+    variant(alias("signum", 0.01, beta=0.5)),
+    RPROP,
+    variant(Config("rprop(stale_update=True)", lambda lr: gc.rprop(lr, stale_update=True),
+                   optax=lambda lr: optax.rprop(lr), learning_rate=0.01)),
+    variant(Config("rprop(stale_update=True, eta_minus=0.3, eta_plus=1.5, max_step_size=0.05)",
+                   lambda lr: gc.rprop(lr, 0.3, 1.5, 1e-6, 0.05, stale_update=True),
+                   optax=lambda lr: optax.rprop(lr, 0.3, 1.5, 1e-6, 0.05), learning_rate=0.01)),
+    FROMAGE,
+    scheduled(FROMAGE),
+    OPTIMISTIC_GD,
+    variant(alias("optimistic_gradient_descent", 0.02, alpha=0.5, beta=2.0)),
+    ADABELIEF,
+    variant(alias("adabelief", 0.03, nesterov=True)),
+    variant(alias("adabelief", 0.03, eps=1e-8, eps_root=0.0)),
+    scheduled(ADABELIEF),
+    ADAN,
+    variant(alias("adan", 0.03, weight_decay=0.1, mask=decay_only_w)),
+    variant(alias("adamax", 0.03)),
+    variant(alias("adamaxw", 0.03)),
+    variant(alias("adamaxw", 0.03, weight_decay=0.1, mask=decay_only_w)),
+    variant(YOGI),
+    scheduled(YOGI),
+    variant(alias("nadamw", 0.03)),  # adamw(nesterov=True)'s primitives
+    variant(alias("nadamw", 0.03, weight_decay=0.1, mask=decay_only_w)),
+    complex_params(ADABELIEF),  # a complex m shared with a real s
+    complex_params(YOGI),       # Optax's complex Yogi: |g|² moments
 ]
 
 WITH_OPTAX = [c for c in CONFIGS if c.optax is not None]
@@ -259,4 +315,18 @@ ALIAS_CALLS = [
     ("lamb", "lamb", dict(learning_rate=1e-3, weight_decay=1e-4)),
     ("noisy_sgd", "noisy_sgd", dict(learning_rate=0.1, key=0)),
     ("lookahead", "lookahead", dict(inner=gc.sgd(0.1))),
+    # Issue 11: sign and memory-light optimizers, the Adam family (part 1).
+    ("lion", "lion", dict(learning_rate=1e-4)),
+    ("sign_sgd", "sign_sgd", dict(learning_rate=1e-3)),
+    ("signum", "signum", dict(learning_rate=1e-3)),
+    ("rprop", "rprop", dict(learning_rate=1e-3)),
+    ("fromage", "fromage", dict(learning_rate=1e-2)),
+    ("optimistic_gradient_descent", "optimistic_gradient_descent",
+     dict(learning_rate=1e-2)),
+    ("adabelief", "adabelief", dict(learning_rate=1e-3)),
+    ("adan", "adan", dict(learning_rate=1e-3, weight_decay=1e-4)),
+    ("adamax", "adamax", dict(learning_rate=1e-3)),
+    ("adamaxw", "adamaxw", dict(learning_rate=1e-3)),
+    ("yogi", "yogi", dict(learning_rate=1e-3)),
+    ("nadamw", "nadamw", dict(learning_rate=1e-3)),
 ]

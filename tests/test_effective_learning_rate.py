@@ -36,7 +36,8 @@ def test_learning_rate_scale_scales_the_rest_of_a_schedule_without_recompiling()
 
 def test_setting_a_scheduled_rate_points_to_its_scale():
     tx = gc.sgd(schedule)
-    with pytest.raises(ValueError, match=r"follows a schedule .*set '2/learning_rate_scale'"):
+    with pytest.raises(ValueError, match=r"'2/learning_rate' follows a schedule, "
+                                         r".*set '2/learning_rate_scale'"):
         gc.set_hyperparams(tx, tx.init(PARAMS), learning_rate=0.1)
 
 

@@ -13,6 +13,7 @@
 """
 
 import re
+from typing import Any, NamedTuple
 
 import chex
 import jax
@@ -23,6 +24,7 @@ import pytest
 
 import gradchain as gc
 from gradchain import schedules as S
+from registry import CONSTANT, ids, make_schedule
 
 PARAMS = {"kernel": jnp.ones((3, 2)), "bias": jnp.zeros(2)}
 
@@ -93,14 +95,69 @@ def test_scheduled_targets_raise_and_constants_beside_them_can_be_set():
     tx = gc.adam(S.cosine_annealing_lr(1e-3, 100), b1=S.one_cycle_momentum(100))
     state = tx.init(PARAMS)
     with pytest.raises(ValueError, match=re.escape(
-            "set_hyperparams: '2/learning_rate' follows a schedule (cosine_annealing_lr), "
-            "which sets it at every update; a value set from outside would be overwritten")):
+            "set_hyperparams: '2/learning_rate' follows a schedule, which sets it at every "
+            "update; a value set from outside would be overwritten")):
         gc.set_hyperparams(tx, state, learning_rate=1e-4)
-    with pytest.raises(ValueError, match=r"'1/branches/0/b1' follows a schedule "
-                                         r"\(one_cycle_momentum\)"):
+    with pytest.raises(ValueError, match=r"^set_hyperparams: '1/branches/0/b1' follows a "
+                                         r"schedule, which sets it"):
         gc.set_hyperparams(tx, state, b1=0.9)
     assert float(gc.get_hyperparams(gc.set_hyperparams(tx, state, b2=0.99))
                  ["1/branches/1/1/b2"]) == 0.99
+
+
+class _Wrapped(NamedTuple):
+    inner: Any
+
+
+def forgetful_wrapper(inner):
+    """A wrapper written by hand that describes nothing (no name, hyperparams or children)."""
+    return gc.GradientTransformation(
+        lambda params: _Wrapped(inner.init(params)),
+        lambda updates, state, params=None: (
+            lambda out: (out[0], _Wrapped(out[1])))(inner.update(updates, state.inner, params)))
+
+
+@pytest.mark.parametrize("wrap", [
+    lambda tx: gc.GradientTransformation(tx.init, tx.update),
+    forgetful_wrapper,
+    lambda tx: gc.chain(forgetful_wrapper(gc.chain(tx)), gc.identity()),
+], ids=["rebuilt-from-init-and-update", "forgetful-wrapper", "inside-chains"])
+def test_a_schedule_is_refused_whatever_describes_the_transformation(wrap):
+    """Which hyperparameters are scheduled is told by the state: a transformation that carries
+    no description of how it was built still refuses to set them (they would be overwritten at
+    the next step), and still sets the constants beside them."""
+    tx = wrap(gc.scale_by_learning_rate(S.step_lr(0.1, 10)))
+    assert "learning_rate" not in gc.describe(tx)  # nothing describes the rate
+    state = tx.init(PARAMS)
+    with pytest.raises(ValueError, match=r"^set_hyperparams: '(\S*/)?learning_rate' follows a "
+                                         r"schedule, which sets it at every update"):
+        gc.set_hyperparams(tx, state, learning_rate=0.5)
+    new = gc.set_hyperparams(tx, state, learning_rate_scale=0.5)
+    updates, _ = tx.update(PARAMS, new)
+    np.testing.assert_allclose(updates["kernel"], -0.05 * np.ones((3, 2)))
+    ema = wrap(gc.ema(S.constant_schedule(0.9)))  # every hyperparameter of it scheduled
+    with pytest.raises(ValueError, match=r"'(\S*/)?decay' follows a schedule"):
+        gc.set_hyperparams(ema, ema.init(PARAMS), decay=0.5)
+
+
+def test_a_state_made_by_hand_keeps_what_is_set():
+    """A state without constructor records (made by hand) tells of no schedule: its values
+    are the ones in force (``core/hyperparams.py``), and can be set."""
+    tx = gc.sgd(0.1)
+    state = tx.init(PARAMS)
+    made = state[:-1] + (state[-1]._replace(hyperparams={"learning_rate": jnp.asarray(0.1)}),)
+    new = gc.set_hyperparams(tx, made, learning_rate=0.25)
+    np.testing.assert_allclose(tx.update(PARAMS, new)[0]["kernel"], -0.25 * np.ones((3, 2)))
+
+
+@pytest.mark.parametrize("config", CONSTANT, ids=ids(CONSTANT))
+def test_every_row_with_a_scheduled_learning_rate_refuses_to_set_it(config):
+    tx = config.make(make_schedule(config.learning_rate))
+    state = tx.init(PARAMS)
+    for built in (tx, gc.GradientTransformation(tx.init, tx.update)):
+        with pytest.raises(ValueError, match=r"^set_hyperparams: '(\S*/)?learning_rate' "
+                                             r"follows a schedule"):
+            gc.set_hyperparams(built, state, learning_rate=1e-3)
 
 
 def test_values_are_checked():

@@ -48,11 +48,18 @@ def test_second_moment_of_one_layer_by_name():
                                 find_state(state, "ema", hyperparam="b2", within="no_decay")
                                 ["head"]["bias"])
     first = find_states(state, "ema", hyperparam="b1")
-    assert [where.split("]")[0] for where, _ in first] == ["inner_states['decay'",
-                                                           "inner_states['no_decay'"]
-    for where, value in first:  # ``where`` is the Python indexing that reaches the field
-        assert where.endswith(".ema")
-        chex.assert_trees_all_equal(eval(f"state.{where}"), value)
+    assert [where for where, _ in first] == ["inner_states/decay/0/branches/0/0/ema",
+                                             "inner_states/no_decay/1/branches/0/0/ema"]
+    for where, value in first:  # ``where`` is the path of the field: keys joined by "/"
+        chex.assert_trees_all_equal(_at(state, where), value)
+
+
+def _at(node, where):
+    """The node at the path ``where`` (NamedTuple fields, dict keys, tuple indices)."""
+    for key in where.split("/"):
+        node = (getattr(node, key) if hasattr(node, "_fields") and key in node._fields
+                else node[int(key)] if isinstance(node, tuple) else node[key])
+    return node
 
 
 def test_lookup_errors_say_what_there_is():
@@ -61,7 +68,7 @@ def test_lookup_errors_say_what_there_is():
     with pytest.raises(KeyError, match=r"no state field 'nu' matches; the fields are \[.*'ema'"):
         find_state(state, "nu")
     with pytest.raises(ValueError, match=r"4 state fields called 'ema' match "
-                                         r"\(inner_states\['decay'\]"):
+                                         r"\(inner_states/decay/0/branches/0/0/ema, "):
         find_state(state, "ema")
     with pytest.raises(KeyError, match=r"params leaf encoder/bias is not owned"):
         find_state(state, "ema", hyperparam="b2", within="decay", path="encoder/bias")
@@ -96,3 +103,31 @@ def test_nested_wrappers_are_described():
         "    skip_non_finite(give_up_after=3)",
         "      freeze_where(frozen={'encoder': True, 'head': False})",
     ]
+
+
+def test_one_path_format_for_fields_hyperparameters_and_leaves():
+    """A place in a state is written one way everywhere: keys from the root joined by "/"
+    (fields and dict keys by name, indices by number), and read back in that format."""
+    tx = grouped_adam()
+    state = tx.init(PARAMS)
+    where, _ = find_states(state, "ema", hyperparam="b1", within="decay")[0]
+    assert where == "inner_states/decay/0/branches/0/0/ema"
+    assert "inner_states/decay/0/branches/0/0/b1" in gc.get_hyperparams(state)
+    new = gc.set_hyperparams(tx, state, {"inner_states/decay/0/branches/0/0/b1": 0.5})
+    assert float(gc.get_hyperparam(new, "inner_states/decay/0/branches/0/0/b1")) == 0.5
+    chex.assert_trees_all_equal(find_state(state, "ema", hyperparam="b1", path="encoder/kernel"),
+                                jnp.zeros((3, 2)))
+    renamed = {"encoder": {"w": GRADS["encoder"]["kernel"], "bias": GRADS["encoder"]["bias"]},
+               "head": GRADS["head"]}
+    with pytest.raises(ValueError, match="^param_groups: the updates do not match the params: "
+                                         "encoder/kernel is in the params but not in the "
+                                         "updates; encoder/w is in the updates"):
+        tx.update(renamed, state, PARAMS)
+    with pytest.raises(ValueError, match="^apply_updates: updates leaf at encoder/kernel has "
+                                         r"shape \(2, 1\)"):
+        gc.apply_updates(PARAMS, {**GRADS, "encoder": {**GRADS["encoder"],
+                                                       "kernel": GRADS["head"]["kernel"]}})
+    mask = {"encoder": {"kernel": True, "bias": False}, "head": {"kernel": True}}
+    with pytest.raises(ValueError, match="^masked: the mask tree does not match the params: it "
+                                         "has no entry 'bias' at head \\(params leaf head/bias\\)"):
+        gc.masked(gc.sgd(0.1), mask).init(PARAMS)

@@ -175,9 +175,9 @@ def test_hyperparameters_live_in_the_state_and_can_be_changed():
 def test_missing_value_and_bad_arguments_raise():
     tx = gc.reduce_on_plateau()
     state = tx.init(jnp.zeros(2))
-    with pytest.raises(ValueError, match=re.escape("reduce_on_plateau: update needs the metric "
-                                                   "as a keyword: tx.update(updates, state, "
-                                                   "params, value=loss)")):
+    with pytest.raises(ValueError, match=re.escape("reduce_on_plateau: update needs value as "
+                                                   "keyword argument(s): tx.update(updates, "
+                                                   "state, params, value=...)")):
         tx.update(jnp.ones(2), state)
     with pytest.raises(ValueError, match="value must be a scalar, got shape"):
         tx.update(jnp.ones(2), state, value=jnp.ones(2))

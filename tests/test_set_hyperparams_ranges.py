@@ -155,3 +155,18 @@ def test_adabound_checks_its_base_rate_without_restricting_the_rate_in_the_state
     tx = gc.adabound(1e-3)
     state = gc.set_hyperparams(tx, tx.init({"w": jnp.ones(2)}), learning_rate=0.0)
     assert gc.get_hyperparam(state, "learning_rate") == 0.0
+
+
+def test_each_group_checks_the_ranges_of_its_own_transformation():
+    """Two parameter groups hold a hyperparameter of the same name with different ranges: each
+    value is checked against its own group's (found through ``tx.parts``, not through names in
+    the description)."""
+    groups = {"signed": gc.scale(2.0, hyperparam_name="learning_rate"),
+              "rate": gc.scale_by_learning_rate(0.1)}
+    tx = gc.param_groups(groups, lambda path, leaf: "signed" if path == ("w",) else "rate")
+    state = tx.init(PARAMS)
+    new = gc.set_hyperparams(tx, state, {"inner_states/signed/learning_rate": -1.0})
+    assert float(gc.get_hyperparam(new, "inner_states/signed/learning_rate")) == -1.0
+    with pytest.raises(ValueError, match=r"^set_hyperparams: inner_states/rate/learning_rate="
+                                         r"-1.0 is out of range; .* in \[0, inf\)$"):
+        gc.set_hyperparams(tx, state, {"inner_states/rate/learning_rate": -1.0})

@@ -288,12 +288,12 @@ def test_initial_value_schedule_raises_at_construction(builder, argument):
 TREE_PARAMS = {"a": {"b": jnp.ones(2), "w": jnp.ones(3)}, "c": jnp.ones(1)}
 # (what is wrong, gradients, a tree path the message must name)
 MISMATCHES = [
-    ("missing-leaf", {"a": {"w": jnp.ones(3)}, "c": jnp.ones(1)}, "['a']['b']"),
-    ("extra-leaf", {**TREE_PARAMS, "d": jnp.ones(1)}, "['d']"),
-    ("renamed-key", {"a": {"bb": jnp.ones(2), "w": jnp.ones(3)}, "c": jnp.ones(1)}, "['a']['bb']"),
+    ("missing-leaf", {"a": {"w": jnp.ones(3)}, "c": jnp.ones(1)}, "a/b"),
+    ("extra-leaf", {**TREE_PARAMS, "d": jnp.ones(1)}, "d"),
+    ("renamed-key", {"a": {"bb": jnp.ones(2), "w": jnp.ones(3)}, "c": jnp.ones(1)}, "a/bb"),
     ("deeper-nesting", {"a": {"b": {"x": jnp.ones(2)}, "w": jnp.ones(3)}, "c": jnp.ones(1)},
-     "['a']['b']['x']"),
-    ("list-for-dict", {"a": [jnp.ones(2), jnp.ones(3)], "c": jnp.ones(1)}, "['a'][0]"),
+     "a/b/x"),
+    ("list-for-dict", {"a": [jnp.ones(2), jnp.ones(3)], "c": jnp.ones(1)}, "a/0"),
 ]
 
 
@@ -311,7 +311,8 @@ def _raises_in_update_or_apply(tx, grads, message):
 @pytest.mark.parametrize("config", CONSTANT, ids=ids(CONSTANT))
 @pytest.mark.parametrize("what, grads, path", MISMATCHES, ids=[m[0] for m in MISMATCHES])
 def test_tree_mismatch_names_first_mismatching_path(config, what, grads, path):
-    _raises_in_update_or_apply(config.gradchain(), grads, re.escape(path))
+    _raises_in_update_or_apply(config.gradchain(), grads,
+                               rf"(: |; ){re.escape(path)} (\(and \d+ more\) )?is in the")
 
 
 @pytest.mark.parametrize("config", CONSTANT, ids=ids(CONSTANT))
@@ -319,12 +320,12 @@ def test_leaf_shape_mismatch_names_path_and_shapes(config):
     """Same tree, one leaf of another shape: refused, not broadcast into the state or params."""
     grads = {**TREE_PARAMS, "a": {"b": jnp.ones((4, 2)), "w": jnp.ones(3)}}
     _raises_in_update_or_apply(config.gradchain(), grads,
-                               re.escape("['a']['b'] has shape (4, 2)") + r".*\(2,\)")
+                               re.escape("a/b has shape (4, 2)") + r".*\(2,\)")
 
 
 def test_apply_updates_refuses_other_shapes_and_skips_none_updates():
     params = {"a": jnp.ones(2), "b": jnp.ones(3)}
-    with pytest.raises(ValueError, match=re.escape("['b'] has shape (2, 3)") + r".*\(3,\)"):
+    with pytest.raises(ValueError, match=re.escape("leaf at b has shape (2, 3)") + r".*\(3,\)"):
         gc.apply_updates(params, {"a": jnp.ones(2), "b": jnp.ones((2, 3))})
     new = gc.apply_updates(params, {"a": None, "b": jnp.full(3, 0.5)})
     chex.assert_trees_all_equal(new, {"a": jnp.ones(2), "b": jnp.full(3, 1.5)})
@@ -335,7 +336,7 @@ INT_PARAMS = {"a": {"b": jnp.ones(2), "steps": jnp.arange(3)}, "c": jnp.ones(1)}
 
 @pytest.mark.parametrize("config", CONSTANT, ids=ids(CONSTANT))
 def test_integer_params_raise_at_init(config):
-    with pytest.raises(TypeError, match=re.escape("params leaf at ['a']['steps'] has dtype "
+    with pytest.raises(TypeError, match=re.escape("params leaf at a/steps has dtype "
                                                   "int64")):
         config.gradchain().init(INT_PARAMS)
 
@@ -345,7 +346,7 @@ def test_integer_gradients_raise_at_update(config):
     tx = config.gradchain()
     state = tx.init(TREE_PARAMS)
     grads = {**TREE_PARAMS, "a": {"b": jnp.ones(2), "w": jnp.ones(3, jnp.int32)}}
-    with pytest.raises(TypeError, match=re.escape("updates leaf at ['a']['w'] has dtype int32")):
+    with pytest.raises(TypeError, match=re.escape("updates leaf at a/w has dtype int32")):
         tx.update(grads, state, TREE_PARAMS)
 
 

@@ -39,6 +39,14 @@ def unitwise_norm(x, axis: Optional[Union[int, tuple]] = None, *,
     rows of an ``(in, out)`` kernel); the units' sums of squares are ``psum``-ed over it. The
     default units then follow the rank of this device's part: give ``axis`` where a split
     dimension shrinks to size 1.
+
+    Args:
+      x: an array (a gradient or weight leaf).
+      axis: the axes a unit's norm spans, or None for the default by rank.
+      axis_name: the mesh or ``pmap`` axis ``x`` is split over, or None.
+
+    Returns:
+      An array of ``x``'s shape (real), each element the norm of its unit.
     """
     check_axis_name("unitwise_norm", axis_name)
     x = jnp.asarray(x)
@@ -76,6 +84,10 @@ def adaptive_grad_clip(clipping, eps=1e-3, axis: Optional[Union[int, tuple]] = N
         axes a unit spans, the norms of whole units (``unitwise_norm``); None (default): leaves
         not split.
       hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (``state_names``).
+
+    Returns:
+      A ``GradientTransformation`` (its ``update`` needs params) whose state is
+      ``AdaptiveGradClipState(count, hyperparams)`` (``clipping``, ``eps``).
     """
     names = state_names("adaptive_grad_clip", hyperparam_name, ("clipping", "eps"))
     check_range("adaptive_grad_clip", names["clipping"], clipping, 0, low_open=True,

@@ -35,6 +35,10 @@ def clip_by_block_rms(threshold, *, axis_name=None, hyperparam_name=None):
         the whole leaf (``Σ |u|²`` and the element count ``psum``-ed over it); None (default):
         leaves not split.
       hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (``state_names``).
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``ClipByBlockRmsState(count, hyperparams)``
+      (``threshold``).
     """
     names = state_names("clip_by_block_rms", hyperparam_name, ("threshold",))
     check_range("clip_by_block_rms", names["threshold"], threshold, 0, low_open=True,

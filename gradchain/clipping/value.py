@@ -23,8 +23,16 @@ def clip(max_delta, *, hyperparam_name=None):
     """``u -> min(max(u, -max_delta), max_delta)`` elementwise. Optax's ``clip``.
 
     ``max_delta >= 0``: a number, array or schedule. Real updates only: complex numbers have no
-    order (as in Optax); clip complex updates by their norm. ``hyperparam_name``: the key of
-    ``max_delta`` in the state's ``hyperparams`` (``state_names``).
+    order (as in Optax); clip complex updates by their norm.
+
+    Args:
+      max_delta: the bound ``>= 0``; a number, array or schedule.
+      hyperparam_name: the key of ``max_delta`` in the state's ``hyperparams``
+        (``state_names``).
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``ClipState(count, hyperparams)``
+      (``max_delta``; ``count`` drives a schedule).
     """
     names = state_names("clip", hyperparam_name, ("max_delta",))
     check_range("clip", names["max_delta"], max_delta, 0, allow_inf=True)

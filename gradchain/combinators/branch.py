@@ -15,11 +15,11 @@ import jax
 import jax.numpy as jnp
 
 from gradchain.core.dtypes import is_complex, real_dtype
-from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
-                                        next_count, state_names, zero_count)
+from gradchain.core.hyperparams import cast, compute_dtype, state_names
 from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import check_range, check_transformations
+from gradchain.kit.contract import Contract
 
 
 class BranchState(NamedTuple):
@@ -38,15 +38,35 @@ def branch(*transformations, combine: Callable, name: str = "branch",
     complex updates: a variance). Numeric ``hyperparams`` (numbers, arrays or schedules) live in
     the state like every other hyperparameter. The state's ``count`` is None unless one of
     them is a schedule.
+
+    Args:
+      *transformations: the transformations, each given the same incoming updates.
+      combine: ``combine(out_1, ..., out_n, **hyperparams) -> leaf``, applied leaf by leaf.
+      name: the name shown by ``describe`` and used in errors.
+      **hyperparams: numeric hyperparameters given to ``combine`` by name (numbers, arrays or
+        schedules), kept in the state.
+
+    Returns:
+      A ``GradientTransformation`` whose state is a ``BranchState``: ``count`` (None unless a
+      hyperparameter is scheduled), ``branches`` (the tuple of the branches' states) and
+      ``hyperparams``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> tx = gc.branch(gc.identity(), gc.square(), combine=lambda g, g2, c: c * g + g2, c=2.0)
+      >>> params = {"w": jnp.array([1.0, 3.0])}
+      >>> updates, _ = tx.update({"w": jnp.array([1.0, 3.0])}, tx.init(params), params)
+      >>> updates["w"].tolist()
+      [3.0, 15.0]
     """
     check_transformations(name, transformations)
-    hyper = Hyperparams(**hyperparams)
-
-    counting = hyper.scheduled()
+    contract = Contract(name, hyperparams)
 
     def init(params):
-        return BranchState(zero_count() if counting else None,
-                           tuple(tx.init(params) for tx in transformations), hyper.init())
+        return BranchState(contract.init_count(),
+                           tuple(tx.init(params) for tx in transformations),
+                           contract.init_hyperparams())
 
     def update(updates, state, params=None, **extra):
         outputs, states = [], []
@@ -54,18 +74,21 @@ def branch(*transformations, combine: Callable, name: str = "branch",
             out, s = call_update(tx, updates, s, params, extra)
             outputs.append(out)
             states.append(s)
-        values, stored = hyper.read(state.hyperparams, state.count)
-        scalars = ScalarsByDtype(values)
+        step = contract.begin(updates, state)
+        scalars = Contract.scalars(step.values)
+
         def leaf(u, *outs):
             out = combine(*outs, **scalars(compute_dtype(*outs)))
             return cast(out, u.dtype if is_complex(jnp.result_type(out)) else real_dtype(u.dtype))
 
         combined = jax.tree.map(leaf, updates, *outputs)
-        count = next_count(state.count) if counting else None
-        return combined, BranchState(count, tuple(states), stored)
+        return combined, BranchState(step.count, tuple(states), step.stored)
 
-    return GradientTransformation(init, update, name=name, hyperparams=hyper.specs,
-                                  children=transformations, state_type=BranchState)
+    return GradientTransformation(init, update, name=name, hyperparams=contract.specs,
+                                  children=transformations,
+                                  parts=[(("branches", i), tx)
+                                         for i, tx in enumerate(transformations)],
+                                  state_type=BranchState)
 
 
 def _divide(numerator, denominator, *, eps, eps_root):
@@ -98,6 +121,19 @@ def divide_by_sqrt(numerator, denominator, *, eps=0.0, eps_root=0.0,
       eps_root: added inside the square root, ``>= 0``.
       hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (``state_names``;
         RMSProp with ε inside the root stores ``eps_root`` as its ``eps``).
+
+    Returns:
+      A ``GradientTransformation`` whose state is a ``BranchState`` holding the numerator's
+      and the denominator's states (``branches``) and ``eps``, ``eps_root`` (``hyperparams``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> tx = gc.divide_by_sqrt(gc.identity(), gc.square())  # g / |g|: sign descent
+      >>> params = {"w": jnp.array([1.0, 1.0])}
+      >>> updates, _ = tx.update({"w": jnp.array([4.0, -0.25])}, tx.init(params), params)
+      >>> updates["w"].tolist()
+      [1.0, -1.0]
     """
     check_transformations("divide_by_sqrt", {"numerator": numerator, "denominator": denominator})
     names = state_names("divide_by_sqrt", hyperparam_name, ("eps", "eps_root"))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from gradchain.core.validation import _path as path_text
+from gradchain.core.paths import format_path
 
 SECOND_MOMENT_INPUT = ("its input is a second moment, which is real: build it from square() "
                        "(|g|²) and ema(..., real=True) or accumulate(real=True)")
@@ -70,7 +70,7 @@ def statistic_dtypes(owner: str, params, option=None, *, real: bool = False):
     leaf's path."""
     return jax.tree_util.tree_map_with_path(
         lambda path, p: statistic_dtype(owner, jnp.result_type(p), option, real=real,
-                                        where=f"params leaf at {path_text(path)}"), params)
+                                        where=f"params leaf at {format_path(path)}"), params)
 
 
 def abs_sq(x):

@@ -37,6 +37,11 @@ derivative of ``value`` is ``dc`` in the first case and ``d stored + dc - d _giv
 second, so it reaches a traced constructor value whether or not the state was built from it,
 and a traced value put in the state. A state without ``_given`` (hand-made) keeps its stored
 values. Schedules are evaluated at every update and need no record.
+
+Which hyperparameters follow a schedule is told by the state itself: every dict this module
+makes holds ``_given``, empty when all its hyperparameters are scheduled, and a key with no
+record there is scheduled (``scheduled_keys``). ``set_hyperparams`` refuses those, since the next
+update overwrites them, however the transformation holding them was built or described.
 """
 
 from __future__ import annotations
@@ -54,6 +59,16 @@ COUNT_DTYPE = jnp.int32
 
 GIVEN = "_given"
 """Key, inside a state's ``hyperparams`` dict, of the dict of constructor values last seen."""
+
+
+def scheduled_keys(stored) -> frozenset:
+    """The keys of a state's ``hyperparams`` dict that its update fills from a schedule: those
+    with no constructor record in ``stored["_given"]``. A dict without ``_given`` (made by
+    hand, or by Optax's ``inject_hyperparams``) keeps every value it is given: none."""
+    given = stored.get(GIVEN) if isinstance(stored, dict) else None
+    if not isinstance(given, dict):
+        return frozenset()
+    return frozenset(k for k in stored if k != GIVEN and k not in given)
 
 
 def scale_name(name: str) -> str:
@@ -172,14 +187,15 @@ class Hyperparams:
         return any(callable(v) for v in self.specs.values())
 
     def init(self) -> dict:
-        """``{name: value}`` at step 0, plus ``_given``: the constants' constructor values."""
+        """``{name: value}`` at step 0, plus ``_given``: the constants' constructor values (an
+        empty dict when every hyperparameter is scheduled; none when there are none)."""
         count = zero_count()
         values = {k: as_hyperparam_array(v(count) if callable(v) else v)
                   for k, v in self.specs.items()}
         # A separate buffer for the record: a state donated to jit must not hold one twice.
         given = {k: jnp.array(values[k], copy=True) for k, v in self.specs.items()
                  if not callable(v)}
-        return {**values, GIVEN: given} if given else values
+        return {**values, GIVEN: given} if values else values
 
     def read(self, stored: dict, count) -> tuple[dict, dict]:
         """The values in force at step ``count`` (by argument name), and the dict to store back

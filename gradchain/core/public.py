@@ -60,7 +60,16 @@ def record_range(name: str, allowed) -> None:
 
 def public(function: Callable = None, *, name: str = None):
     """Decorate a public constructor (see the module docstring); ``name`` is what errors call
-    it (default: its ``__name__``)."""
+    it (default: its ``__name__``).
+
+    Args:
+      function: the constructor (``@public``), or None when ``name`` is given
+        (``@public(name=...)``).
+      name: the name errors give it.
+
+    Returns:
+      The decorated constructor (or, with ``function=None``, the decorator).
+    """
     if function is None:
         return functools.partial(public, name=name)
     shown = name or function.__name__

@@ -54,7 +54,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradchain.core.dtypes import is_complex, path_text, statistic_dtypes
+from gradchain.core.dtypes import is_complex, statistic_dtypes
+from gradchain.core.paths import format_path
 from gradchain.core.hyperparams import cast
 from gradchain.core.validation import check_steps
 from gradchain.wrappers.labels import _is_variable, unwrap
@@ -188,6 +189,10 @@ def quantized(bits: int = 8, block_size: int = 256, *, min_size: int = 4096) -> 
         cost ``4 / block_size`` bytes per element (0.016 at 256; 0.002 at the paper's 2048),
         and a smaller block confines an outlier's loss of precision to fewer neighbours.
       min_size: leaves with fewer elements keep a float32 statistic (default 4096).
+
+    Returns:
+      A ``Quantized`` format, to pass as a state dtype; statistics stored in it are
+      ``QuantizedArray(codes, scales)`` leaves.
     """
     if bits != 8 or isinstance(bits, bool):
         raise ValueError(f"quantized: bits={bits!r} is not supported; expected bits=8 (codes are "
@@ -225,7 +230,7 @@ def init_stats(stat_init, params, dtype, *, owner: str, real: bool = False):
         def store(path, p):
             p = unwrap(p)
             if not real and is_complex(jnp.result_type(p)):
-                raise TypeError(f"{owner}: params leaf at {path_text(path)} is "
+                raise TypeError(f"{owner}: params leaf at {format_path(path)} is "
                                 f"{jnp.result_type(p)}; a quantized(...) statistic holds real "
                                 "values, so a complex leaf's statistic of g cannot be "
                                 "quantized (quantize only its real second moment, nu_dtype)")

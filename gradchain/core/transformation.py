@@ -54,9 +54,22 @@ class GradientTransformation(_Base):
     It unpacks as a 2-tuple exactly like Optax's ``GradientTransformation``; where Optax is
     installed it is an ``optax.GradientTransformationExtraArgs``, so ``optax.chain`` and Optax's
     wrappers pass keyword extras (``value=loss``) through to it. The keyword
-    arguments ``name``, ``hyperparams`` and ``children`` describe how it was built (shown by
-    ``repr``); they take no part in the computation. A public constructor adds (see
-    ``core/public.py``):
+    arguments ``name``, ``hyperparams`` and ``children`` are for display only: they describe how
+    it was built (shown by ``repr``), and nothing reads them to compute or to decide anything
+    (which hyperparameters follow a schedule is told by the state itself,
+    ``core/hyperparams.py``).
+
+    ``parts`` says what its state is made of: ``(location, tx)`` pairs, one for each
+    transformation whose state it holds, ``location`` the tuple of keys (field names, indices,
+    dict keys) from its state to that part's state: ``((0,), first), ((1,), second)`` for a
+    chain, ``(("inner_state",), inner)`` for a wrapper. ``set_hyperparams`` walks it alongside
+    the state to check a new value against the ranges of the part that owns it (and of the
+    parts around it). A transformation built without it (from two functions) still works, and
+    its scheduled hyperparameters are still refused; the ranges of the parts it hides are not
+    known, and an entry there must lie in every range recorded for its name in the parts that
+    are.
+
+    A public constructor adds (see ``core/public.py``):
 
     - ``call``: the constructor and its arguments. Two transformations with a ``call`` are
       equal, and hash equally, when their calls are equal by value (``core/equality.py``), so
@@ -72,7 +85,7 @@ class GradientTransformation(_Base):
     does not fit, checked when ``update`` is traced (no cost in the compiled step).
     """
 
-    def __new__(cls, init, update, *, name=None, hyperparams=None, children=(),
+    def __new__(cls, init, update, *, name=None, hyperparams=None, children=(), parts=(),
                 state_type=None, state_size=None):
         if state_type is not None:
             update = _checking_state(update, state_type, state_size, lambda: self.name)
@@ -80,6 +93,7 @@ class GradientTransformation(_Base):
         self.name = name or getattr(update, "__qualname__", "transformation")
         self.hyperparams = dict(hyperparams or {})
         self.children = tuple(children)
+        self.parts = tuple((tuple(location), part) for location, part in parts)
         self.call = None
         self.ranges = {}
         return self
@@ -142,8 +156,7 @@ def _naming_errors(update: Callable, name: str) -> Callable:
             if mismatch.owners[0] == name:
                 raise
             # The outermost check is this transformation's own, under its internal name.
-            raise StateMismatchError([name, *mismatch.owners[1:]], mismatch.got,
-                                     mismatch.expected) from None
+            raise mismatch.renamed(name) from None
         except (ValueError, TypeError) as error:
             message = str(error)
             if (type(error) not in (ValueError, TypeError) or message.startswith(f"{name}:")
@@ -167,7 +180,7 @@ def _checking_state(update: Callable, state_type: type, state_size, owner: Calla
         try:
             return update(updates, state, params, **extra)
         except StateMismatchError as mismatch:
-            raise mismatch.within(owner()) from None
+            raise mismatch.within(owner(), state) from None
 
     return checked
 
@@ -197,7 +210,11 @@ class EmptyState(NamedTuple):
 
 @public
 def identity() -> GradientTransformation:
-    """Pass the updates through unchanged: ``u -> u``."""
+    """Pass the updates through unchanged: ``u -> u``.
+
+    Returns:
+      A stateless ``GradientTransformation`` (state ``EmptyState()``).
+    """
 
     def init(params):
         del params

@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from gradchain.core.paths import format_path
 from gradchain.core.validation import (check_same_shapes, check_same_structure, is_none,
                                        structure_difference)
 
@@ -17,6 +18,22 @@ def apply_updates(params, updates):
     where nothing is trained, apply as they come out of ``update``. Otherwise the updates must
     have the params' tree and shapes: a mismatch raises ``ValueError`` naming the path, rather
     than broadcasting the params.
+
+    Args:
+      params: a pytree of arrays.
+      updates: the updates an optimizer returned, of the params' tree and shapes (``None``
+        where nothing changes).
+
+    Returns:
+      The new params, each leaf in its param's dtype.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0, 2.0]), "frozen": jnp.array([3.0])}
+      >>> new = gc.apply_updates(params, {"w": jnp.array([0.5, -0.5]), "frozen": None})
+      >>> new["w"].tolist(), new["frozen"].tolist()
+      ([1.5, 1.5], [3.0])
     """
     treedef = jax.tree.structure(updates, is_leaf=is_none)
     try:
@@ -32,10 +49,10 @@ def apply_updates(params, updates):
             continue
         if not jax.tree_util.all_leaves([p]):
             held = "None" if p is None else "a subtree"
-            raise ValueError(f"apply_updates: updates leaf at {jax.tree_util.keystr(path)} "
+            raise ValueError(f"apply_updates: updates leaf at {format_path(path)} "
                              f"is an array, the params hold {held} there")
         if jnp.shape(u) != jnp.shape(p):
-            raise ValueError(f"apply_updates: updates leaf at {jax.tree_util.keystr(path)} has "
+            raise ValueError(f"apply_updates: updates leaf at {format_path(path)} has "
                              f"shape {jnp.shape(u)}, the params have {jnp.shape(p)}")
         new.append(jnp.asarray(p + u).astype(jnp.result_type(p)))
     return treedef.unflatten(new)

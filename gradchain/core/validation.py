@@ -12,8 +12,9 @@ only when no public constructor is running. A checked range is recorded in the r
 the transformation it returns keeps it (``tx.ranges``) for ``set_hyperparams``.
 
 Trees and states: ``update`` checks (at trace time, so at no run-time cost) that the incoming
-updates have the structure of the state they meet, naming the paths where they differ, and that
-the state is the one its ``init`` makes.
+updates have the structure of the state they meet, naming the paths where they differ (written
+as ``core/paths.py`` writes every place in a tree: ``encoder/0/kernel``), and that the state is
+the one its ``init`` makes.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gradchain.core.paths import format_path, path_keys
 from gradchain.core.public import called_name, record_range
 
 
@@ -83,6 +85,20 @@ def check_range(owner: str, name: str, value, low=None, high=None, *,
     The range is recorded for argument ``name`` of the running public call (see the module
     docstring), unless ``record`` is False: a check of a value derived from an argument, not of
     the hyperparameter of that name in the state.
+
+    Args:
+      owner: the function doing the check (errors name the public function running).
+      name: the argument's name.
+      value: the value to check.
+      low: the lower bound, or None.
+      high: the upper bound, or None.
+      low_open: exclude ``low``.
+      high_open: exclude ``high``.
+      allow_inf: accept ±inf.
+      record: record the range for ``set_hyperparams``.
+
+    Returns:
+      None; raises ``TypeError`` or ``ValueError`` for a refused value.
     """
     if record:
         record_range(name, Range(low, high, low_open, high_open, allow_inf))
@@ -226,10 +242,13 @@ def check_transformations(owner: str, transformations) -> None:
 class StateMismatchError(TypeError):
     """``update`` was given a state that its ``init`` did not make (``None``, or another
     optimizer's state). ``owners`` runs from the outermost transformation to the part that found
-    the mismatch, so the message names the optimizer the user built."""
+    the mismatch, so the message names the optimizer the user built; ``part`` is the state that
+    part was given and ``at`` its path in the outermost state seen (``format_path``'s format),
+    when it can be found there."""
 
-    def __init__(self, owners: list, got: str, expected: str):
+    def __init__(self, owners: list, got: str, expected: str, part=None, at=None):
         self.owners, self.got, self.expected = owners, got, expected
+        self.part, self.at = part, at
         outer = owners[0]
         advice = (f"pass the state that {outer}'s init returned (another optimizer's state or "
                   "None does not fit)")
@@ -237,14 +256,43 @@ class StateMismatchError(TypeError):
             message = (f"{outer}: update was given {got} as its state, where {outer}'s init "
                        f"returns {expected}; {advice}")
         else:
+            where = f" (at {format_path(at)})" if at is not None else ""
             message = (f"{outer}: update was given a state that {outer}'s init did not make: "
-                       f"the part for {' > '.join(owners[1:])} is {got}, where {expected} is "
-                       f"expected; {advice}")
+                       f"the part for {' > '.join(owners[1:])}{where} is {got}, where "
+                       f"{expected} is expected; {advice}")
         super().__init__(message)
 
-    def within(self, owner: str) -> "StateMismatchError":
-        """The same mismatch, seen from the transformation ``owner`` that holds this one."""
-        return StateMismatchError([owner, *self.owners], self.got, self.expected)
+    def within(self, owner: str, state) -> "StateMismatchError":
+        """The same mismatch, seen from the transformation ``owner`` that holds this one in its
+        ``state``."""
+        at = _location(state, self.part)
+        return StateMismatchError([owner, *self.owners], self.got, self.expected, self.part,
+                                  self.at if at is None else at)
+
+    def renamed(self, owner: str) -> "StateMismatchError":
+        """The same mismatch, with the outermost transformation called ``owner``."""
+        return StateMismatchError([owner, *self.owners[1:]], self.got, self.expected,
+                                  self.part, self.at)
+
+
+def _location(tree, part):
+    """The keys that lead from ``tree`` to the very object ``part`` (a state inside it), or
+    None; ``None`` and ``()`` are not looked for (each is one object, found everywhere)."""
+    if part is None or (type(part) is tuple and not part):
+        return None
+    if tree is part:
+        return ()
+    if isinstance(tree, tuple):
+        items = zip(getattr(tree, "_fields", range(len(tree))), tree)
+    elif isinstance(tree, (list, dict)):
+        items = tree.items() if isinstance(tree, dict) else enumerate(tree)
+    else:
+        return None
+    for key, value in items:
+        found = _location(value, part)
+        if found is not None:
+            return (key, *found)
+    return None
 
 
 def check_state(owner: str, state, expected: type, size: int | None = None) -> None:
@@ -262,7 +310,7 @@ def check_state(owner: str, state, expected: type, size: int | None = None) -> N
     else:
         got = _article(type(state).__name__)
     want = f"a tuple of {size} states" if size is not None else _article(expected.__name__)
-    raise StateMismatchError([owner], got, want)
+    raise StateMismatchError([owner], got, want, state)
 
 
 def _article(noun: str) -> str:
@@ -276,10 +324,10 @@ def check_floating(owner: str, tree, what: str = "params") -> None:
         dtype = jnp.result_type(leaf)
         if not jnp.issubdtype(dtype, jnp.inexact):
             raise TypeError(
-                f"{owner}: {what} leaf at {_path(path)} has dtype {dtype}; gradchain optimizes "
-                "floating-point leaves, real or complex, only: an integer or boolean leaf (a "
-                "step counter, token ids, a mask) has no gradient step; leave it out of the "
-                "optimizer with freeze_where or masked")
+                f"{owner}: {what} leaf at {format_path(path)} has dtype {dtype}; gradchain "
+                "optimizes floating-point leaves, real or complex, only: an integer or boolean "
+                "leaf (a step counter, token ids, a mask) has no gradient step; leave it out of "
+                "the optimizer with freeze_where or masked")
 
 
 def check_real(owner: str, tree, what: str, reason: str) -> None:
@@ -288,8 +336,8 @@ def check_real(owner: str, tree, what: str, reason: str) -> None:
     for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
         dtype = jnp.result_type(leaf)
         if jnp.issubdtype(dtype, jnp.complexfloating):
-            raise TypeError(f"{owner}: {what} leaf at {_path(path)} has dtype {dtype}; {owner} "
-                            f"does not support complex leaves: {reason}")
+            raise TypeError(f"{owner}: {what} leaf at {format_path(path)} has dtype {dtype}; "
+                            f"{owner} does not support complex leaves: {reason}")
 
 
 def check_same_structure(owner: str, updates, reference, what: str = "optimizer state") -> None:
@@ -305,11 +353,12 @@ def check_same_structure(owner: str, updates, reference, what: str = "optimizer 
 def structure_difference(updates, reference, what: str, is_leaf=None) -> str:
     """Where two trees differ, in words: the paths only one of them has (the first of each and
     how many), else their containers."""
-    got = [_path(p) for p, _ in jax.tree_util.tree_flatten_with_path(updates, is_leaf)[0]]
-    want = [_path(p) for p, _ in jax.tree_util.tree_flatten_with_path(reference, is_leaf)[0]]
+    got = [path_keys(p) for p, _ in jax.tree_util.tree_flatten_with_path(updates, is_leaf)[0]]
+    want = [path_keys(p) for p, _ in
+            jax.tree_util.tree_flatten_with_path(reference, is_leaf)[0]]
     got_set, want_set = set(got), set(want)
-    missing = [w for w in want if w not in got_set]
-    extra = [g for g in got if g not in want_set]
+    missing = [format_path(w) for w in want if w not in got_set]
+    extra = [format_path(g) for g in got if g not in want_set]
     parts = []
     if missing:
         parts.append(f"{_first(missing)} is in the {what} but not in the updates")
@@ -332,13 +381,9 @@ def check_same_shapes(owner: str, updates, reference, what: str = "optimizer sta
     for (path, u), r in zip(jax.tree_util.tree_flatten_with_path(updates, is_leaf=is_none)[0],
                             jax.tree.leaves(reference, is_leaf=is_none)):
         if u is not None and r is not None and jnp.shape(u) != jnp.shape(r):
-            raise ValueError(f"{owner}: updates leaf at {_path(path)} has shape {jnp.shape(u)}, "
-                             f"the {what} has {jnp.shape(r)}")
+            raise ValueError(f"{owner}: updates leaf at {format_path(path)} has shape "
+                             f"{jnp.shape(u)}, the {what} has {jnp.shape(r)}")
 
 
 def is_none(x) -> bool:
     return x is None
-
-
-def _path(path) -> str:
-    return jax.tree_util.keystr(path) or "<root>"

@@ -52,12 +52,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradchain.combinators.branch import BranchState
+from gradchain.core.hyperparams import scheduled_keys
+from gradchain.core.paths import format_path
 from gradchain.introspection.find import is_namedtuple, plain_state
 from gradchain.moments.ema import EmaState
 from gradchain.moments.momentum import MomentumState
 from gradchain.moments.nesterov import NesterovMomentState
+from gradchain.moments.square import square
 from gradchain.wrappers.accumulate import MultiStepsState
-from gradchain.wrappers.labels import flatten_leaves, format_path
+from gradchain.wrappers.labels import flatten_leaves
 from gradchain.wrappers.masked import MaskedState
 
 NAME = "from_optax_state"
@@ -182,38 +185,41 @@ def _collect_optax(node, location, found, counts):
 
 
 def _collect_gradchain(tx, node, location, squared, expected, counted):
-    """Walk ``tx`` and its state side by side: the statistics Optax's state must fill
-    (``expected``) and the step counts (``counted``). ``squared``: a ``square()`` came earlier
-    in an enclosing chain (the EMA is a second moment)."""
-    children = tuple(getattr(tx, "children", ()))
-    if isinstance(node, BranchState) and len(node.branches) == len(children):
-        for i, (child, part) in enumerate(zip(children, node.branches)):
-            _collect_gradchain(child, part, location + ("branches", i), squared, expected,
-                               counted)
+    """Walk ``tx`` and its state side by side, through what its state is made of
+    (``tx.parts``): the statistics Optax's state must fill (``expected``) and the step counts
+    (``counted``). ``squared``: a ``square()`` came earlier in an enclosing chain (the EMA is a
+    second moment)."""
+    parts = dict(getattr(tx, "parts", ()) or ())
+    if isinstance(node, BranchState) and all(("branches", i) in parts
+                                             for i in range(len(node.branches))):
+        for i, part in enumerate(node.branches):
+            _collect_gradchain(parts["branches", i], part, location + ("branches", i), squared,
+                               expected, counted)
     elif (isinstance(node, tuple) and not is_namedtuple(node)
-          and len(node) == len(children)):                     # a chain: parts in order
-        for i, (child, part) in enumerate(zip(children, node)):
-            _collect_gradchain(child, part, location + (i,), squared, expected, counted)
-            squared = squared or getattr(child, "name", None) == "square"
-    elif isinstance(node, MaskedState) and len(children) == 1:     # masked(...), apply_where
-        _collect_gradchain(children[0], node.inner_state, location + ("inner_state",), squared,
-                           expected, counted)
-    elif isinstance(node, MultiStepsState) and len(children) == 1:  # MultiSteps, accumulation
+          and all((i,) in parts for i in range(len(node)))):   # a chain: parts in order
+        for i, part in enumerate(node):
+            _collect_gradchain(parts[i,], part, location + (i,), squared, expected, counted)
+            squared = squared or getattr(getattr(parts[i,], "call", None), "function",
+                                         None) is square
+    elif isinstance(node, MaskedState) and ("inner_state",) in parts:  # masked, apply_where
+        _collect_gradchain(parts["inner_state",], node.inner_state, location + ("inner_state",),
+                           squared, expected, counted)
+    elif isinstance(node, MultiStepsState) and ("inner_opt_state",) in parts:  # MultiSteps
         counted.append(location + ("gradient_step",))
         for field, kind in _ACCUMULATION_FIELDS.items():
             if jax.tree.leaves(getattr(node, field)):
                 expected.append(_Statistic(kind, location + (field,), getattr(node, field)))
-        _collect_gradchain(children[0], node.inner_opt_state, location + ("inner_opt_state",),
-                           squared, expected, counted)
+        _collect_gradchain(parts["inner_opt_state",], node.inner_opt_state,
+                           location + ("inner_opt_state",), squared, expected, counted)
     elif not is_namedtuple(node):
         raise ValueError(f"{NAME}: gradchain's state{_at(location)} is of type "
                          f"{type(node).__name__}, not a state of an optimizer converted from "
                          f"{_SUPPORTED}")
     else:
-        _primitive(tx, node, location, squared, expected, counted)
+        _primitive(node, location, expected, counted, squared)
 
 
-def _primitive(tx, node, location, squared, expected, counted):
+def _primitive(node, location, expected, counted, squared):
     hyperparams = node.hyperparams if "hyperparams" in node._fields else {}
     if "count" in node._fields and node.count is not None:
         counted.append(location + ("count",))
@@ -225,7 +231,7 @@ def _primitive(tx, node, location, squared, expected, counted):
     elif isinstance(node, MomentumState):
         expected.append(_Statistic("momentum buffer", location + ("buffer",), node.buffer))
     elif isinstance(node, NesterovMomentState):
-        if "momentum_decay" in hyperparams or callable(tx.hyperparams.get("b1")):
+        if "momentum_decay" in hyperparams or "b1" in scheduled_keys(hyperparams):
             raise ValueError(
                 f"{NAME}: gradchain's nesterov_first_moment{_at(location)} has a varying "
                 "momentum (momentum_decay or a b1 schedule); Optax's adam(nesterov=True) has "
@@ -269,8 +275,8 @@ def _check_same_leaves(theirs, ours):
     """Same params paths, containers, shapes and dtypes in Optax's statistic and gradchain's."""
     their_paths, their_leaves, their_tree = flatten_leaves(theirs.value)
     our_paths, our_leaves, our_tree = flatten_leaves(ours.value)
-    intro = (f"{NAME}: the Optax {theirs.kind} (optax_state{_text(theirs.location)}) does not "
-             f"fit gradchain's (state{_text(ours.location)})")
+    intro = (f"{NAME}: the Optax {theirs.kind} (optax_state at {_text(theirs.location)}) does "
+             f"not fit gradchain's (state at {_text(ours.location)})")
     if their_paths != our_paths:
         only_theirs = [format_path(p) for p in their_paths if p not in our_paths]
         only_ours = [format_path(p) for p in our_paths if p not in their_paths]
@@ -292,7 +298,7 @@ def _check_same_leaves(theirs, ours):
 
 def _step_count(counts, step, counted):
     """The number of updates Optax applied: its counts and ``step``, which must agree."""
-    given = [(f"optax_state{_text(c.location)}", c.value) for c in counts]
+    given = [(f"optax_state at {_text(c.location)}", c.value) for c in counts]
     if step is not None:
         given.append(("step", step))
     concrete = {where: int(np.asarray(v)) for where, v in given
@@ -303,7 +309,7 @@ def _step_count(counts, step, counted):
                          "number of updates the Optax optimizer has applied")
     if not given and counted:
         raise ValueError(
-            f"{NAME}: gradchain's state counts steps (state{_text(counted[0])}) but the "
+            f"{NAME}: gradchain's state counts steps (state at {_text(counted[0])}) but the "
             "Optax state holds no step count (Optax's sgd and rmsprop keep none at a constant "
             "learning rate); pass step=, the number of updates Optax has applied (e.g. "
             "TrainState.step)")
@@ -311,10 +317,9 @@ def _step_count(counts, step, counted):
 
 
 def _text(location) -> str:
-    """``location`` as Python indexing, ``[1].branches[0][1].ema``: a string is a NamedTuple
-    field, an int an index, a 1-tuple a dict key."""
-    return "".join(f".{k}" if isinstance(k, str) else f"[{k}]" if isinstance(k, int)
-                   else f"[{k[0]!r}]" for k in location)
+    """``location`` as ``format_path`` writes it, ``1/branches/0/1/ema``: a string is a
+    NamedTuple field, an int an index, a 1-tuple a dict key."""
+    return format_path(k[0] if isinstance(k, tuple) else k for k in location)
 
 
 def _at(location) -> str:

@@ -14,16 +14,40 @@ import numpy as np
 from gradchain.core.hyperparams import GIVEN
 from gradchain.core.transformation import describe_lines
 from gradchain.introspection.find import is_namedtuple, plain_state
-from gradchain.wrappers.labels import flatten_leaves, format_path, unwrap
+from gradchain.core.paths import format_path
+from gradchain.wrappers.labels import flatten_leaves, unwrap
 
 
 def describe(tx) -> str:
-    """The tree of primitives of ``tx`` with their hyperparameters (``repr(tx)``)."""
+    """The tree of primitives of ``tx`` with their hyperparameters (``repr(tx)``).
+
+    Args:
+      tx: a gradient transformation.
+
+    Returns:
+      A multi-line string: each primitive or wrapper with its hyperparameters, indented under
+      the one that holds it.
+    """
     return "\n".join(describe_lines(tx))
 
 
 def state_bytes(state) -> int:
-    """Bytes held by the arrays of ``state`` (also works on ``jax.eval_shape(tx.init, params)``)."""
+    """Bytes held by the arrays of ``state`` (also works on ``jax.eval_shape(tx.init, params)``).
+
+    Args:
+      state: an optimizer state, or its shapes (``jax.ShapeDtypeStruct`` leaves).
+
+    Returns:
+      The number of bytes, an ``int``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> tx = gc.adam(1e-3)
+      >>> small, large = jnp.zeros(1000, jnp.float32), jnp.zeros(2000, jnp.float32)
+      >>> gc.state_bytes(tx.init(large)) - gc.state_bytes(tx.init(small))  # two float32 moments
+      8000
+    """
     return sum(int(np.prod(np.shape(x))) * np.dtype(x.dtype).itemsize
                for x in jax.tree.leaves(state) if hasattr(x, "dtype"))
 
@@ -73,12 +97,35 @@ def _state_lines(node, label: str, indent: int) -> list[str]:
         items = node.items() if isinstance(node, dict) else enumerate(node)
         lines = [f"{pad}{label}{type(node).__name__}"]
         for key, value in items:
-            lines.extend(_state_lines(value, f"[{key!r}] ", indent + 2))
+            lines.extend(_state_lines(value, f"{key}: ", indent + 2))
         return lines
     return [f"{pad}{label}{_summary(node)}"]
 
 
 def describe_state(state) -> str:
     """The state as an indented tree of NamedTuples and their fields (``state`` may be
-    ``nnx.Optimizer``'s ``opt_state``)."""
+    ``nnx.Optimizer``'s ``opt_state``).
+
+    Args:
+      state: an optimizer state (``nnx.Optimizer``'s ``opt_state`` too).
+
+    Returns:
+      A multi-line string: each NamedTuple with its fields, arrays as ``dtype[shape]`` (and the
+      value of scalars), per-leaf statistics as their number of arrays and bytes.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> state = gc.sgd(0.1, momentum=0.9).init({"w": jnp.zeros(3, jnp.float32)})
+      >>> print(gc.describe_state(state))
+      tuple
+        0: EmptyState
+        1: MomentumState
+          count: int32[] = 0
+          buffer: 1 arrays, 12 B {w: float32[3]}
+          hyperparams: {...momentum=float...[] = 0.9}
+        2: ScaleState
+          count: None
+          hyperparams: {learning_rate=float...[] = 0.1}
+    """
     return "\n".join(_state_lines(plain_state(state), "", 0))

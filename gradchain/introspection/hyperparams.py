@@ -2,21 +2,23 @@
 
 Every primitive keeps its numeric hyperparameters in the ``hyperparams`` dict of its state
 (``gradchain.core.hyperparams``), so the optimizer state *is* the set of hyperparameters in
-force. These functions address them by path::
+force. These functions address them by path, or by name:
 
+    >>> import jax.numpy as jnp
+    >>> import gradchain as gc
     >>> tx = gc.adam(1e-3)
-    >>> state = tx.init(params)
-    >>> gc.get_hyperparams(state)
-    {'1/branches/0/b1': 0.9, '1/branches/1/1/b2': 0.999, '1/eps': 1e-08, '1/eps_root': 0.0,
-     '2/learning_rate': 0.001}
+    >>> state = tx.init({"w": jnp.zeros(3)})
+    >>> float(gc.get_hyperparam(state, "b1"))
+    0.9
     >>> state = gc.set_hyperparams(tx, state, learning_rate=1e-4, b1=0.95)
-    >>> gc.get_hyperparam(state, "learning_rate")
-    Array(0.0001, dtype=float64)
+    >>> float(gc.get_hyperparam(state, "learning_rate"))
+    0.0001
 
 A path lists the indices and state fields from the outer state inwards, then the name: part
-``1`` of the chain, its ``branches``, branch ``1``, part ``1``, ``b2``. An *address* is a name,
-or a name under a path prefix: ``"learning_rate"``, ``"1/b2"`` (every ``b2`` inside part 1),
-``"1/branches/1/1/b2"``. It selects every hyperparameter with that name under that prefix:
+``1`` of the chain, its ``branches``, branch ``1``, part ``1``, ``b2`` (the one format of every
+place in a tree, ``gradchain.core.paths``). An *address* is a name, or a name under a path
+prefix: ``"learning_rate"``, ``"1/b2"`` (every ``b2`` inside part 1), ``"1/branches/1/1/b2"``.
+It selects every hyperparameter with that name under that prefix:
 
 - one match: that one;
 - several holding the same value: they are one tied hyperparameter (SWATS' ``b1`` lives in
@@ -27,10 +29,12 @@ or a name under a path prefix: ``"learning_rate"``, ``"1/b2"`` (every ``b2`` ins
 
 A new value is cast to the stored dtype, broadcast to the stored shape (a scalar fills a
 ``pmap``-replicated entry) and placed like the old one, so the compiled step is reused: no
-recompilation. ``set_hyperparams`` takes the transformation too, to refuse a hyperparameter
-that follows a schedule (it is recomputed at every step, so a value set from outside would
-silently be overwritten). Both work inside ``jit`` as well (on traced states several matches
-cannot be compared and are set together).
+recompilation. ``set_hyperparams`` refuses a hyperparameter that follows a schedule (it is
+recomputed at every step, so a value set from outside would silently be overwritten); the state
+tells which do (a scheduled value has no constructor record, ``core/hyperparams.py``), so this
+holds however the transformation was wrapped or described. It takes the transformation too, for
+the ranges its constructors allow (found through ``tx.parts``). Both work inside ``jit`` as well
+(on traced states several matches cannot be compared and are set together).
 
 A value set in the state stays in force until the optimizer's code changes it: the constructor's
 value wins only when it differs from the one the state last saw (``gradchain.core.hyperparams``;
@@ -42,7 +46,7 @@ Compared with Optax's ``inject_hyperparams``, which exposes the arguments of one
 and recompiles for a new array value, this reaches every hyperparameter of every primitive
 inside nested chains, branches and wrappers. Hyperparameters found inside an Optax
 ``inject_hyperparams`` state are listed and can be set; whether they are scheduled there cannot
-be told.
+be told (nor in a state made by hand, without the records).
 """
 
 from __future__ import annotations
@@ -53,11 +57,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradchain.core.hyperparams import GIVEN, scale_name
+from gradchain.core.hyperparams import GIVEN, scale_name, scheduled_keys
+from gradchain.core.paths import format_path, plain_key, split_path
 from gradchain.core.public import public
 from gradchain.core.validation import Range
 from gradchain.introspection.find import is_namedtuple, plain_state
-from gradchain.wrappers.labels import flatten_leaves, unwrap
+from gradchain.wrappers.labels import children_by_key, flatten_leaves, unwrap
 
 Path = tuple[str, ...]
 
@@ -69,8 +74,21 @@ def get_hyperparams(state) -> dict[str, jax.Array]:
 
     A scheduled hyperparameter shows the value used at the latest update (at ``init``: its
     value at step 0), so this is what to log.
+
+    Args:
+      state: an optimizer state (``nnx.Optimizer``'s ``opt_state`` too).
+
+    Returns:
+      ``{path: value}``, each value a scalar array (or the array given).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> state = gc.adam(1e-3).init({"w": jnp.zeros(3)})
+      >>> sorted({path.split("/")[-1] for path in gc.get_hyperparams(state)})
+      ['b1', 'b2', 'eps', 'eps_root', 'learning_rate']
     """
-    return {"/".join(path): value for path, value in _entries(plain_state(state)).items()}
+    return {format_path(path): value for path, value in _entries(plain_state(state)).items()}
 
 
 def get_hyperparam(state, address: str) -> jax.Array:
@@ -78,6 +96,13 @@ def get_hyperparam(state, address: str) -> jax.Array:
 
     Raises ``KeyError`` if nothing matches, ``ValueError`` if several matches hold different
     values.
+
+    Args:
+      state: an optimizer state (``nnx.Optimizer``'s ``opt_state`` too).
+      address: a name (``"learning_rate"``) or a name under a path prefix (``"1/b1"``).
+
+    Returns:
+      The value, an array.
     """
     entries = _entries(plain_state(state))
     matches = _resolve("get_hyperparam", entries, address)
@@ -110,7 +135,7 @@ def constructor_changes(tx, state, params) -> dict[str, tuple[jax.Array, jax.Arr
         old = recorded.get(path)
         if old is not None and not np.array_equal(np.asarray(old), np.asarray(value),
                                                   equal_nan=True):
-            changes["/".join(path)] = (stored[path], value)
+            changes[format_path(path)] = (stored[path], value)
     return changes
 
 
@@ -119,7 +144,7 @@ def set_hyperparams(tx, state, values: Optional[Mapping[str, Any]] = None, /, **
     """``state`` with new values for the given hyperparameters; the other entries unchanged.
 
     Args:
-      tx: the transformation ``state`` belongs to (used to refuse scheduled targets).
+      tx: the transformation ``state`` belongs to (its constructors' ranges check the values).
       state: its state.
       values: ``{address: value}``, for addresses that are not Python names (``"1/b1"``).
       **named: ``name=value``, e.g. ``learning_rate=1e-4``.
@@ -133,11 +158,21 @@ def set_hyperparams(tx, state, values: Optional[Mapping[str, Any]] = None, /, **
 
     Raises:
       KeyError: an address matches nothing (the message lists the paths there are).
-      ValueError: an address matches several different hyperparameters, or a scheduled one; a
-        value outside the range the constructor allows for that hyperparameter (recorded in
-        ``tx`` when it was built, ``tx.ranges``; a traced value passes unchecked); a value
-        whose shape cannot fill the stored one.
+      ValueError: an address matches several different hyperparameters, or a scheduled one
+        (one the state keeps no constructor record of); a value outside the range the
+        constructor allows for that hyperparameter (recorded in ``tx`` when it was built,
+        ``tx.ranges``; a traced value passes unchecked); a value whose shape cannot fill the
+        stored one.
       TypeError: a value that is a function (a schedule is fixed when the optimizer is built).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> tx = gc.sgd(0.1, momentum=0.9)
+      >>> state = tx.init({"w": jnp.zeros(3)})
+      >>> state = gc.set_hyperparams(tx, state, learning_rate=0.01, momentum=0.5)
+      >>> float(gc.get_hyperparam(state, "learning_rate")), float(gc.get_hyperparam(state, "momentum"))
+      (0.01, 0.5)
     """
     requests = {**(values or {}), **named}
     _, leaves, treedef = flatten_leaves(state)
@@ -156,21 +191,21 @@ def set_hyperparams(tx, state, values: Optional[Mapping[str, Any]] = None, /, **
 
 def _set(tx, state, requests: dict):
     entries = _entries(state)
-    scheduled = _scheduled(tx, state, ())
-    ranges = _ranges(tx, state, ())
+    scheduled = _scheduled(state)
+    ranges = _ranges(tx, state)
     new_values: dict[Path, Any] = {}
     for address, value in requests.items():
         matches = _resolve("set_hyperparams", entries, address)
         for path in matches:
             if path in scheduled:
                 scale = path[:-1] + (scale_name(path[-1]),)
-                hint = (f" To scale it at run time, set {'/'.join(scale)!r} (1 at first)."
+                hint = (f" To scale it at run time, set {format_path(scale)!r} (1 at first)."
                         if scale in entries else "")
                 raise ValueError(
-                    f"set_hyperparams: {'/'.join(path)!r} follows a schedule "
-                    f"({scheduled[path]}), which sets it at every update; a value set from "
-                    "outside would be overwritten. Give the optimizer a number or an array "
-                    f"for a hyperparameter you want to change at run time.{hint}")
+                    f"set_hyperparams: {format_path(path)!r} follows a schedule, which sets it "
+                    "at every update; a value set from outside would be overwritten. Give the "
+                    "optimizer a number or an array for a hyperparameter you want to change at "
+                    f"run time.{hint}")
         if callable(value):
             raise TypeError(f"set_hyperparams: {address}={value!r} is a function; a schedule "
                             "is fixed when the optimizer is built, only values can be set")
@@ -186,19 +221,10 @@ def _set(tx, state, requests: dict):
 
 
 def _components(key_path) -> Path:
-    """A JAX key path as strings, without the ``hyperparams`` field itself."""
-    parts = []
-    for key in key_path:
-        if isinstance(key, jax.tree_util.GetAttrKey):
-            if key.name != _FIELD:
-                parts.append(key.name)
-        elif isinstance(key, jax.tree_util.SequenceKey):
-            parts.append(str(key.idx))
-        elif isinstance(key, jax.tree_util.DictKey):
-            parts.append(str(key.key))
-        else:
-            parts.append(str(getattr(key, "key", key)))
-    return tuple(parts)
+    """A JAX key path as the strings ``format_path`` joins, without the ``hyperparams`` field
+    itself."""
+    return tuple(str(plain_key(k)) for k in key_path
+                 if not (isinstance(k, jax.tree_util.GetAttrKey) and k.name == _FIELD))
 
 
 def _is_entry(key_path) -> bool:
@@ -222,23 +248,23 @@ def _entries(tree, prefix: Path = ()) -> dict[Path, Any]:
 
 
 def _resolve(owner: str, entries: dict[Path, Any], address: str) -> list[Path]:
-    if not isinstance(address, str) or not address:
+    if not isinstance(address, str) or not split_path(address):
         raise ValueError(f"{owner}: an address is a non-empty string such as 'learning_rate' "
                          f"or '1/b1', got {address!r}")
-    *prefix, name = address.split("/")
+    *prefix, name = split_path(address)
     matches = [p for p in entries if p[-1] == name and list(p[:len(prefix)]) == prefix]
     if not matches:
-        known = ", ".join(repr("/".join(p)) for p in entries) or "none"
+        known = ", ".join(repr(format_path(p)) for p in entries) or "none"
         raise KeyError(f"{owner}: no hyperparameter matches {address!r}; the state has: "
                        f"{known}")
     values = [entries[p] for p in matches]
     if not all_equal(values):
-        listed = ", ".join(f"{'/'.join(p)}={np.asarray(v).tolist()!r}"
+        listed = ", ".join(f"{format_path(p)}={np.asarray(v).tolist()!r}"
                            for p, v in zip(matches, values))
         raise ValueError(f"{owner}: {address!r} is ambiguous: it matches {len(matches)} "
                          f"hyperparameters holding different values ({listed}); give a "
                          "path prefix that selects one, e.g. "
-                         f"{'/'.join(matches[0])!r}")
+                         f"{format_path(matches[0])!r}")
     return matches
 
 
@@ -273,120 +299,51 @@ def _like(address: str, value, old):
     return new
 
 
-def _scheduled(tx, state, path: Path) -> dict[Path, str]:
-    """Entries of ``state`` that ``tx`` (or a part of it) fills from a schedule: path -> name.
+def _scheduled(state) -> set[Path]:
+    """The entries of ``state`` that its update fills from a schedule (``scheduled_keys``: told
+    by the state, whatever transformation holds it)."""
+    flat = jax.tree_util.tree_flatten_with_path(
+        state, is_leaf=lambda x: isinstance(x, dict) and GIVEN in x)[0]
+    return {_components(kp) + (str(name),) for kp, node in flat
+            if isinstance(node, dict) and kp and isinstance(kp[-1], jax.tree_util.GetAttrKey)
+            and kp[-1].name == _FIELD for name in scheduled_keys(node)}
 
-    Where the state's layout does not show which part is which, every entry below with a name
-    that is scheduled anywhere in ``tx`` counts as scheduled (never the reverse).
-    """
-    return {p: found[-1] for p, found in _described(tx, state, path, _schedule_of).items()}
 
-
-def _ranges(tx, state, path: Path) -> dict[Path, tuple]:
+def _ranges(tx, state) -> dict[Path, tuple]:
     """The allowed ranges (``Range``) of each entry of ``state``: those recorded for its name in
     the part of ``tx`` that owns it and in every part that holds that one (``adadelta`` refuses
     ``eps=0`` for the ``eps`` of the primitives it is made of, which alone would allow it).
-    Where the state's layout does not show which part is which, an entry must lie in every range
-    recorded for its name anywhere in ``tx``."""
-    return {p: sum(found, ()) for p, found in
-            _described(tx, state, path, _ranges_of, inherited={}).items()}
 
-
-def _schedule_of(tx, name):
-    spec = (getattr(tx, "hyperparams", None) or {}).get(name)
-    return _schedule_name(spec) if callable(spec) else None
-
-
-def _ranges_of(tx, name):
-    return (getattr(tx, "ranges", None) or {}).get(name)
-
-
-def _described(tx, state, path: Path, describe, inherited=None) -> dict[Path, list]:
-    """``{path: [describe(part, name), ...]}`` for the entries of ``state`` that a part of
-    ``tx`` describes (``describe`` returns None for nothing to say). With ``inherited`` (a dict,
-    ``{}`` at the top), what the parts holding an entry's owner say of its name comes first.
-
-    ``tx``'s description (``hyperparams`` and ``children``) is walked alongside the state: a
-    chain's parts are the elements of its tuple state; a wrapper's or a branch's parts are in
-    the one field of its state that holds hyperparameters (one part, or a tuple of them). Where
-    the state's layout does not show which part is which, an entry below gets what every part
-    of ``tx`` says about its name.
+    The parts are found through ``tx.parts`` (``core/transformation.py``), walked alongside the
+    state. An entry the walk does not reach (inside a transformation built without ``parts``)
+    must lie in every range recorded for its name in the parts it reaches.
     """
-    children = tuple(getattr(tx, "children", ()) or ())
-    above = inherited or {}
-    found: dict[Path, list] = {}
-    own = getattr(state, _FIELD, None) if is_namedtuple(state) else None
-    if isinstance(own, dict):
-        for name in own:
-            said = describe(tx, name)
-            if said is not None or name in above:
-                found[path + (str(name),)] = [*above.get(name, []),
-                                              *([] if said is None else [said])]
-    if not children:
-        return found
-    below = None
-    if inherited is not None:
-        here = _described_names(tx, describe, deep=False)
-        below = {name: [*above.get(name, []), *here.get(name, [])]
-                 for name in {*above, *here}}
-    located = _locate_children(state, children, path)
-    if located is not None:
-        for child, (child_path, child_state) in zip(children, located):
-            found.update(_described(child, child_state, child_path, describe, below))
-        return found
-    names = _described_names(tx, describe)
-    own_paths = {path + (str(name),) for name in (own or {})}
-    for entry in _entries(state, path):
-        if entry not in own_paths and (entry[-1] in names or entry[-1] in above):
-            found[entry] = [*above.get(entry[-1], []), *names.get(entry[-1], [])]
-    return found
+    found: dict[Path, tuple] = {}
+    everywhere: dict[str, tuple] = {}
+
+    def walk(part, node, path: Path, above: dict):
+        recorded = getattr(part, "ranges", None) or {}
+        for name, allowed in recorded.items():
+            everywhere[name] = everywhere.get(name, ()) + tuple(allowed)
+        own = getattr(node, _FIELD, None) if is_namedtuple(node) else None
+        for name in own if isinstance(own, dict) else ():
+            found[path + (str(name),)] = above.get(name, ()) + tuple(recorded.get(name, ()))
+        below = {name: above.get(name, ()) + tuple(recorded.get(name, ()))
+                 for name in {*above, *recorded}}
+        for location, inner in getattr(part, "parts", ()) or ():
+            at = _at(node, location)
+            if at is not None:
+                walk(inner, at, path + tuple(str(k) for k in location), below)
+
+    walk(tx, state, (), {})
+    return {path: found.get(path, everywhere.get(path[-1], ())) for path in _entries(state)}
 
 
-def _locate_children(state, children, path: Path):
-    """``[(path, state)]`` of the parts' states inside ``state``, or None if unclear.
-
-    A dict of states (``param_groups``) is matched to parts whose description names their
-    group (``"['label'] ..."``).
-    """
-    n = len(children)
-    if isinstance(state, (tuple, list)) and not is_namedtuple(state):
-        return ([(path + (str(i),), s) for i, s in enumerate(state)] if len(state) == n
-                else None)
-    if not is_namedtuple(state):
-        return None
-    holders = [f for f in state._fields if f != _FIELD and _entries(getattr(state, f))]
-    if not holders:
-        return []
-    if len(holders) != 1:
-        return None
-    field = holders[0]
-    inner = getattr(state, field)
-    if n == 1:
-        return [(path + (field,), inner)]
-    if isinstance(inner, (tuple, list)) and not is_namedtuple(inner) and len(inner) == n:
-        return [(path + (field, str(i)), s) for i, s in enumerate(inner)]
-    if isinstance(inner, dict) and len(inner) == n:
-        by_label = {f"[{key!r}]": key for key in inner}
-        keys = [by_label.get(str(getattr(c, "name", "")).split(" ")[0]) for c in children]
-        if None not in keys and len(set(keys)) == n:
-            return [(path + (field, str(k)), inner[k]) for k in keys]
-    return None
-
-
-def _described_names(tx, describe, *, deep: bool = True) -> dict[str, list]:
-    """``{name: [what describe says, for each part of tx that says something]}``; with
-    ``deep=False``, for ``tx`` itself only."""
-    names: dict[str, list] = {}
-    for name in set(getattr(tx, "hyperparams", None) or {}) | set(
-            getattr(tx, "ranges", None) or {}):
-        said = describe(tx, name)
-        if said is not None:
-            names.setdefault(name, []).append(said)
-    for child in (getattr(tx, "children", ()) or ()) if deep else ():
-        for name, said in _described_names(child, describe).items():
-            names.setdefault(name, []).extend(said)
-    return names
-
-
-def _schedule_name(schedule) -> str:
-    return getattr(schedule, "__name__", type(schedule).__name__)
+def _at(node, location):
+    """The node at ``location`` (plain keys) below ``node``, or None where there is none."""
+    for key in location:
+        children = {} if jax.tree_util.all_leaves([node]) else children_by_key(node)
+        if key not in children:
+            return None
+        node = children[key]
+    return node

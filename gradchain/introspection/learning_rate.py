@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradchain.core.hyperparams import scale_name
+from gradchain.core.paths import format_path
 from gradchain.introspection.find import plain_state, state_fields
 from gradchain.introspection.hyperparams import _entries, _resolve, all_equal
 from gradchain.schedules.plateau import ReduceOnPlateauState
@@ -40,6 +41,26 @@ def effective_learning_rate(state, address: str = "learning_rate") -> jax.Array:
       KeyError: nothing matches ``address`` (the message lists the paths there are).
       ValueError: it matches several rates whose effective values differ (parameter groups
         with different rates or plateaus): give a path prefix that selects one.
+
+    Args:
+      state: an optimizer state (``nnx.Optimizer``'s ``opt_state`` too).
+      address: the learning rate's name, or a name under a path prefix.
+
+    Returns:
+      The rate, a scalar array.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> from gradchain import schedules
+      >>> tx = gc.adam(schedules.linear_schedule(0.0, 1e-3, transition_steps=10))
+      >>> params = {"w": jnp.zeros(2)}
+      >>> state = tx.init(params)
+      >>> state = gc.set_hyperparams(tx, state, learning_rate_scale=0.5)
+      >>> for _ in range(5):
+      ...     _, state = tx.update({"w": jnp.ones(2)}, state, params)
+      >>> float(gc.effective_learning_rate(state))  # the schedule's 4e-4 at step 4, halved
+      0.0002
     """
     state = plain_state(state)
     entries = _entries(state)
@@ -52,7 +73,7 @@ def effective_learning_rate(state, address: str = "learning_rate") -> jax.Array:
 
     factors = [(path[:-1], scaled(path)) for path in entries if path[-1] == MULTIPLIER]
     factors += [(tuple(map(str, location[:-1])), value)
-                for location, _, value, owner in state_fields(state)
+                for location, value, owner in state_fields(state)
                 if location[-1] == "scale" and isinstance(owner, ReduceOnPlateauState)]
     rates = {}
     for path in matches:
@@ -60,7 +81,7 @@ def effective_learning_rate(state, address: str = "learning_rate") -> jax.Array:
         for where, factor in factors:
             if where[:-1] == path[:len(where) - 1] and where != path[:-1]:
                 rate = rate * factor
-        rates["/".join(path)] = rate
+        rates[format_path(path)] = rate
     values = list(rates.values())
     if not all_equal(values):
         listed = ", ".join(f"{p}: {np.asarray(v).tolist()!r}" for p, v in rates.items())

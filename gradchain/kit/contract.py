@@ -127,5 +127,11 @@ def check_prefix(owner: str, updates, stat: Any) -> None:
     try:
         jax.tree.structure(updates).flatten_up_to(stat)
     except (ValueError, TypeError):
+        # A per-leaf subtree (a NamedTuple of rows and columns) is compared as one leaf: its
+        # type is no container of the updates' tree.
+        nodes = set()
+        jax.tree.leaves(updates, is_leaf=lambda node: nodes.add(type(node)))
+        difference = structure_difference(updates, stat, "optimizer state",
+                                          is_leaf=lambda node: type(node) not in nodes)
         raise ValueError(f"{owner}: the updates do not match the optimizer state: "
-                         f"{structure_difference(updates, stat, 'optimizer state')}") from None
+                         f"{difference}") from None

@@ -39,19 +39,33 @@ class Reduction(NamedTuple):
         return total if axis_name is None else jax.lax.pmax(total, axis_name)
 
     def needs_params(self) -> bool:
-        return "param" in (wants(self.leaf_fn, skip_first=True).names or ())
+        return "param" in wants(self.leaf_fn, skip_first=True).names
 
 
 def tree_sum(leaf_fn: Callable) -> Reduction:
     """``Σ_leaves leaf_fn(u[, param])`` (then ``psum`` over ``axis_name``): e.g. the squared
-    global norm, ``tree_sum(lambda u: jnp.sum(u * u))``. 0 for no leaves."""
+    global norm, ``tree_sum(lambda u: jnp.sum(u * u))``. 0 for no leaves.
+
+    Args:
+      leaf_fn: ``leaf_fn(u) -> scalar``, or ``leaf_fn(u, param)`` to read the params leaf.
+
+    Returns:
+      A ``Reduction`` for ``cross_leaf``'s ``reductions``.
+    """
     _check_leaf_fn("tree_sum", leaf_fn)
     return Reduction(leaf_fn, "sum")
 
 
 def tree_max(leaf_fn: Callable) -> Reduction:
     """``max_leaves leaf_fn(u[, param])`` (then ``pmax`` over ``axis_name``): e.g. the largest
-    magnitude, ``tree_max(lambda u: jnp.max(jnp.abs(u)))``. ``-inf`` for no leaves."""
+    magnitude, ``tree_max(lambda u: jnp.max(jnp.abs(u)))``. ``-inf`` for no leaves.
+
+    Args:
+      leaf_fn: ``leaf_fn(u) -> scalar``, or ``leaf_fn(u, param)`` to read the params leaf.
+
+    Returns:
+      A ``Reduction`` for ``cross_leaf``'s ``reductions``.
+    """
     _check_leaf_fn("tree_max", leaf_fn)
     return Reduction(leaf_fn, "max")
 

@@ -29,8 +29,9 @@ so a rule declares just what it reads:
   (``cross_leaf``) and each shared statistic in ``reads`` (``gradchain.kit.shared``).
 
 ``scalars(**names) -> dict`` runs once per update (not once per leaf, which would grow the
-compiled program with the number of leaves) with the hyperparameters, ``step``, the reductions
-and the ``carry`` values by name, and returns the scalars the rule reads: bias correction's
+compiled program with the number of leaves) with the hyperparameters, ``step``, the reductions,
+the ``carry`` values, the ``extra_args`` given to ``update`` (``value=loss``) and ``num_leaves``
+(the number of leaves) by name, and returns the scalars the rule reads: bias correction's
 ``1 - β^t`` belongs there. ``carry={name: initial}`` keeps update-level values in the state
 (NAdam's running momentum product, a PRNG key): ``scalars`` is given the previous value and
 returns the next under the same name.
@@ -83,8 +84,8 @@ def elementwise(rule: Callable, *, name: str, hyperparams: Optional[dict] = None
                 statistic=None, scalars: Optional[Callable] = None, reads: tuple = (),
                 carry: Optional[dict] = None, dtype=None, output_dtype: str = "updates",
                 real_statistic: bool = False, real_input: Optional[str] = None,
-                state_type: Optional[type] = None, display: Optional[dict] = None
-                ) -> GradientTransformation:
+                state_type: Optional[type] = None, display: Optional[dict] = None,
+                extra_args: tuple = ()) -> GradientTransformation:
     """A transformation applying ``rule`` to each leaf, entry by entry (module docstring).
 
     Args:
@@ -107,30 +108,68 @@ def elementwise(rule: Callable, *, name: str, hyperparams: Optional[dict] = None
       state_type: the state's NamedTuple class (default ``StatisticState`` or
         ``HyperparamsState``; required with ``carry``).
       display: what ``repr`` shows (default: ``hyperparams``).
+      extra_args: keyword arguments ``update`` requires (``value`` for a loss), given to
+        ``scalars`` by name.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``state_type`` (default ``StatisticState(count,
+      stat, hyperparams)`` with a statistic, ``HyperparamsState(count, hyperparams)``
+      without).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> tx = gc.elementwise(lambda u, step_size: -step_size * jnp.sign(u),
+      ...                     name="sign_descent", hyperparams={"step_size": 0.1})
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> updates, _ = tx.update({"w": jnp.array([3.0, -0.5])}, tx.init(params), params)
+      >>> updates["w"].tolist()
+      [-0.1, 0.1]
     """
     return _build(rule, name=name, hyperparams=hyperparams, statistic=statistic,
                   scalars=scalars, reads=reads, carry=carry, dtype=dtype,
                   output_dtype=output_dtype, real_statistic=real_statistic,
                   real_input=real_input, state_type=state_type, display=display,
-                  per_element=True, builder="elementwise")
+                  per_element=True, builder="elementwise", extra_args=extra_args)
 
 
 def per_leaf(rule: Callable, *, name: str, hyperparams: Optional[dict] = None, statistic=None,
              scalars: Optional[Callable] = None, reads: tuple = (), carry: Optional[dict] = None,
              dtype=None, output_dtype: str = "updates", real_statistic: bool = False,
              real_input: Optional[str] = None, state_type: Optional[type] = None,
-             display: Optional[dict] = None) -> GradientTransformation:
+             display: Optional[dict] = None, extra_args: tuple = ()) -> GradientTransformation:
     """A transformation applying ``rule`` to each whole leaf (module docstring).
 
     The arguments are ``elementwise``'s, except that ``statistic`` is
     ``init(param_leaf, dtype) -> any tree of arrays`` (its shapes are the rule's business:
     rows and columns, a matrix per side), and it cannot be quantized.
+
+    Args:
+      rule: ``rule(u, **names) -> out`` (or ``(out, new_stat)``), given a whole leaf ``u``.
+      name: as ``elementwise``'s.
+      hyperparams: as ``elementwise``'s.
+      statistic: ``init(param_leaf, dtype) -> any tree of arrays``, or None.
+      scalars: as ``elementwise``'s.
+      reads: as ``elementwise``'s.
+      carry: as ``elementwise``'s.
+      dtype: the statistic's dtype (None: the params'); not a ``quantized`` format.
+      output_dtype: as ``elementwise``'s.
+      real_statistic: as ``elementwise``'s.
+      real_input: as ``elementwise``'s.
+      state_type: as ``elementwise``'s.
+      display: as ``elementwise``'s.
+      extra_args: as ``elementwise``'s.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``state_type`` (default ``StatisticState(count,
+      stat, hyperparams)`` with a statistic, ``HyperparamsState(count, hyperparams)``
+      without).
     """
     return _build(rule, name=name, hyperparams=hyperparams, statistic=statistic,
                   scalars=scalars, reads=reads, carry=carry, dtype=dtype,
                   output_dtype=output_dtype, real_statistic=real_statistic,
                   real_input=real_input, state_type=state_type, display=display,
-                  per_element=False, builder="per_leaf")
+                  per_element=False, builder="per_leaf", extra_args=extra_args)
 
 
 def cross_leaf(rule: Callable, *, name: str, reductions: dict, axis_name=None,
@@ -138,8 +177,8 @@ def cross_leaf(rule: Callable, *, name: str, reductions: dict, axis_name=None,
                scalars: Optional[Callable] = None, reads: tuple = (),
                carry: Optional[dict] = None, dtype=None, output_dtype: str = "updates",
                real_statistic: bool = False, real_input: Optional[str] = None,
-               state_type: Optional[type] = None, display: Optional[dict] = None
-               ) -> GradientTransformation:
+               state_type: Optional[type] = None, display: Optional[dict] = None,
+               extra_args: tuple = ()) -> GradientTransformation:
     """A per-leaf rule that also reads reductions over the whole tree (module docstring).
 
     Args:
@@ -148,8 +187,35 @@ def cross_leaf(rule: Callable, *, name: str, reductions: dict, axis_name=None,
         ``scalars`` and ``rule``.
       axis_name: the ``shard_map``/``pmap`` axis the leaves are split over: the reductions are
         then combined over it too (``gradchain.core.reductions``); None: not split.
+      rule: ``rule(u, **names)``, where the names include the reductions'.
+      name: as ``elementwise``'s.
+      hyperparams: as ``elementwise``'s.
+      statistic: as ``elementwise``'s.
+      scalars: as ``elementwise``'s.
+      reads: as ``elementwise``'s.
+      carry: as ``elementwise``'s.
+      dtype: as ``elementwise``'s.
+      output_dtype: as ``elementwise``'s.
+      real_statistic: as ``elementwise``'s.
+      real_input: as ``elementwise``'s.
+      state_type: as ``elementwise``'s.
+      display: as ``elementwise``'s.
+      extra_args: as ``elementwise``'s.
 
-    The other arguments are ``per_leaf``'s.
+    Returns:
+      A ``GradientTransformation`` whose state is ``state_type`` (default ``StatisticState(count,
+      stat, hyperparams)`` with a statistic, ``HyperparamsState(count, hyperparams)``
+      without).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> tx = gc.cross_leaf(lambda u, norm_sq: u / jnp.sqrt(norm_sq), name="normalize",
+      ...                    reductions={"norm_sq": gc.tree_sum(lambda u: jnp.sum(u * u))})
+      >>> grads = {"a": jnp.array([3.0]), "b": jnp.array([4.0])}
+      >>> updates, _ = tx.update(grads, tx.init(grads))
+      >>> updates["a"].tolist(), updates["b"].tolist()
+      ([0.6], [0.8])
     """
     if not isinstance(reductions, dict) or not all(
             isinstance(r, Reduction) for r in reductions.values()):
@@ -162,14 +228,17 @@ def cross_leaf(rule: Callable, *, name: str, reductions: dict, axis_name=None,
                   real_input=real_input, state_type=state_type,
                   display=shown_with_axis_name(display or dict(hyperparams or {}), axis_name),
                   per_element=False, builder="cross_leaf", reductions=reductions,
-                  axis_name=axis_name)
+                  axis_name=axis_name, extra_args=extra_args)
 
 
 def _build(rule, *, name, hyperparams, statistic, scalars, reads, carry, dtype, output_dtype,
            real_statistic, real_input, state_type, display, per_element, builder,
-           reductions=None, axis_name=None) -> GradientTransformation:
+           reductions=None, axis_name=None, extra_args=()) -> GradientTransformation:
     _check_arguments(builder, rule, name, hyperparams, scalars, reads, carry, statistic,
                      state_type)
+    if isinstance(extra_args, str) or not all(isinstance(a, str) for a in extra_args):
+        raise TypeError(f"{builder}: {name}: extra_args={extra_args!r} must be a tuple of "
+                        "keyword names")
     check_floating_dtype(name, "dtype", dtype)
     check_choice(builder, "output_dtype", output_dtype, OUTPUT_DTYPES)
     if not per_element and isinstance(dtype, quantized.Quantized):
@@ -183,9 +252,8 @@ def _build(rule, *, name, hyperparams, statistic, scalars, reads, carry, dtype, 
     carry = dict(carry or {})
     rule_wants = wants(rule, skip_first=True)
     scalars_wants = wants(scalars, skip_first=False) if scalars is not None else None
-    uses_step = any(w is not None and "step" in (w.names or ())
-                    for w in (rule_wants, scalars_wants))
-    needs_params = "param" in (rule_wants.names or ()) or any(
+    uses_step = any(w is not None and "step" in w.names for w in (rule_wants, scalars_wants))
+    needs_params = "param" in rule_wants.names or any(
         r.needs_params() for r in reductions.values())
     contract = Contract(name, hyperparams, counts=uses_step, real_input=real_input)
     stat_init = (_filled(statistic) if statistic is not None and not callable(statistic)
@@ -203,7 +271,11 @@ def _build(rule, *, name, hyperparams, statistic, scalars, reads, carry, dtype, 
         return state_cls(*parts, contract.init_hyperparams())
 
     def update(updates, state, params=None, **extra):
-        del extra
+        missing = [k for k in extra_args if extra.get(k) is None]
+        if missing:
+            raise ValueError(f"{name}: update needs {', '.join(missing)} as keyword "
+                             f"argument(s): tx.update(updates, state, params, "
+                             f"{missing[0]}=...)")
         stat = state[1] if stat_init is not None else None
         step = contract.begin(updates, state, params, stat=stat, per_element=per_element,
                               needs_params=needs_params,
@@ -212,7 +284,8 @@ def _build(rule, *, name, hyperparams, statistic, scalars, reads, carry, dtype, 
         reduced = {k: r.compute(leaves, step.params, axis_name) for k, r in reductions.items()}
         first_carry = 1 + (stat_init is not None)
         previous = dict(zip(carry, state[first_carry:first_carry + len(carry)]))
-        available = {**step.values, **reduced, **previous}
+        available = {**step.values, **reduced, **previous, "num_leaves": len(leaves),
+                     **{k: extra[k] for k in extra_args}}
         if uses_step:
             available["step"] = step.step
         derived = {}

@@ -52,6 +52,10 @@ def share(name: str, transformation: GradientTransformation) -> GradientTransfor
       name: the name later parts read it by (``shared(name)``, ``reads=(name,)``); a Python
         identifier, unique within the optimizer.
       transformation: what computes the statistic (an ``ema``, a gradient difference).
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``ShareState`` (the inner transformation's
+      state as ``inner``).
     """
     _check_name("share", name)
     check_transformations("share", {"transformation": transformation})
@@ -65,7 +69,8 @@ def share(name: str, transformation: GradientTransformation) -> GradientTransfor
         return out, ShareState(inner)
 
     return GradientTransformation(init, update, name=f"share[{name}]",
-                                  children=(transformation,), state_type=ShareState)
+                                  children=(transformation,),
+                                  parts=[(("inner",), transformation)], state_type=ShareState)
 
 
 @public
@@ -75,6 +80,9 @@ def shared(name: str) -> GradientTransformation:
 
     Args:
       name: the name given to ``share``.
+
+    Returns:
+      A stateless ``GradientTransformation``.
     """
     _check_name("shared", name)
     return elementwise(lambda u, **shared_values: shared_values[name], name=f"shared[{name}]",

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import inspect
-from typing import Callable, NamedTuple, Optional
+from typing import Callable, NamedTuple
 
 
 class Wants(NamedTuple):
-    """The keyword inputs of a function: ``names`` (all; None when it takes ``**kwargs``) and
-    ``required`` (those without a default)."""
-    names: Optional[tuple]
+    """The keyword inputs of a function: ``names`` (those it names), ``required`` (those
+    without a default) and ``everything`` (it also takes ``**kwargs``: it is given all)."""
+    names: tuple
     required: tuple
-
-    def __contains__(self, name) -> bool:
-        return self.names is None or name in self.names
+    everything: bool = False
 
 
 def wants(fn: Callable, *, skip_first: bool) -> Wants:
@@ -29,9 +27,8 @@ def wants(fn: Callable, *, skip_first: bool) -> Wants:
     named = [p for p in parameters if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
                                                   inspect.Parameter.KEYWORD_ONLY)]
     required = tuple(p.name for p in named if p.default is inspect.Parameter.empty)
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-        return Wants(None, required)
-    return Wants(tuple(p.name for p in named), required)
+    everything = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+    return Wants(tuple(p.name for p in named), required, everything)
 
 
 def pick(owner: str, what: str, available: dict, wanted: Wants) -> dict:
@@ -41,6 +38,6 @@ def pick(owner: str, what: str, available: dict, wanted: Wants) -> dict:
     if missing:
         raise TypeError(f"{owner}: the {what} asks for {missing}, which is none of the inputs "
                         f"it can be given: {sorted(available)}")
-    if wanted.names is None:
+    if wanted.everything:
         return available
     return {k: available[k] for k in wanted.names if k in available}

@@ -26,6 +26,14 @@ def accumulate(*, initial_value=0.0, dtype=None, real: bool = False):
     (``initial_accumulator_value``), Optax at 0.1. ``real=True``: the input is real (a square),
     so ``s`` is kept in the params' real dtype (float32 for complex64 params); complex updates
     are then refused.
+
+    Args:
+      initial_value: ``s_0 >= 0``.
+      dtype: dtype of ``s`` (default: the params'); ``gc.quantized()`` for 8 bits.
+      real: the input is real (a square): keep ``s`` in the params' real dtype.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``AccumulateState``: ``count``, ``total`` (the running sum ``s``, params-shaped) and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``).
     """
     check_range("accumulate", "initial_value", initial_value, 0)
     check_not_schedule("accumulate", "initial_value", initial_value)

@@ -28,6 +28,14 @@ def bias_correction(decay, *, hyperparam_name=None):
     stage is for orders that put something between the two (torch's AMSGrad takes
     ``max_v()`` of the raw ``v``). Give it the ``hyperparam_name`` of the ``ema`` it corrects,
     so the two hold one tied decay.
+
+    Args:
+      decay: the decay in ``[0, 1)`` of the EMA it corrects; a number, array or schedule.
+      hyperparam_name: key of ``decay`` in the state's ``hyperparams`` (the EMA's name, to tie
+        the two).
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``BiasCorrectionState``: ``count`` (the ``t`` of the correction) and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``).
     """
     names = state_names("bias_correction", hyperparam_name, ("decay",))
     check_range("bias_correction", names["decay"], decay, 0, 1, high_open=True)

@@ -34,7 +34,14 @@ def scale_by_delta_rms(rho=0.9, eps=1e-6, *, dtype=None, hyperparam_name=None):
     convention of Optax's second moments. (Optax's own ``adadelta`` squares complex updates,
     ``Δ²``, and is not meant for complex params.)
 
-    ``hyperparam_name``: ``{argument: key}`` for the state's ``hyperparams`` (``state_names``).
+    Args:
+      rho: ρ in ``[0, 1]``.
+      eps: ε ``> 0``.
+      dtype: dtype of ``u`` (default: the params' real dtype).
+      hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (``state_names``).
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``DeltaRmsState``: ``count``, ``delta_sq`` (the average ``u`` of ``Δ²``, params-shaped) and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``).
     """
     names = state_names("scale_by_delta_rms", hyperparam_name, ("rho", "eps"))
     check_range("scale_by_delta_rms", names["rho"], rho, 0, 1)

@@ -46,6 +46,20 @@ def ema(decay, *, debias: bool = False, initial_value=0.0, dtype=None, hyperpara
         ``m`` (without it, ``m`` of complex params is complex, with a zero imaginary part
         here: the same numbers, as Optax keeps them). Complex updates are then refused. No
         effect on real params.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``EmaState``: ``count``, ``ema`` (``m``, params-shaped) and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> tx = gc.ema(0.5)
+      >>> params = {"w": jnp.array([0.0])}
+      >>> state = tx.init(params)
+      >>> for g in (2.0, 4.0):
+      ...     updates, state = tx.update({"w": jnp.array([g])}, state, params)
+      >>> updates["w"].tolist()  # 0.5 · (0.5 · 0 + 0.5 · 2) + 0.5 · 4
+      [2.5]
     """
     names = state_names("ema", hyperparam_name, ("decay",))
     check_range("ema", names["decay"], decay, 0, 1, high_open=debias)

@@ -33,6 +33,14 @@ def folded_bias_correction(b1=0.9, b2=0.999, *, hyperparam_name=None):
     Give it the same ``b1``, ``b2`` as the moments it corrects, under the same names
     (``hyperparam_name``, ``{argument: key}``; by default ``b1`` and ``b2``), so that each pair
     is one tied hyperparameter.
+
+    Args:
+      b1: β1 in ``[0, 1)`` of the first moment.
+      b2: β2 in ``[0, 1)`` of the second moment.
+      hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (``state_names``).
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``FoldedBiasCorrectionState``: ``count`` and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``).
     """
     names = state_names("folded_bias_correction", hyperparam_name, ("b1", "b2"))
     check_range("folded_bias_correction", names["b1"], b1, 0, 1, high_open=True)

@@ -28,6 +28,12 @@ def max_v(*, dtype=None):
 
     ``v`` is real (a second moment, also for complex params: ``|g|²``, kept in their real
     dtype); complex updates are refused, since complex numbers have no order.
+
+    Args:
+      dtype: dtype of ``v_max`` (default: the params' real dtype).
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``MaxVState``: ``count``, ``max`` (``v_max``, params-shaped) and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``).
     """
     return elementwise_transformation(
         "max_v", MaxVState,

@@ -37,6 +37,20 @@ def scale_by_momentum(momentum=0.9, *, dampening=0.0, nesterov: bool = False,
       accumulator_dtype: dtype of ``b`` (default: the params' dtype).
       hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (SWATS stores
         ``momentum`` as ``b1``, tied to its Adam phase's β1; ``state_names``).
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``MomentumState``: ``count``, ``buffer`` (``b``, params-shaped) and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> tx = gc.scale_by_momentum(0.5)
+      >>> params = {"w": jnp.array([0.0])}
+      >>> state = tx.init(params)
+      >>> for _ in range(3):
+      ...     updates, state = tx.update({"w": jnp.array([1.0])}, state, params)
+      >>> updates["w"].tolist()  # 1, then 1.5, then 1.75
+      [1.75]
     """
     names = state_names("scale_by_momentum", hyperparam_name, ("momentum", "dampening"))
     check_range("scale_by_momentum", names["momentum"], momentum, 0, 1)

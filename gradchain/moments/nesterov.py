@@ -5,15 +5,11 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 
-from gradchain.core import quantized
-from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, as_hyperparam_array, cast,
-                                        compute_dtype, next_count, state_names, zero_count)
 from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation
-from gradchain.core.validation import (check_floating, check_floating_dtype, check_range,
-                                       check_same_shapes, check_same_structure)
+from gradchain.core.validation import check_range
+from gradchain.kit.rules import elementwise
 
 NAME = "nesterov_first_moment"
 
@@ -26,8 +22,7 @@ class NesterovMomentState(NamedTuple):
 
 
 @public
-def nesterov_first_moment(b1=0.9, *, momentum_decay=None, dtype=None,
-                          hyperparam_name=None) -> GradientTransformation:
+def nesterov_first_moment(b1=0.9, *, momentum_decay=None, dtype=None) -> GradientTransformation:
     """Nesterov's look-ahead applied to Adam's first moment (Dozat 2016, NAdam).
 
     With ``m_t = β1 m_{t-1} + (1 - β1) g_t`` (``m_0 = 0``), ``μ_t`` the momentum of step ``t``
@@ -50,58 +45,32 @@ def nesterov_first_moment(b1=0.9, *, momentum_decay=None, dtype=None,
       momentum_decay: ψ ``>= 0``, or None for a constant ``μ_t = β1``.
       dtype: dtype of ``m`` (default: the params' dtype; for complex params its precision,
         see ``core.dtypes.statistic_dtype``).
-      hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (``state_names``).
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``NesterovMomentState``: ``count``, ``ema`` (``m``, params-shaped), ``momentum_product`` (``Π_t``) and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``).
     """
-    names = state_names(NAME, hyperparam_name, ("b1", "momentum_decay"))
-    check_range(NAME, names["b1"], b1, 0, 1, high_open=True)
+    check_range(NAME, "b1", b1, 0, 1, high_open=True)
+    hyperparams = {"b1": b1}
     if momentum_decay is not None:
-        check_range(NAME, names["momentum_decay"], momentum_decay, 0)
-    check_floating_dtype(NAME, "dtype", dtype)
-    dtype = quantized.state_dtype(dtype)
-    hyper = (Hyperparams(names, b1=b1) if momentum_decay is None
-             else Hyperparams(names, b1=b1, momentum_decay=momentum_decay))
+        check_range(NAME, "momentum_decay", momentum_decay, 0)
+        hyperparams["momentum_decay"] = momentum_decay
 
     def momentum(t, b1, momentum_decay=None):
         if momentum_decay is None:
             return b1
         return b1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
 
-    def init(params):
-        check_floating(NAME, params)
-        ema = quantized.init_stats(_zeros, params, dtype, owner=NAME)
-        return NesterovMomentState(zero_count(), ema, as_hyperparam_array(1.0), hyper.init())
+    def coefficients(step, momentum_product, b1, momentum_decay=None):
+        mu, mu_next = momentum(step, b1, momentum_decay), momentum(step + 1, b1, momentum_decay)
+        product = momentum_product * mu
+        return {"momentum_product": product, "weight": 1 - b1,
+                "gradient_coefficient": (1 - mu) / (1 - product),
+                "moment_coefficient": mu_next / (1 - product * mu_next)}
 
-    def update(updates, state, params=None, **extra):
-        del params, extra
-        check_floating(NAME, updates, "updates")
-        codes = quantized.codes_view(state.ema)
-        check_same_structure(NAME, updates, codes)
-        check_same_shapes(NAME, updates, codes)
-        values, stored = hyper.read(state.hyperparams, state.count)
-        t = next_count(state.count)
-        mu, mu_next = momentum(t, **values), momentum(t + 1, **values)
-        product = state.momentum_product * mu
-        scalars = ScalarsByDtype({
-            "b1": values["b1"], "weight": 1 - values["b1"],
-            "gradient_coefficient": (1 - mu) / (1 - product),
-            "moment_coefficient": mu_next / (1 - product * mu_next)})
+    def rule(g, stat, b1, weight, gradient_coefficient, moment_coefficient):
+        new_m = b1 * stat + weight * g
+        return gradient_coefficient * g + moment_coefficient * new_m, new_m
 
-        def leaf(g, kept):
-            m = quantized.load(kept, dtype)
-            s = scalars(compute_dtype(g.dtype, m.dtype))
-            new_m = s["b1"] * m + s["weight"] * g
-            out = s["gradient_coefficient"] * g + s["moment_coefficient"] * new_m
-            return cast(out, g.dtype), quantized.save(new_m, kept, dtype)
-
-        leaves, treedef = jax.tree.flatten(updates)
-        pairs = [leaf(g, m) for g, m in zip(leaves, treedef.flatten_up_to(state.ema))]
-        new_updates = treedef.unflatten([out for out, _ in pairs])
-        new_ema = treedef.unflatten([m for _, m in pairs])
-        return new_updates, NesterovMomentState(t, new_ema, product, stored)
-
-    return GradientTransformation(init, update, name=NAME, hyperparams=hyper.specs,
-                                  state_type=NesterovMomentState)
-
-
-def _zeros(param, dtype):
-    return jnp.zeros(jnp.shape(param), dtype)
+    return elementwise(rule, name=NAME, hyperparams=hyperparams, statistic=0.0,
+                       scalars=coefficients, carry={"momentum_product": 1.0}, dtype=dtype,
+                       state_type=NesterovMomentState)

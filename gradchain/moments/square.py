@@ -5,7 +5,8 @@ from __future__ import annotations
 import jax
 
 from gradchain.core import quantized
-from gradchain.core.dtypes import abs_sq, complex_dtype, is_complex, path_text
+from gradchain.core.dtypes import abs_sq, complex_dtype, is_complex
+from gradchain.core.paths import format_path
 from gradchain.core.public import public
 from gradchain.core.transformation import EmptyState, GradientTransformation
 from gradchain.core.validation import check_floating, check_floating_dtype
@@ -20,6 +21,12 @@ def square(*, dtype=None) -> GradientTransformation:
     squares underflow; complex updates are then taken in the complex dtype of that precision),
     else in the updates' precision; the output is real. A ``quantized(...)`` format computes in
     float32, the dtype it decodes to.
+
+    Args:
+      dtype: the precision to square in (default: the updates'), or a ``quantized`` format.
+
+    Returns:
+      A stateless ``GradientTransformation`` (state ``EmptyState()``).
     """
     check_floating_dtype("square", "dtype", dtype)
     dtype = quantized.compute_view(dtype)
@@ -28,7 +35,7 @@ def square(*, dtype=None) -> GradientTransformation:
         if dtype is None:
             return abs_sq(g)
         if is_complex(g.dtype):
-            where = f"updates leaf at {path_text(path)}"
+            where = f"updates leaf at {format_path(path)}"
             return abs_sq(g.astype(complex_dtype("square", dtype, where)))
         return abs_sq(g.astype(dtype))
 

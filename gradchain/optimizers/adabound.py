@@ -19,7 +19,7 @@ def adabound(learning_rate=1e-3, b1=0.9, b2=0.999, final_lr=0.1, gamma=1e-3, eps
              weight_decay=0.0, amsbound: bool = False, *, base_learning_rate=None):
     """AdaBound (Luo et al. ICLR 2019): ``θ -= γ_t · clip(c_t / (√v_t + ε), lo_t, hi_t) · m_t``
     with raw moments ``m``, ``v``, ``c_t = √(1 - β2^t)/(1 - β1^t)`` and bounds converging to
-    ``final_lr · γ_t / γ_0`` (see ``clip_lr``)::
+    ``final_lr · γ_t / γ_0`` (see ``clip_lr``). The chain::
 
         chain(add_decayed_weights(λ),
               per_parameter_step(ema(β1),
@@ -33,6 +33,33 @@ def adabound(learning_rate=1e-3, b1=0.9, b2=0.999, final_lr=0.1, gamma=1e-3, eps
     quoted for (default: ``learning_rate``, or its value at step 0 for a schedule). The
     paper's Algorithm 2 differs (bias-corrected moments outside the clip, an extra ``1/√t``);
     the code is followed.
+
+    Args:
+      learning_rate: γ ``>= 0``: a number, array or schedule ``step -> value``.
+      b1: β1 in ``[0, 1)``.
+      b2: β2 in ``[0, 1)``.
+      final_lr: the SGD rate ``> 0`` both bounds converge to, quoted for ``base_learning_rate``.
+      gamma: the bounds' convergence speed ``> 0``.
+      eps: ε ``>= 0``.
+      weight_decay: λ ``>= 0`` of L2 regularisation.
+      amsbound: keep the running maximum of ``v`` (AMSBound).
+      base_learning_rate: γ_0 ``> 0``, the rate ``final_lr`` is quoted for (default:
+        ``learning_rate``, or its value at step 0).
+
+    Returns:
+      A ``GradientTransformation``: the chain above, whose state is the tuple of its parts'
+      states (``gradchain.describe_state`` lists them; hyperparameters in their ``hyperparams``
+      dicts, read and set with ``get_hyperparams``/``set_hyperparams``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> tx = gc.adabound(learning_rate=0.1)
+      >>> state = tx.init(params)
+      >>> updates, state = tx.update({"w": jnp.array([0.5, -0.5])}, state, params)
+      >>> gc.apply_updates(params, updates)["w"].tolist()
+      [0.9, -1.9]
     """
     if base_learning_rate is None:
         # γ_0 must be > 0 (clip_lr's base_learning_rate): checked under the name the user gave,
@@ -55,6 +82,32 @@ def adabound(learning_rate=1e-3, b1=0.9, b2=0.999, final_lr=0.1, gamma=1e-3, eps
 def amsbound(learning_rate=1e-3, b1=0.9, b2=0.999, final_lr=0.1, gamma=1e-3, eps=1e-8,
              weight_decay=0.0, *, base_learning_rate=None):
     """AMSBound (Luo et al. 2019): ``adabound(..., amsbound=True)``, AdaBound with AMSGrad's
-    running maximum of the raw second moment."""
+    running maximum of the raw second moment.
+
+    Args:
+      learning_rate: γ ``>= 0``: a number, array or schedule ``step -> value``.
+      b1: β1 in ``[0, 1)``.
+      b2: β2 in ``[0, 1)``.
+      final_lr: the SGD rate ``> 0`` both bounds converge to.
+      gamma: the bounds' convergence speed ``> 0``.
+      eps: ε ``>= 0``.
+      weight_decay: λ ``>= 0`` of L2 regularisation.
+      base_learning_rate: γ_0 ``> 0``, the rate ``final_lr`` is quoted for.
+
+    Returns:
+      A ``GradientTransformation``: the chain above, whose state is the tuple of its parts'
+      states (``gradchain.describe_state`` lists them; hyperparameters in their ``hyperparams``
+      dicts, read and set with ``get_hyperparams``/``set_hyperparams``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> tx = gc.amsbound(learning_rate=0.1)
+      >>> state = tx.init(params)
+      >>> updates, state = tx.update({"w": jnp.array([0.5, -0.5])}, state, params)
+      >>> gc.apply_updates(params, updates)["w"].tolist()
+      [0.9, -1.9]
+    """
     return adabound(learning_rate, b1, b2, final_lr, gamma, eps, weight_decay, amsbound=True,
                     base_learning_rate=base_learning_rate)

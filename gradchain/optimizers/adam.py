@@ -18,6 +18,32 @@ def adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None,
     scale_by_learning_rate(γ))``. Arguments and defaults are Optax's; ``weight_decay`` is L2
     (added to the gradient first), as ``torch.optim.Adam(weight_decay=λ)``. ``nesterov=True``
     is NAdam with constant momentum (Optax's ``adam(nesterov=True)``, ``nadam``).
+
+    Args:
+      learning_rate: γ ``>= 0``: a number, array or schedule ``step -> value``.
+      b1: β1, decay of the first moment, in ``[0, 1)``.
+      b2: β2, decay of the second moment, in ``[0, 1)``.
+      eps: ε ``>= 0``, added to ``√v̂``.
+      eps_root: ε added to ``v̂`` inside the root (Optax's; 0 by default).
+      mu_dtype: dtype of the first moment (default: the params'); ``gc.quantized()`` for 8 bits.
+      nesterov: use NAdam's Nesterov first moment.
+      nu_dtype: dtype of the second moment (default: the params').
+      weight_decay: λ ``>= 0`` of L2 regularisation (``λθ`` added to the gradient first).
+
+    Returns:
+      A ``GradientTransformation``: the chain above, whose state is the tuple of its parts'
+      states (``gradchain.describe_state`` lists them; hyperparameters in their ``hyperparams``
+      dicts, read and set with ``get_hyperparams``/``set_hyperparams``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> tx = gc.adam(learning_rate=0.1)
+      >>> state = tx.init(params)
+      >>> updates, state = tx.update({"w": jnp.array([0.5, -0.5])}, state, params)
+      >>> gc.apply_updates(params, updates)["w"].tolist()
+      [0.9, -1.9]
     """
     return chain(
         maybe_add_decayed_weights(weight_decay),
@@ -44,6 +70,35 @@ def adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None
     ``fn(path, leaf) -> bool``, selecting the leaves that decay (biases and norm scales are
     usually left out).
     ``nesterov=True`` uses NAdam's first moment.
+
+    Args:
+      learning_rate: γ ``>= 0``: a number, array or schedule ``step -> value``. With ``multiplier``, the constant base rate α.
+      b1: β1, decay of the first moment, in ``[0, 1)``.
+      b2: β2, decay of the second moment, in ``[0, 1)``.
+      eps: ε ``>= 0``, added to ``√v̂``.
+      eps_root: ε added to ``v̂`` inside the root (Optax's; 0 by default).
+      mu_dtype: dtype of the first moment (default: the params'); ``gc.quantized()`` for 8 bits.
+      weight_decay: λ ``>= 0`` of the decoupled decay.
+      mask: which leaves decay: a prefix tree of booleans, ``fn(params)`` returning one, or
+        ``fn(path, leaf) -> bool``; None: all.
+      nesterov: use NAdam's Nesterov first moment.
+      nu_dtype: dtype of the second moment (default: the params').
+      multiplier: the schedule multiplier ``η_t`` of the paper's form, or None.
+
+    Returns:
+      A ``GradientTransformation``: the chain above, whose state is the tuple of its parts'
+      states (``gradchain.describe_state`` lists them; hyperparameters in their ``hyperparams``
+      dicts, read and set with ``get_hyperparams``/``set_hyperparams``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> tx = gc.adamw(learning_rate=0.1, weight_decay=0.5)
+      >>> state = tx.init(params)
+      >>> updates, state = tx.update({"w": jnp.array([0.5, -0.5])}, state, params)
+      >>> gc.apply_updates(params, updates)["w"].tolist()
+      [0.85, -1.8]
     """
     preconditioner = scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov,
                                    nu_dtype=nu_dtype)
@@ -64,6 +119,34 @@ def amsgrad(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=No
     ``max_on_raw=True`` is ``torch.optim.Adam(amsgrad=True)`` (max of the raw v, then divided by
     the current ``1 - β2^t``). ``bias_correction_mu``/``bias_correction_nu`` are Optax's
     switches (both off: the paper). ``weight_decay`` is L2, as in torch.
+
+    Args:
+      learning_rate: γ ``>= 0``: a number, array or schedule ``step -> value``.
+      b1: β1, decay of the first moment, in ``[0, 1)``.
+      b2: β2, decay of the second moment, in ``[0, 1)``.
+      eps: ε ``>= 0``, added to ``√v̂``.
+      eps_root: ε added to ``v̂`` inside the root (Optax's; 0 by default).
+      mu_dtype: dtype of the first moment (default: the params'); ``gc.quantized()`` for 8 bits.
+      bias_correction_mu: bias-correct the first moment.
+      bias_correction_nu: bias-correct the second moment.
+      max_on_raw: take the maximum of the raw ``v`` (torch) instead of ``v̂`` (Optax).
+      nu_dtype: dtype of the second moment and its maximum (default: the params').
+      weight_decay: λ ``>= 0`` of L2 regularisation.
+
+    Returns:
+      A ``GradientTransformation``: the chain above, whose state is the tuple of its parts'
+      states (``gradchain.describe_state`` lists them; hyperparameters in their ``hyperparams``
+      dicts, read and set with ``get_hyperparams``/``set_hyperparams``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> tx = gc.amsgrad(learning_rate=0.1)
+      >>> state = tx.init(params)
+      >>> updates, state = tx.update({"w": jnp.array([0.5, -0.5])}, state, params)
+      >>> gc.apply_updates(params, updates)["w"].tolist()
+      [0.9, -1.9]
     """
     return chain(
         maybe_add_decayed_weights(weight_decay),

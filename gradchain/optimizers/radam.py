@@ -23,6 +23,34 @@ def radam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, threshold=5.0
     the raw ``v``), its ``weight_decay`` L2 or, with ``decoupled_weight_decay=True``, decoupled
     (``θ -= γλθ``). The authors' default of taking no step below the threshold is
     ``degenerate_to_sgd=False``.
+
+    Args:
+      learning_rate: γ ``>= 0``: a number, array or schedule ``step -> value``.
+      b1: β1 in ``[0, 1)``.
+      b2: β2 in ``[0, 1)``.
+      eps: ε ``>= 0``.
+      eps_root: ε inside the root.
+      threshold: the rectification threshold ``>= 4`` on ``ρ_t``.
+      nesterov: use NAdam's Nesterov first moment.
+      raw_v: ε on the root of the raw ``v`` (torch) instead of ``v̂`` (Optax).
+      degenerate_to_sgd: below the threshold, step with momentum SGD (True) or not at all.
+      weight_decay: λ ``>= 0``, L2 unless ``decoupled_weight_decay``.
+      decoupled_weight_decay: decay decoupled from the gradient (``θ -= γλθ``).
+
+    Returns:
+      A ``GradientTransformation``: the chain above, whose state is the tuple of its parts'
+      states (``gradchain.describe_state`` lists them; hyperparameters in their ``hyperparams``
+      dicts, read and set with ``get_hyperparams``/``set_hyperparams``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> tx = gc.radam(learning_rate=0.1)
+      >>> state = tx.init(params)
+      >>> updates, state = tx.update({"w": jnp.array([0.5, -0.5])}, state, params)
+      >>> gc.apply_updates(params, updates)["w"].tolist()
+      [0.95, -1.95]
     """
     decay = maybe_add_decayed_weights(weight_decay)
     return chain(

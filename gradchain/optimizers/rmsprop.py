@@ -21,6 +21,34 @@ def rmsprop(learning_rate, decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt: 
     ``θ -= b`` (lr inside the buffer, as Optax; torch puts it outside, equal at constant lr).
     ``torch.optim.RMSprop`` is ``rmsprop(lr, decay=0.99, eps=1e-8, eps_in_sqrt=False)`` with
     its ``weight_decay`` as L2. ``nesterov=True`` needs a ``momentum``.
+
+    Args:
+      learning_rate: γ ``>= 0``: a number, array or schedule ``step -> value``.
+      decay: the EMA's decay of ``g²`` in ``[0, 1]`` (torch's ``alpha``, 0.99 there).
+      eps: ε ``>= 0``.
+      initial_scale: ``v_0 >= 0``.
+      eps_in_sqrt: ε inside the root (Optax) or added to the root (torch).
+      centered: divide by the standard deviation, ``v - EMA(g)²``.
+      momentum: μ, or None for no momentum.
+      nesterov: Nesterov momentum (needs ``momentum``).
+      bias_correction: bias-correct the EMAs (Optax's option).
+      weight_decay: λ ``>= 0`` of L2 regularisation.
+      accumulator_dtype: dtype of the EMAs and the buffer (default: the params').
+
+    Returns:
+      A ``GradientTransformation``: the chain above, whose state is the tuple of its parts'
+      states (``gradchain.describe_state`` lists them; hyperparameters in their ``hyperparams``
+      dicts, read and set with ``get_hyperparams``/``set_hyperparams``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> tx = gc.rmsprop(learning_rate=0.01, decay=0.75, eps=0.0)
+      >>> state = tx.init(params)
+      >>> updates, state = tx.update({"w": jnp.array([0.5, -0.5])}, state, params)
+      >>> gc.apply_updates(params, updates)["w"].tolist()
+      [0.98, -1.98]
     """
     if nesterov and momentum is None:
         raise ValueError("rmsprop: nesterov=True needs a momentum, got momentum=None")

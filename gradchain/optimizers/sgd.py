@@ -20,6 +20,29 @@ def sgd(learning_rate, momentum=None, nesterov: bool = False, accumulator_dtype=
     scale_by_learning_rate(γ))``: exactly ``torch.optim.SGD`` (L2 decay first, lr outside the
     buffer) and, with defaults, Optax's ``sgd``. ``momentum=None`` builds no buffer, and then
     refuses ``nesterov=True`` or a non-zero ``dampening`` (which would have no effect).
+
+    Args:
+      learning_rate: γ ``>= 0``: a number, array or schedule ``step -> value``.
+      momentum: μ in ``[0, 1]``, or None for no buffer.
+      nesterov: Nesterov momentum (needs ``momentum``).
+      accumulator_dtype: dtype of the momentum buffer (default: the params').
+      dampening: τ in ``[0, 1]``, torch's dampening (needs ``momentum``).
+      weight_decay: λ ``>= 0`` of L2 regularisation (``λθ`` added to the gradient first).
+
+    Returns:
+      A ``GradientTransformation``: the chain above, whose state is the tuple of its parts'
+      states (``gradchain.describe_state`` lists them; hyperparameters in their ``hyperparams``
+      dicts, read and set with ``get_hyperparams``/``set_hyperparams``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> tx = gc.sgd(learning_rate=0.1, momentum=0.9)
+      >>> state = tx.init(params)
+      >>> updates, state = tx.update({"w": jnp.array([0.5, -0.5])}, state, params)
+      >>> gc.apply_updates(params, updates)["w"].tolist()
+      [0.95, -1.95]
     """
     check_momentum_options(momentum, nesterov, dampening)
     return chain(

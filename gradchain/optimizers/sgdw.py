@@ -36,6 +36,21 @@ def sgdw(learning_rate, momentum=None, nesterov: bool = False, accumulator_dtype
       weight_decay: λ ``>= 0``.
       dampening: torch's dampening of the buffer.
       multiplier: the schedule multiplier ``η_t``, or None.
+
+    Returns:
+      A ``GradientTransformation``: the chain above, whose state is the tuple of its parts'
+      states (``gradchain.describe_state`` lists them; hyperparameters in their ``hyperparams``
+      dicts, read and set with ``get_hyperparams``/``set_hyperparams``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> tx = gc.sgdw(learning_rate=0.1, weight_decay=0.5)
+      >>> state = tx.init(params)
+      >>> updates, state = tx.update({"w": jnp.array([0.5, -0.5])}, state, params)
+      >>> gc.apply_updates(params, updates)["w"].tolist()
+      [0.9, -1.85]
     """
     check_momentum_options(momentum, nesterov, dampening)
     buffer = identity() if momentum is None else scale_by_momentum(

@@ -41,6 +41,31 @@ def swats(learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-9, *, tolerance=1e-9,
     The switch needs the projected rate to come within ``tolerance`` of its running average:
     with noisy mini-batch gradients the paper's 1e-9 rarely triggers (on the digits examples
     γ_k is ~0.2 and fluctuates by ~0.1; ``tolerance=1e-3`` switches within the first epochs).
+
+    Args:
+      learning_rate: γ ``>= 0``: a number, array or schedule ``step -> value``.
+      b1: β1 in ``[0, 1)``, Adam's first moment and the SGD phase's momentum.
+      b2: β2 in ``[0, 1)``, Adam's second moment and the estimate's decay.
+      eps: ε ``>= 0``, on the raw root.
+      tolerance: the switching tolerance (absolute).
+      weight_decay: λ ``>= 0`` of L2 regularisation.
+      nesterov: Nesterov momentum in the SGD phase.
+      axis_name: the mesh or ``pmap`` axis the params are split over, or None.
+
+    Returns:
+      A ``GradientTransformation``: the chain above, whose state is the tuple of its parts'
+      states (``gradchain.describe_state`` lists them; hyperparameters in their ``hyperparams``
+      dicts, read and set with ``get_hyperparams``/``set_hyperparams``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> tx = gc.swats(learning_rate=0.1)
+      >>> state = tx.init(params)
+      >>> updates, state = tx.update({"w": jnp.array([0.5, -0.5])}, state, params)
+      >>> gc.apply_updates(params, updates)["w"].tolist()
+      [0.9, -1.9]
     """
     adam_step = chain(
         divide_by_sqrt(ema(b1, hyperparam_name="b1"),

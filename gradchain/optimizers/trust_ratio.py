@@ -37,6 +37,32 @@ def lars(learning_rate, weight_decay=0.0, weight_decay_mask=True, trust_coeffici
 
     ``axis_name`` (not in Optax): the mesh or ``pmap`` axis the params are split over, for the
     norms of whole leaves (``scale_by_trust_ratio``).
+
+    Args:
+      learning_rate: γ ``>= 0``: a number, array or schedule ``step -> value``.
+      weight_decay: λ ``>= 0``, added before the trust ratio.
+      weight_decay_mask: which leaves decay (True: all; a mask as ``masked``).
+      trust_coefficient: η ``>= 0``.
+      eps: ε ``>= 0`` added to the norm of the update.
+      trust_ratio_mask: which leaves are rescaled (True: all).
+      momentum: μ of the buffer.
+      nesterov: Nesterov momentum.
+      axis_name: the mesh or ``pmap`` axis the params are split over, or None.
+
+    Returns:
+      A ``GradientTransformation``: the chain above, whose state is the tuple of its parts'
+      states (``gradchain.describe_state`` lists them; hyperparameters in their ``hyperparams``
+      dicts, read and set with ``get_hyperparams``/``set_hyperparams``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> tx = gc.lars(learning_rate=0.1, trust_coefficient=0.5)
+      >>> state = tx.init(params)
+      >>> updates, state = tx.update({"w": jnp.array([1.0, -1.0])}, state, params)
+      >>> gc.apply_updates(params, updates)["w"].tolist()
+      [0.9, -1.9]
     """
     return chain(
         _where(weight_decay_mask, add_decayed_weights(weight_decay)),
@@ -59,6 +85,32 @@ def lamb(learning_rate, b1=0.9, b2=0.999, eps=1e-6, eps_root=0.0, weight_decay=0
     ``axis_name`` (not in Optax): the mesh or ``pmap`` axis the params are split over, for the
     norms of whole leaves (``scale_by_trust_ratio``). The trust ratio's own ε (0) is stored as
     ``trust_ratio_eps``, apart from Adam's ``eps``.
+
+    Args:
+      learning_rate: γ ``>= 0``: a number, array or schedule ``step -> value``.
+      b1: β1 in ``[0, 1)``.
+      b2: β2 in ``[0, 1)``.
+      eps: ε ``>= 0``.
+      eps_root: ε inside the root.
+      weight_decay: λ ``>= 0`` of the decoupled decay.
+      mask: which leaves decay (as ``masked``); None: all.
+      trust_ratio_mask: which leaves are rescaled; None: all.
+      axis_name: the mesh or ``pmap`` axis the params are split over, or None.
+
+    Returns:
+      A ``GradientTransformation``: the chain above, whose state is the tuple of its parts'
+      states (``gradchain.describe_state`` lists them; hyperparameters in their ``hyperparams``
+      dicts, read and set with ``get_hyperparams``/``set_hyperparams``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> tx = gc.lamb(learning_rate=0.1)
+      >>> state = tx.init(params)
+      >>> updates, state = tx.update({"w": jnp.array([0.5, -0.5])}, state, params)
+      >>> gc.apply_updates(params, updates)["w"].tolist()
+      [0.9, -1.8]
     """
     return chain(
         scale_by_adam(b1, b2, eps, eps_root),

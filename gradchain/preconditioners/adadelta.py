@@ -19,7 +19,18 @@ def scale_by_adadelta(rho=0.9, eps=1e-6, *, accumulator_dtype=None):
     (Zeiler 2012; ε inside both roots, as torch and Optax). ``ε > 0``: with ε = 0 the first
     ``Δ`` is ``√0 · x = 0`` and ``u`` stays 0, so no step would ever be taken. For complex
     updates ``g²`` and ``Δ²`` are ``|g|²`` and ``|Δ|²``, the convention of Optax's other second
-    moments (Optax's ``adadelta`` itself does not support complex params)."""
+    moments (Optax's ``adadelta`` itself does not support complex params).
+
+    Args:
+      rho: ρ in ``[0, 1]``, the decay of both averages.
+      eps: ε ``> 0``.
+      accumulator_dtype: dtype of ``v`` and ``u`` (default: the params' real dtype).
+
+    Returns:
+      A ``GradientTransformation``: ``chain(divide_by_sqrt(identity(), chain(square(), ema(ρ)),
+      eps_root=ε), scale_by_delta_rms(ρ, ε))``; its state holds the ``EmaState`` of ``v`` and the
+      ``DeltaRmsState`` of ``u``.
+    """
     check_range("scale_by_adadelta", "eps", eps, 0, low_open=True)
     return chain(
         divide_by_sqrt(identity(),

@@ -55,6 +55,9 @@ def rectified_step_size(b2=0.999, threshold=5.0, eps=1e-8, eps_root=0.0, *,
       degenerate_to_sgd: below the threshold, output 1 (True) or 0 (False).
       hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (``state_names``);
         keep ``b2`` under the name of the second moment's decay, so the two are tied.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``RectifiedStepSizeState``: ``count`` (the ``t`` of ``ρ_t``) and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``).
     """
     names = state_names(NAME, hyperparam_name, ("b2", "threshold", "eps", "eps_root"))
     check_range(NAME, names["b2"], b2, 0, 1, high_open=True)
@@ -98,6 +101,22 @@ def scale_by_radam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, threshold=5.0, *,
     rectified_step_size(β2, threshold, ε, ε_root)))``. ``nesterov=True`` takes
     ``nesterov_first_moment(β1)`` as the direction (Optax's option); ``raw_v=True`` feeds the raw
     ``v`` (torch's ε convention, see ``rectified_step_size``).
+
+    Args:
+      b1: β1 in ``[0, 1)``.
+      b2: β2 in ``[0, 1)``.
+      eps: ε ``>= 0``.
+      eps_root: ``>= 0``, inside the root.
+      threshold: rectify when ``ρ_t >= threshold`` (``>= 4``).
+      nesterov: NAdam's Nesterov first moment as the direction.
+      raw_v: feed the raw ``v`` (torch's ε convention).
+      degenerate_to_sgd: below the threshold, step with ``m̂`` (True) or not at all.
+      mu_dtype: dtype of ``m`` (default: the params').
+      nu_dtype: dtype of ``v`` (default: the params' real dtype).
+
+    Returns:
+      A ``GradientTransformation``; its state is a ``BranchState`` holding the first moment's,
+      the second moment's and the ``RectifiedStepSizeState``.
     """
     direction = (nesterov_first_moment(b1, dtype=mu_dtype) if nesterov
                  else first_moment(b1, dtype=mu_dtype))

@@ -47,6 +47,18 @@ def scale_by_rms(decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt: bool = Tru
     Hinton's RMSProp (Tieleman & Hinton 2012). ``bias_correction`` divides ``v_t`` by
     ``1 - ρ^t`` (Optax's option). ``torch.optim.RMSprop`` is
     ``scale_by_rms(0.99, 1e-8, eps_in_sqrt=False)``.
+
+    Args:
+      decay: ρ in ``[0, 1]``.
+      eps: ε ``>= 0``.
+      initial_scale: ``v_0 >= 0``.
+      eps_in_sqrt: ε inside the root (Optax) or added to it (torch).
+      bias_correction: divide ``v_t`` by ``1 - ρ^t``.
+      accumulator_dtype: dtype of ``v`` (default: the params' real dtype).
+
+    Returns:
+      A ``GradientTransformation``: ``divide_by_sqrt`` of the gradient by ``v``; its state is a
+      ``BranchState`` holding the ``EmaState`` of ``v``.
     """
     _check("scale_by_rms", eps, initial_scale)
     second = _second_moment(decay, bias_correction, initial_scale, accumulator_dtype)
@@ -65,6 +77,17 @@ def scale_by_stddev(decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt: bool = 
     ``out = g_t / √(v_t - ḡ_t² + ε)`` or ``g_t / (√(v_t - ḡ_t²) + ε)``; same options as
     ``scale_by_rms``. torch's ``RMSprop(centered=True)`` uses eps outside the root. For complex
     updates ``ḡ_t²`` is ``|ḡ_t|²`` (Optax's convention).
+
+    Args:
+      decay: ρ in ``[0, 1]`` of both EMAs.
+      eps: ε ``>= 0``.
+      initial_scale: ``v_0 >= 0``.
+      eps_in_sqrt: ε inside the root (Optax) or added to it (torch).
+      bias_correction: divide both EMAs by ``1 - ρ^t``.
+      accumulator_dtype: dtype of both EMAs (default: the params').
+
+    Returns:
+      A ``GradientTransformation``; its state holds the ``EmaState`` of ``v`` and of ``ḡ``.
     """
     _check("scale_by_stddev", eps, initial_scale)
     second = _second_moment(decay, bias_correction, initial_scale, accumulator_dtype)

@@ -20,6 +20,16 @@ def scale_by_rss(initial_accumulator_value=0.1, eps=1e-7, *, eps_in_sqrt: bool =
 
     Duchi et al. 2011. Defaults are Optax's; ``torch.optim.Adagrad`` is
     ``scale_by_rss(0.0, 1e-10, eps_in_sqrt=False)``.
+
+    Args:
+      initial_accumulator_value: ``s_0 >= 0``.
+      eps: ε ``>= 0``.
+      eps_in_sqrt: ε inside the root (Optax) or added to it (torch).
+      accumulator_dtype: dtype of ``s`` (default: the params' real dtype).
+
+    Returns:
+      A ``GradientTransformation``: ``divide_by_sqrt`` of the gradient by ``s``; its state is a
+      ``BranchState`` holding the ``AccumulateState`` of ``s``.
     """
     check_range("scale_by_rss", "initial_accumulator_value", initial_accumulator_value, 0)
     check_range("scale_by_rss", "eps", eps, 0)

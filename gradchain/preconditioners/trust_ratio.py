@@ -54,6 +54,9 @@ def scale_by_trust_ratio(min_norm=0.0, trust_coefficient=1.0, eps=0.0, *, axis_n
       axis_name: under ``shard_map``/``pmap`` with each leaf split over this axis, the norms of
         whole leaves (sums of squares ``psum``-ed over it); None (default): leaves not split.
       hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (``state_names``).
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``TrustRatioState``: ``count`` and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``).
     """
     names = state_names(NAME, hyperparam_name, ("min_norm", "trust_coefficient", "eps"))
     check_range(NAME, names["min_norm"], min_norm, 0)

@@ -8,12 +8,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
-                                        next_count, state_names, zero_count)
 from gradchain.core.public import called_name, public
-from gradchain.core.transformation import GradientTransformation
-from gradchain.core.validation import (check_choice, check_floating, check_range, check_real,
-                                       check_same_shapes, check_same_structure)
+from gradchain.core.validation import check_choice, check_range
+from gradchain.kit.rules import elementwise
 
 NAME = "add_gradient_noise"
 FORMS = ("variance", "std")
@@ -70,8 +67,7 @@ def check_key(owner: str, key):
 
 
 @public
-def add_gradient_noise(eta=0.01, gamma=0.55, key=None, *, form: str = "variance",
-                       hyperparam_name=None):
+def add_gradient_noise(eta=0.01, gamma=0.55, key=None, *, form: str = "variance"):
     """``g -> g + σ_t · N(0, 1)`` per entry, with σ_t annealed over the steps ``t = 0, 1, ...``.
 
     - ``form="variance"`` (Neelakantan et al. 2015, Optax's ``add_noise``):
@@ -95,44 +91,29 @@ def add_gradient_noise(eta=0.01, gamma=0.55, key=None, *, form: str = "variance"
       key: an integer seed, a ``jax.random.key`` or a raw ``jax.random.PRNGKey``; required
         (see ``check_key``).
       form: ``"variance"`` or ``"std"``: what η and the annealing apply to.
-      hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (``state_names``).
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``GradientNoiseState``: ``count`` (the ``t`` of σ_t), ``key`` (the raw key data) and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``).
     """
-    names = state_names(NAME, hyperparam_name, ("eta", "gamma"))
-    check_range(NAME, names["eta"], eta, 0)
-    check_range(NAME, names["gamma"], gamma, 0)
+    check_range(NAME, "eta", eta, 0)
+    check_range(NAME, "gamma", gamma, 0)
     check_choice(NAME, "form", form, FORMS)
     data, impl = check_key(called_name(NAME), key)
-    hyper = Hyperparams(names, eta=eta, gamma=gamma)
+    wrap = {} if impl is None else {"impl": impl}
 
-    def init(params):
-        check_real(NAME, params, "params", NO_COMPLEX_NOISE)
-        return GradientNoiseState(zero_count(), data, hyper.init())
+    def keys(key, num_leaves, eta, gamma, step):
+        # Optax's order: one subkey per update, split into one key per leaf.
+        key, sample = jax.random.split(jax.random.wrap_key_data(key, **wrap))
+        annealed = eta / step.astype(eta.dtype) ** gamma  # step = 1 + t, t from 0
+        return {"key": jax.random.key_data(key),
+                "leaf_keys": jax.random.key_data(jax.random.split(sample, num_leaves)),
+                "std": jnp.sqrt(annealed) if form == "variance" else annealed}
 
-    def update(updates, state, params=None, **extra):
-        del extra
-        check_floating(NAME, updates, "updates")
-        check_real(NAME, updates, "updates", NO_COMPLEX_NOISE)
-        if params is not None:
-            check_same_structure(NAME, updates, params, "params")
-            check_same_shapes(NAME, updates, params, "params")
-        values, stored = hyper.read(state.hyperparams, state.count)
-        t = state.count.astype(values["eta"].dtype)  # 1 + count overflows at the saturated count
-        annealed = values["eta"] / (1 + t) ** values["gamma"]
-        scalars = ScalarsByDtype({"std": jnp.sqrt(annealed) if form == "variance" else annealed})
-        key = jax.random.wrap_key_data(state.key, **({} if impl is None else {"impl": impl}))
-        key, sample = jax.random.split(key)
-        leaves, treedef = jax.tree.flatten(updates)
-        keys = jax.random.split(sample, len(leaves))
+    def rule(g, leaf_keys, index, std):
+        key = jax.random.wrap_key_data(leaf_keys[index], **wrap)
+        return g + std * jax.random.normal(key, jnp.shape(g), std.dtype)  # compute dtype
 
-        def leaf(g, k):
-            dtype = compute_dtype(g.dtype)
-            noise = jax.random.normal(k, jnp.shape(g), dtype)
-            return cast(g + scalars(dtype)["std"] * noise, g.dtype)
-
-        noisy = treedef.unflatten([leaf(g, k) for g, k in zip(leaves, keys)])
-        return noisy, GradientNoiseState(next_count(state.count), jax.random.key_data(key),
-                                         stored)
-
-    return GradientTransformation(init, update, name=NAME,
-                                  hyperparams={**hyper.specs, "form": form},
-                                  state_type=GradientNoiseState)
+    return elementwise(rule, name=NAME, hyperparams={"eta": eta, "gamma": gamma},
+                       scalars=keys, carry={"key": data}, real_input=NO_COMPLEX_NOISE,
+                       state_type=GradientNoiseState,
+                       display={"eta": eta, "gamma": gamma, "form": form})

@@ -30,7 +30,24 @@ def add_decayed_weights(weight_decay=0.0, mask=None, *, hyperparam_name=None):
     ``weight_decay`` λ is ``>= 0``: a number, array or schedule. Needs ``params``. ``mask``
     (a prefix tree of booleans, Optax's function of the params returning one, or
     ``fn(path, leaf) -> bool``) restricts the decay to the selected leaves, through ``masked``.
-    ``hyperparam_name``: the key of λ in the state's ``hyperparams`` (``state_names``).
+
+    Args:
+      weight_decay: λ ``>= 0``; a number, array or schedule.
+      mask: which leaves decay: a prefix tree of booleans, ``fn(params)`` returning one, or
+        ``fn(path, leaf) -> bool``; None: all.
+      hyperparam_name: the key of λ in the state's ``hyperparams`` (``state_names``).
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``WeightDecayState``: ``count`` and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``). (inside ``MaskedState`` with a ``mask``)
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> tx = gc.add_decayed_weights(0.5)
+      >>> params = {"w": jnp.array([2.0])}
+      >>> updates, _ = tx.update({"w": jnp.array([1.0])}, tx.init(params), params)
+      >>> updates["w"].tolist()
+      [2.0]
     """
     names = state_names("add_decayed_weights", hyperparam_name, ("weight_decay",))
     check_range("add_decayed_weights", names["weight_decay"], weight_decay, 0)
@@ -51,6 +68,15 @@ def maybe_add_decayed_weights(weight_decay=0.0, mask=None, *, hyperparam_name=No
     Aliases use it so that a zero decay costs nothing (no read of the params). Pass the decay as
     an array, even ``jnp.asarray(0.0)``, to keep an adjustable stage. ``mask`` and
     ``hyperparam_name`` as in ``add_decayed_weights``.
+
+    Args:
+      weight_decay: λ ``>= 0``; a number, array or schedule.
+      mask: which leaves decay (as ``add_decayed_weights``); None: all.
+      hyperparam_name: the key of λ (as ``add_decayed_weights``).
+
+    Returns:
+      ``add_decayed_weights(weight_decay, mask)``, or ``identity()`` (state ``EmptyState()``)
+      for a plain 0.
     """
     if statically_zero(weight_decay):
         return identity()

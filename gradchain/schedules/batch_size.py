@@ -30,7 +30,17 @@ _RULES = ("linear", "sqrt")
 def scale_learning_rate(learning_rate, base_batch_size: int, batch_size: int, *,
                         rule: str = "linear"):
     """The learning rate for ``batch_size``: ``k·γ`` (``rule="linear"``) or ``√k·γ``
-    (``rule="sqrt"``), ``k = batch_size / base_batch_size``."""
+    (``rule="sqrt"``), ``k = batch_size / base_batch_size``.
+
+    Args:
+      learning_rate: γ, the rate tuned at ``base_batch_size`` (a number or array).
+      base_batch_size: the batch size ``>= 1`` γ was tuned at.
+      batch_size: the batch size ``>= 1`` to train at.
+      rule: ``"linear"`` or ``"sqrt"``.
+
+    Returns:
+      The scaled rate γ' (a number, or an array for an array γ); not a schedule.
+    """
     owner = "scale_learning_rate"
     check_value(owner, "learning_rate", learning_rate, 0)
     base_batch_size = check_steps(owner, "base_batch_size", base_batch_size)
@@ -42,13 +52,41 @@ def scale_learning_rate(learning_rate, base_batch_size: int, batch_size: int, *,
 
 @public
 def linear_scaling_rule(learning_rate, base_batch_size: int, batch_size: int):
-    """Goyal et al. 2017: ``γ' = γ · batch_size / base_batch_size``."""
+    """Goyal et al. 2017: ``γ' = γ · batch_size / base_batch_size``.
+
+    Args:
+      learning_rate: γ, the rate tuned at ``base_batch_size``.
+      base_batch_size: the batch size ``>= 1`` γ was tuned at.
+      batch_size: the batch size ``>= 1`` to train at.
+
+    Returns:
+      The scaled rate γ'.
+
+    Example:
+      >>> from gradchain import schedules
+      >>> schedules.linear_scaling_rule(0.1, 256, 1024)
+      0.4
+    """
     return scale_learning_rate(learning_rate, base_batch_size, batch_size, rule="linear")
 
 
 @public
 def sqrt_scaling_rule(learning_rate, base_batch_size: int, batch_size: int):
-    """Hoffer et al. 2017: ``γ' = γ · √(batch_size / base_batch_size)``."""
+    """Hoffer et al. 2017: ``γ' = γ · √(batch_size / base_batch_size)``.
+
+    Args:
+      learning_rate: γ, the rate tuned at ``base_batch_size``.
+      base_batch_size: the batch size ``>= 1`` γ was tuned at.
+      batch_size: the batch size ``>= 1`` to train at.
+
+    Returns:
+      The scaled rate γ'.
+
+    Example:
+      >>> from gradchain import schedules
+      >>> schedules.sqrt_scaling_rule(0.1, 256, 1024)
+      0.2
+    """
     return scale_learning_rate(learning_rate, base_batch_size, batch_size, rule="sqrt")
 
 
@@ -62,6 +100,18 @@ def batch_size_warmup(learning_rate, base_batch_size: int, batch_size: int,
     ``γ'`` (``γ'`` from ``scale_learning_rate`` with ``rule``). ``then``, if given, builds what
     follows the warm-up from the scaled rate: ``then(γ')`` is a schedule started at step
     ``W``, e.g. ``then=lambda lr: multi_step_lr(lr, [30 * steps_per_epoch], 0.1)``.
+
+    Args:
+      learning_rate: γ, the rate tuned at ``base_batch_size``.
+      base_batch_size: the batch size ``>= 1`` γ was tuned at.
+      batch_size: the batch size ``>= 1`` to train at.
+      warmup_steps: W ``>= 0``, the warm-up's length.
+      rule: ``"linear"`` or ``"sqrt"`` (see ``scale_learning_rate``).
+      then: ``then(γ') -> schedule``, what follows the warm-up; None: constant γ'.
+
+    Returns:
+      A schedule: a pure function ``step -> value`` of an integer step (or an array of steps),
+      traceable inside ``jit``, equal by value to one built with equal arguments.
     """
     owner = "batch_size_warmup"
     peak = scale_learning_rate(learning_rate, base_batch_size, batch_size, rule=rule)

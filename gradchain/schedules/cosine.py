@@ -27,6 +27,22 @@ def cosine_annealing_lr(init_value, T_max: int, eta_min=0.0):
     following the cosine, so its learning rate climbs back to ``init_value`` at ``2·T_max`` and
     oscillates with period ``2·T_max`` for as long as it is stepped. Use
     ``cosine_annealing_warm_restarts`` for deliberate restarts.
+
+    Args:
+      init_value: the value at step 0 (a number, array or traced value).
+      T_max: the step ``>= 1`` at which the value reaches ``eta_min``.
+      eta_min: η_min, the value from ``T_max`` on.
+
+    Returns:
+      A schedule: a pure function ``step -> value`` of an integer step (or an array of steps),
+      traceable inside ``jit``, equal by value to one built with equal arguments.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradchain import schedules
+      >>> schedule = schedules.cosine_annealing_lr(1.0, T_max=4)
+      >>> schedule(jnp.arange(6)).tolist()
+      [1.0, 0.8536, 0.5, 0.1464, 0.0, 0.0]
     """
     owner = "cosine_annealing_lr"
     check_value(owner, "init_value", init_value)
@@ -52,6 +68,23 @@ def cosine_annealing_warm_restarts(init_value, T_0: int, T_mult: int = 1, eta_mi
     >= 1, as there). The last step of a cycle is just above ``η_min``; ``η_min`` itself is never
     reached. Restart points are computed exactly in integers (PyTorch's ``step(epoch)`` path
     uses a floating-point logarithm for them).
+
+    Args:
+      init_value: the value at step 0 (a number, array or traced value).
+      T_0: the length ``>= 1`` of the first cycle.
+      T_mult: the growth factor ``>= 1`` (an integer) of each cycle's length.
+      eta_min: η_min, the value each cycle anneals towards.
+
+    Returns:
+      A schedule: a pure function ``step -> value`` of an integer step (or an array of steps),
+      traceable inside ``jit``, equal by value to one built with equal arguments.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradchain import schedules
+      >>> schedule = schedules.cosine_annealing_warm_restarts(1.0, T_0=3)
+      >>> schedule(jnp.arange(6)).tolist()
+      [1.0, 0.75, 0.25, 1.0, 0.75, 0.25]
     """
     owner = "cosine_annealing_warm_restarts"
     check_value(owner, "init_value", init_value)
@@ -82,7 +115,18 @@ def cosine_annealing_warm_restarts(init_value, T_0: int, T_mult: int = 1, eta_mi
 def cosine_decay_schedule(init_value, decay_steps: int, alpha=0.0, exponent=1.0):
     """Optax's ``cosine_decay_schedule``:
     ``v_t = init_value · ((1 - α) · c_t^exponent + α)``, ``c_t = (1 + cos(π · min(t, T)/T)) / 2``,
-    ``T = decay_steps``; ``α · init_value`` after ``T``."""
+    ``T = decay_steps``; ``α · init_value`` after ``T``.
+
+    Args:
+      init_value: the value at step 0 (a number, array or traced value).
+      decay_steps: T ``>= 1``, the length of the decay.
+      alpha: α, the final value as a fraction of ``init_value``.
+      exponent: the power of the cosine factor.
+
+    Returns:
+      A schedule: a pure function ``step -> value`` of an integer step (or an array of steps),
+      traceable inside ``jit``, equal by value to one built with equal arguments.
+    """
     owner = "cosine_decay_schedule"
     check_value(owner, "init_value", init_value)
     decay_steps = float(check_steps(owner, "decay_steps", decay_steps))
@@ -103,7 +147,27 @@ def warmup_cosine_decay_schedule(init_value, peak_value, warmup_steps: int, deca
                                  end_value=0.0, exponent=1.0):
     """Optax's ``warmup_cosine_decay_schedule``: a linear warm-up from ``init_value`` to
     ``peak_value`` over ``warmup_steps``, then cosine decay to ``end_value`` at ``decay_steps``
-    (which counts the warm-up), held after."""
+    (which counts the warm-up), held after.
+
+    Args:
+      init_value: the value at step 0.
+      peak_value: the value at the end of the warm-up.
+      warmup_steps: the warm-up's length ``>= 0``.
+      decay_steps: the step at which the decay ends, counted from 0 (warm-up included).
+      end_value: the value from ``decay_steps`` on.
+      exponent: the power of the cosine factor.
+
+    Returns:
+      A schedule: a pure function ``step -> value`` of an integer step (or an array of steps),
+      traceable inside ``jit``, equal by value to one built with equal arguments.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradchain import schedules
+      >>> schedule = schedules.warmup_cosine_decay_schedule(0.0, 1.0, warmup_steps=2, decay_steps=4)
+      >>> schedule(jnp.arange(6)).tolist()
+      [0.0, 0.5, 1.0, 0.5, 0.0, 0.0]
+    """
     owner = "warmup_cosine_decay_schedule"
     # checked here: what the ratio end/peak and the decay's length need; the rest (init_value,
     # exponent) by linear_warmup and cosine_decay_schedule, under this function's name

@@ -69,6 +69,28 @@ def cyclic_lr(base_lr, max_lr, step_size_up: int = 2000, step_size_down: Optiona
     (``"exp_range"``). A custom ``scale_fn`` (a ``jax.numpy`` function, values in [0, 1])
     replaces ``mode`` and is given the cycle number or the step (``scale_mode``). Pair it with
     ``cyclic_momentum`` for PyTorch's ``cycle_momentum=True``.
+
+    Args:
+      base_lr: the lowest value, at step 0 and at the start of each cycle.
+      max_lr: the highest value (before ``scale``).
+      step_size_up: steps ``>= 1`` of the rising half.
+      step_size_down: steps of the falling half (default: ``step_size_up``).
+      mode: ``"triangular"``, ``"triangular2"`` or ``"exp_range"``.
+      gamma: γ of ``"exp_range"``.
+      scale_fn: a custom scale (a ``jax.numpy`` function with values in ``[0, 1]``), or None.
+      scale_mode: what ``scale_fn`` is given: ``"cycle"`` (the cycle number) or ``"iterations"``
+        (the step).
+
+    Returns:
+      A schedule: a pure function ``step -> value`` of an integer step (or an array of steps),
+      traceable inside ``jit``, equal by value to one built with equal arguments.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradchain import schedules
+      >>> schedule = schedules.cyclic_lr(0.0, 1.0, step_size_up=2)
+      >>> schedule(jnp.arange(6)).tolist()
+      [0.0, 0.5, 1.0, 0.5, 0.0, 0.5]
     """
     check_value("cyclic_lr", "base_lr", base_lr)
     check_value("cyclic_lr", "max_lr", max_lr)
@@ -92,6 +114,20 @@ def cyclic_momentum(base_momentum=0.8, max_momentum=0.9, step_size_up: int = 200
     What PyTorch's ``CyclicLR(cycle_momentum=True)`` writes into ``momentum`` (or Adam's β1):
     momentum is highest where the learning rate is lowest. Give it the same cycle arguments as
     the ``cyclic_lr`` it mirrors, e.g. ``sgd(cyclic_lr(...), momentum=cyclic_momentum(...))``.
+
+    Args:
+      base_momentum: the lowest momentum, where the learning rate peaks.
+      max_momentum: the highest momentum, at step 0 and at the start of each cycle.
+      step_size_up: steps ``>= 1`` of the half where the learning rate rises.
+      step_size_down: steps of the other half (default: ``step_size_up``).
+      mode: ``"triangular"``, ``"triangular2"`` or ``"exp_range"``.
+      gamma: γ of ``"exp_range"``.
+      scale_fn: a custom scale, or None.
+      scale_mode: what ``scale_fn`` is given: ``"cycle"`` or ``"iterations"``.
+
+    Returns:
+      A schedule: a pure function ``step -> value`` of an integer step (or an array of steps),
+      traceable inside ``jit``, equal by value to one built with equal arguments.
     """
     check_value("cyclic_momentum", "base_momentum", base_momentum)
     check_value("cyclic_momentum", "max_momentum", max_momentum)

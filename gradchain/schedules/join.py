@@ -19,6 +19,22 @@ def join_schedules(schedules: Sequence[Callable], boundaries: Sequence[int]):
 
     ``v_t = s_i(t - b_i)`` for ``b_i <= t < b_{i+1}`` (``b_0 = 0``); Optax's ``join_schedules``.
     ``boundaries`` are non-decreasing integers, one fewer than ``schedules``.
+
+    Args:
+      schedules: the schedules, in order.
+      boundaries: the steps at which the next schedule takes over, non-decreasing integers, one
+        fewer than ``schedules``.
+
+    Returns:
+      A schedule: a pure function ``step -> value`` of an integer step (or an array of steps),
+      traceable inside ``jit``, equal by value to one built with equal arguments.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradchain import schedules
+      >>> schedule = schedules.join_schedules([schedules.constant_schedule(1.0), schedules.constant_schedule(0.5)], [3])
+      >>> schedule(jnp.arange(6)).tolist()
+      [1.0, 1.0, 1.0, 0.5, 0.5, 0.5]
     """
     owner = "join_schedules"
     for name, value in (("schedules", schedules), ("boundaries", boundaries)):
@@ -52,6 +68,22 @@ def linear_warmup(schedule: Callable, warmup_steps: int, init_value=0.0):
     ``v_t = init_value + (s(0) - init_value) · t / W`` for ``t < W``, then ``v_t = s(t - W)``:
     the warm-up ends exactly where ``schedule`` starts, whatever it is (a decay, a cycle, a
     constant). ``warmup_steps = 0`` gives ``schedule`` itself.
+
+    Args:
+      schedule: the schedule that follows the warm-up (started at step 0 there).
+      warmup_steps: W ``>= 0``, the warm-up's length.
+      init_value: the value at step 0.
+
+    Returns:
+      A schedule: a pure function ``step -> value`` of an integer step (or an array of steps),
+      traceable inside ``jit``, equal by value to one built with equal arguments.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradchain import schedules
+      >>> schedule = schedules.linear_warmup(schedules.constant_schedule(1.0), warmup_steps=4)
+      >>> schedule(jnp.arange(6)).tolist()
+      [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
     """
     owner = "linear_warmup"
     check_schedule(owner, "schedule", schedule)
@@ -75,7 +107,17 @@ def linear_warmup(schedule: Callable, warmup_steps: int, init_value=0.0):
 def warmup_constant_schedule(init_value, peak_value, warmup_steps: int):
     """Linear warm-up from ``init_value`` to ``peak_value`` over ``warmup_steps``, then
     ``peak_value`` (Optax's ``warmup_constant_schedule``; with ``warmup_steps = 0`` Optax holds
-    ``init_value`` for ever, here the value is ``peak_value`` from the start)."""
+    ``init_value`` for ever, here the value is ``peak_value`` from the start).
+
+    Args:
+      init_value: the value at step 0.
+      peak_value: the value from ``warmup_steps`` on.
+      warmup_steps: the warm-up's length ``>= 0``.
+
+    Returns:
+      A schedule: a pure function ``step -> value`` of an integer step (or an array of steps),
+      traceable inside ``jit``, equal by value to one built with equal arguments.
+    """
     # peak_value is constant_schedule's value: checked here under its own name; linear_warmup
     # checks init_value and warmup_steps, under this function's name (core/public.py)
     check_value("warmup_constant_schedule", "peak_value", peak_value)

@@ -88,6 +88,21 @@ def one_cycle_lr(max_lr, total_steps: Optional[int] = None, pct_start=0.3,
     ``epochs · steps_per_epoch``). See the module docstring for the phases and for what
     happens after ``T``. Pair it with ``one_cycle_momentum`` for PyTorch's
     ``cycle_momentum=True``.
+
+    Args:
+      max_lr: the peak value.
+      total_steps: T, the cycle's length (or give ``epochs`` and ``steps_per_epoch``).
+      pct_start: the fraction of T spent rising.
+      anneal_strategy: ``"cos"`` or ``"linear"``.
+      div_factor: the start value is ``max_lr / div_factor``.
+      final_div_factor: the end value is ``max_lr / div_factor / final_div_factor``.
+      three_phase: PyTorch's three-phase form (back down to the start value, then to the end).
+      epochs: with ``steps_per_epoch``, ``T = epochs · steps_per_epoch``.
+      steps_per_epoch: see ``epochs``.
+
+    Returns:
+      A schedule: a pure function ``step -> value`` of an integer step (or an array of steps),
+      traceable inside ``jit``, equal by value to one built with equal arguments.
     """
     owner = "one_cycle_lr"
     check_value(owner, "max_lr", max_lr)
@@ -115,6 +130,20 @@ def one_cycle_momentum(total_steps: Optional[int] = None, pct_start=0.3,
     last). Give it the same ``total_steps``, ``pct_start``, ``anneal_strategy`` and
     ``three_phase`` as the ``one_cycle_lr`` it mirrors, e.g.
     ``sgd(one_cycle_lr(0.1, 1000), momentum=one_cycle_momentum(1000))``.
+
+    Args:
+      total_steps: T, as in the ``one_cycle_lr`` it mirrors.
+      pct_start: the fraction of T during which the learning rate rises.
+      anneal_strategy: ``"cos"`` or ``"linear"``.
+      base_momentum: the lowest momentum, where the learning rate peaks.
+      max_momentum: the momentum at both ends.
+      three_phase: PyTorch's three-phase form.
+      epochs: with ``steps_per_epoch``, ``T = epochs · steps_per_epoch``.
+      steps_per_epoch: see ``epochs``.
+
+    Returns:
+      A schedule: a pure function ``step -> value`` of an integer step (or an array of steps),
+      traceable inside ``jit``, equal by value to one built with equal arguments.
     """
     owner = "one_cycle_momentum"
     total = _total_steps(owner, total_steps, epochs, steps_per_epoch)

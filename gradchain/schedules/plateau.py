@@ -37,11 +37,11 @@ from typing import NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 
-from gradchain.core.hyperparams import (COUNT_DTYPE, Hyperparams, cast, compute_dtype,
-                                        next_count, state_names, zero_count)
+from gradchain.core.hyperparams import COUNT_DTYPE
 from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation
-from gradchain.core.validation import check_choice, check_floating, check_range, check_steps
+from gradchain.core.validation import check_choice, check_range, check_steps
+from gradchain.kit.rules import elementwise
 
 
 class ReduceOnPlateauState(NamedTuple):
@@ -63,7 +63,7 @@ class ReduceOnPlateauState(NamedTuple):
 @public
 def reduce_on_plateau(factor=0.1, patience=10, threshold=1e-4, threshold_mode: str = "rel",
                       cooldown=0, min_scale=0.0, eps=1e-8, *, mode: str = "min",
-                      accumulation_size: int = 1, hyperparam_name=None) -> GradientTransformation:
+                      accumulation_size: int = 1) -> GradientTransformation:
     """Multiply the updates by a scale that drops by ``factor`` when the metric plateaus.
 
     See the module docstring for the rules. Defaults are PyTorch's ``ReduceLROnPlateau``.
@@ -78,32 +78,38 @@ def reduce_on_plateau(factor=0.1, patience=10, threshold=1e-4, threshold_mode: s
       eps: a reduction smaller than this is skipped (``eps / lr``).
       mode: ``"min"`` (a loss) or ``"max"`` (an accuracy).
       accumulation_size: updates averaged into one reading (1: every update is a reading).
-      hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (``state_names``).
+
+    Returns:
+      A ``GradientTransformation`` whose update needs ``value=`` (the loss) and whose state is a
+      ``ReduceOnPlateauState``: ``best`` (the best reading so far), ``num_bad`` (bad readings in
+      a row), ``cooldown_counter``, ``scale`` (the multiplier in force, 1 at first),
+      ``accumulated``/``accumulation_count`` (the reading being averaged), the step ``count``
+      and ``hyperparams``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> tx = gc.reduce_on_plateau(factor=0.5, patience=1)
+      >>> params = {"w": jnp.array([1.0])}
+      >>> state = tx.init(params)
+      >>> for loss in [1.0, 2.0, 2.0, 2.0]:
+      ...     updates, state = tx.update({"w": jnp.array([1.0])}, state, params, value=loss)
+      >>> float(state.scale), updates["w"].tolist()
+      (0.5, [0.5])
     """
     owner = "reduce_on_plateau"
-    names = state_names(owner, hyperparam_name,
-                        ("factor", "patience", "threshold", "cooldown", "min_scale", "eps"))
-    check_range(owner, names["factor"], factor, 0, 1, high_open=True)
-    check_range(owner, names["patience"], patience, 0)
-    check_range(owner, names["threshold"], threshold, 0)
-    check_range(owner, names["cooldown"], cooldown, 0)
-    check_range(owner, names["min_scale"], min_scale, 0)
-    check_range(owner, names["eps"], eps, 0)
+    check_range(owner, "factor", factor, 0, 1, high_open=True)
+    check_range(owner, "patience", patience, 0)
+    check_range(owner, "threshold", threshold, 0)
+    check_range(owner, "cooldown", cooldown, 0)
+    check_range(owner, "min_scale", min_scale, 0)
+    check_range(owner, "eps", eps, 0)
     check_choice(owner, "threshold_mode", threshold_mode, ("rel", "abs"))
     check_choice(owner, "mode", mode, ("min", "max"))
     accumulation_size = check_steps(owner, "accumulation_size", accumulation_size)
-    hyper = Hyperparams(names, factor=factor, patience=patience, threshold=threshold,
-                        cooldown=cooldown, min_scale=min_scale, eps=eps)
-    counting = hyper.scheduled()
     sign = 1.0 if mode == "min" else -1.0
-
-    def init(params):
-        check_floating(owner, params)
-        dtype = jnp.result_type(float)
-        zero = jnp.zeros([], COUNT_DTYPE)
-        return ReduceOnPlateauState(
-            zero_count() if counting else None, jnp.asarray(sign * jnp.inf, dtype), zero,
-            zero, jnp.ones([], dtype), jnp.zeros([], dtype), zero, hyper.init())
+    dtype = jnp.result_type(float)
+    zero = jnp.zeros([], COUNT_DTYPE)
 
     def is_better(reading, best, threshold):
         # In "min" terms (a "max" metric is negated): better if reading < best - margin.
@@ -112,50 +118,44 @@ def reduce_on_plateau(factor=0.1, patience=10, threshold=1e-4, threshold_mode: s
         # best ∓ |best|·threshold written as a product, which keeps best = ±inf finite-safe.
         return reading < best * jnp.where(best >= 0, 1 - threshold, 1 + threshold)
 
-    def update(updates, state, params=None, *, value=None, **extra):
-        del params, extra
-        if value is None:
-            raise ValueError(f"{owner}: update needs the metric as a keyword: "
-                             "tx.update(updates, state, params, value=loss)")
+    def read_metric(value, best, num_bad, cooldown_counter, scale, accumulated,
+                    accumulation_count, factor, patience, threshold, cooldown, min_scale, eps):
         if jnp.ndim(value) != 0:
             raise ValueError(f"{owner}: value must be a scalar, got shape {jnp.shape(value)}")
-        hp, stored = hyper.read(state.hyperparams, state.count)
-        dtype = state.best.dtype
-        accumulated = state.accumulated + jnp.asarray(value, dtype)
-        accumulation_count = state.accumulation_count + 1
+        dtype = best.dtype
+        accumulated = accumulated + jnp.asarray(value, dtype)
+        accumulation_count = accumulation_count + 1
         reading = sign * accumulated / accumulation_count
         full = accumulation_count >= accumulation_size
 
-        better = is_better(reading, sign * state.best, hp["threshold"].astype(dtype))
-        best = jnp.where(better, sign * reading, state.best)
-        num_bad = jnp.where(better, 0, state.num_bad + 1)
-        in_cooldown = state.cooldown_counter > 0
-        cooldown_counter = jnp.where(in_cooldown, state.cooldown_counter - 1,
-                                     state.cooldown_counter)
-        num_bad = jnp.where(in_cooldown, 0, num_bad)
-        reduce = num_bad > hp["patience"]
-        lowered = jnp.maximum(state.scale * hp["factor"].astype(dtype),
-                              hp["min_scale"].astype(dtype))
-        scale = jnp.where(reduce & (state.scale - lowered > hp["eps"]), lowered, state.scale)
-        cooldown_counter = jnp.where(reduce, hp["cooldown"].astype(COUNT_DTYPE),
-                                     cooldown_counter)
-        num_bad = jnp.where(reduce, 0, num_bad)
+        better = is_better(reading, sign * best, threshold.astype(dtype))
+        new_best = jnp.where(better, sign * reading, best)
+        new_bad = jnp.where(better, 0, num_bad + 1)
+        in_cooldown = cooldown_counter > 0
+        new_cooldown = jnp.where(in_cooldown, cooldown_counter - 1, cooldown_counter)
+        new_bad = jnp.where(in_cooldown, 0, new_bad)
+        reduce = new_bad > patience
+        lowered = jnp.maximum(scale * factor.astype(dtype), min_scale.astype(dtype))
+        new_scale = jnp.where(reduce & (scale - lowered > eps), lowered, scale)
+        new_cooldown = jnp.where(reduce, cooldown.astype(COUNT_DTYPE), new_cooldown)
+        new_bad = jnp.where(reduce, 0, new_bad)
 
         def settle(new, old):
             return jnp.where(full, new, old).astype(old.dtype)
 
-        scale = settle(scale, state.scale)
-        new_state = ReduceOnPlateauState(
-            next_count(state.count) if counting else None,
-            settle(best, state.best), settle(num_bad, state.num_bad),
-            settle(cooldown_counter, state.cooldown_counter), scale,
-            jnp.where(full, 0, accumulated).astype(dtype),
-            jnp.where(full, 0, accumulation_count).astype(COUNT_DTYPE), stored)
-        scaled = jax.tree.map(
-            lambda u: cast(u * cast(scale, compute_dtype(u.dtype)), u.dtype), updates)
-        return scaled, new_state
+        return {"best": settle(new_best, best), "num_bad": settle(new_bad, num_bad),
+                "cooldown_counter": settle(new_cooldown, cooldown_counter),
+                "scale": settle(new_scale, scale),
+                "accumulated": jnp.where(full, 0, accumulated),
+                "accumulation_count": jnp.where(full, 0, accumulation_count)}
 
-    shown = {**hyper.specs, "mode": mode, "threshold_mode": threshold_mode,
+    hyperparams = {"factor": factor, "patience": patience, "threshold": threshold,
+                   "cooldown": cooldown, "min_scale": min_scale, "eps": eps}
+    shown = {**hyperparams, "mode": mode, "threshold_mode": threshold_mode,
              "accumulation_size": accumulation_size}
-    return GradientTransformation(init, update, name=owner, hyperparams=shown,
-                                  state_type=ReduceOnPlateauState)
+    return elementwise(
+        lambda u, scale: u * scale, name=owner, hyperparams=hyperparams, scalars=read_metric,
+        carry={"best": jnp.asarray(sign * jnp.inf, dtype), "num_bad": zero,
+               "cooldown_counter": zero, "scale": jnp.ones([], dtype),
+               "accumulated": jnp.zeros([], dtype), "accumulation_count": zero},
+        extra_args=("value",), state_type=ReduceOnPlateauState, display=shown)

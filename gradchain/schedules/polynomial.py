@@ -17,7 +17,24 @@ from gradchain.schedules.base import check_value, float_step, named, steps_since
 @public
 def polynomial_lr(init_value, total_iters: int = 5, power=1.0):
     """``v_t = init_value · (1 - min(t, T) / T)^power``, ``T = total_iters`` (PyTorch's
-    ``PolynomialLR``, same defaults): 0 from step ``T`` on."""
+    ``PolynomialLR``, same defaults): 0 from step ``T`` on.
+
+    Args:
+      init_value: the value at step 0 (a number, array or traced value).
+      total_iters: T ``>= 1``, the step at which the value reaches 0.
+      power: the exponent.
+
+    Returns:
+      A schedule: a pure function ``step -> value`` of an integer step (or an array of steps),
+      traceable inside ``jit``, equal by value to one built with equal arguments.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradchain import schedules
+      >>> schedule = schedules.polynomial_lr(1.0, total_iters=4)
+      >>> schedule(jnp.arange(6)).tolist()
+      [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
+    """
     check_value("polynomial_lr", "init_value", init_value)
     total_iters = float(check_steps("polynomial_lr", "total_iters", total_iters))
     check_value("polynomial_lr", "power", power, 0)
@@ -37,6 +54,16 @@ def linear_lr(init_value, start_factor=1.0 / 3, end_factor=1.0, total_iters: int
     """``v_t = init_value · (f_0 + (f_1 - f_0) · min(t, T) / T)`` (PyTorch's ``LinearLR``, same
     defaults): the factor moves linearly from ``start_factor`` f_0 to ``end_factor`` f_1 over
     ``T = total_iters`` steps, then stays at f_1. PyTorch allows f_0 in (0, 1], f_1 in [0, 1].
+
+    Args:
+      init_value: the value at step 0 (a number, array or traced value).
+      start_factor: f_0, the multiplier at step 0.
+      end_factor: f_1, the multiplier from ``total_iters`` on.
+      total_iters: T ``>= 1``.
+
+    Returns:
+      A schedule: a pure function ``step -> value`` of an integer step (or an array of steps),
+      traceable inside ``jit``, equal by value to one built with equal arguments.
     """
     check_value("linear_lr", "init_value", init_value)
     check_value("linear_lr", "start_factor", start_factor, 0, 1, low_open=True)
@@ -58,6 +85,17 @@ def polynomial_schedule(init_value, end_value, power, transition_steps: int,
     ``v_t = (I - E) · (1 - (t - B) / T)^power + E`` until ``B + T``, then ``end_value`` E.
 
     ``transition_steps`` T must be >= 1 (Optax turns T <= 0 into a constant ``init_value``).
+
+    Args:
+      init_value: I, the value until ``transition_begin``.
+      end_value: E, the value from ``transition_begin + transition_steps`` on.
+      power: the exponent.
+      transition_steps: T ``>= 1``.
+      transition_begin: B ``>= 0``.
+
+    Returns:
+      A schedule: a pure function ``step -> value`` of an integer step (or an array of steps),
+      traceable inside ``jit``, equal by value to one built with equal arguments.
     """
     owner = "polynomial_schedule"
     check_value(owner, "init_value", init_value)
@@ -79,7 +117,25 @@ def polynomial_schedule(init_value, end_value, power, transition_steps: int,
 def linear_schedule(init_value, end_value, transition_steps: int, transition_begin: int = 0):
     """Optax's ``linear_schedule``: a straight line from ``init_value`` at ``transition_begin``
     to ``end_value`` at ``transition_begin + transition_steps``; constant outside. With
-    ``init_value = 0`` it is the plain linear warm-up."""
+    ``init_value = 0`` it is the plain linear warm-up.
+
+    Args:
+      init_value: the value until ``transition_begin``.
+      end_value: the value from ``transition_begin + transition_steps`` on.
+      transition_steps: the line's length ``>= 1``.
+      transition_begin: the step ``>= 0`` where the line starts.
+
+    Returns:
+      A schedule: a pure function ``step -> value`` of an integer step (or an array of steps),
+      traceable inside ``jit``, equal by value to one built with equal arguments.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradchain import schedules
+      >>> schedule = schedules.linear_schedule(0.0, 1.0, transition_steps=4)
+      >>> schedule(jnp.arange(6)).tolist()
+      [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
+    """
     # polynomial_schedule checks every argument, under this function's name (core/public.py)
     return named("linear_schedule")(
         polynomial_schedule(init_value, end_value, 1, transition_steps, transition_begin))

@@ -49,10 +49,13 @@ def clip_lr(final_lr=0.1, base_learning_rate=1e-3, gamma=1e-3, eps=1e-8, *, b1=N
       base_learning_rate: the learning rate ``final_lr`` is relative to, ``> 0``.
       gamma: γ ``> 0``, how fast the bounds close (about ``1/γ`` steps).
       eps: ε ``>= 0``, added to ``√v``.
-      b1, b2: β1, β2 of the moments, for the folded bias corrections; None for none. Keep
-        them under the names of the moments' decays (the default ``b1``, ``b2``), so that each
-        is one tied hyperparameter.
+      b1: β1 of the first moment, for the folded bias correction; None for none.
+      b2: β2 of the second moment, likewise. Keep both under the names of the moments'
+        decays (the default ``b1``, ``b2``), so that each is one tied hyperparameter.
       hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (``state_names``).
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``ClipLrState``: ``count`` (the ``t`` of the bounds) and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``).
     """
     names = state_names(NAME, hyperparam_name,
                         ("final_lr", "base_learning_rate", "gamma", "eps", "b1", "b2"))

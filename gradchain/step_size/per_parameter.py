@@ -28,6 +28,14 @@ def per_parameter_step(direction, step_size) -> GradientTransformation:
 
     A zero direction gives a zero update even where the step size is infinite (``ε = 0`` and
     ``v = 0``, a leaf that has seen only zero gradients): ``0 · ∞`` is 0 here, not NaN.
+
+    Args:
+      direction: the transformation giving the direction ``D(u)``.
+      step_size: the transformation giving the step size ``S(u)``.
+
+    Returns:
+      A ``GradientTransformation`` whose state is a ``BranchState`` holding the two
+      sub-chains' states (``branches``).
     """
     check_transformations("per_parameter_step", {"direction": direction, "step_size": step_size})
     return branch(direction, step_size, combine=_product, name="per_parameter_step")

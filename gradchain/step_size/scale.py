@@ -26,7 +26,15 @@ class ScaleState(NamedTuple):
 
 @public
 def scale(step_size, *, hyperparam_name=None):
-    """``u -> step_size · u``. Any sign (finite); a number, array or schedule."""
+    """``u -> step_size · u``. Any sign (finite); a number, array or schedule.
+
+    Args:
+      step_size: the factor (any finite sign); a number, array or schedule.
+      hyperparam_name: its key in the state's ``hyperparams`` (``state_names``).
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``ScaleState``: ``count`` (None unless ``step_size`` is a schedule) and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``).
+    """
     names = state_names("scale", hyperparam_name, ("step_size",))
     check_range("scale", names["step_size"], step_size)
     return elementwise_transformation(
@@ -47,6 +55,23 @@ def scale_by_learning_rate(learning_rate, *, flip_sign: bool = True, hyperparam_
     rate's key, ``hyperparam_name``), so ``set_hyperparams(tx, state, learning_rate_scale=0.5)``
     halves the rest of the schedule without recompiling (a constant rate is changed by setting
     ``learning_rate`` itself).
+
+    Args:
+      learning_rate: γ ``>= 0``; a number, array or schedule.
+      flip_sign: multiply by ``-γ`` (a descent step) rather than ``γ``.
+      hyperparam_name: its key in the state's ``hyperparams`` (``state_names``).
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``ScaleState``: ``count`` (None unless the rate is a schedule) and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``), with ``learning_rate_scale`` beside a schedule.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> tx = gc.scale_by_learning_rate(0.1)
+      >>> params = {"w": jnp.array([0.0])}
+      >>> updates, _ = tx.update({"w": jnp.array([2.0])}, tx.init(params), params)
+      >>> updates["w"].tolist()
+      [-0.2]
     """
     names = state_names("scale_by_learning_rate", hyperparam_name, ("learning_rate",))
     key = names["learning_rate"]

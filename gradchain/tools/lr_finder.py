@@ -67,7 +67,8 @@ def lr_finder(loss_fn: Callable, params, batches: Iterable, optimizer, *, start_
       batches: an iterable of batches; one is drawn per step (the test ends early if it runs
         out; pass ``itertools.cycle(list_of_batches)`` to reuse a few).
       optimizer: any gradchain transformation with a constant ``hyperparam``.
-      start_lr, end_lr: the first and the last rate, ``0 < start_lr < end_lr``.
+      start_lr: the first rate, ``0 < start_lr < end_lr``.
+      end_lr: the last rate.
       num_steps: the number of rates tried (``>= 2``).
       mode: ``"exponential"`` (``γ_i = start · (end/start)^(i/(n-1))``, the usual choice) or
         ``"linear"``.
@@ -81,6 +82,11 @@ def lr_finder(loss_fn: Callable, params, batches: Iterable, optimizer, *, start_
         before its minimum).
       hyperparam: the address of the hyperparameter to sweep (see ``set_hyperparams``).
       progress: show a progress bar.
+
+    Returns:
+      An ``LRFinderResult``: ``learning_rates``, ``losses``, ``smoothed_losses`` (NumPy arrays,
+      one entry per step taken), ``stop_lr``, ``diverged`` and ``suggestion``; its ``plot(path)``
+      draws it (``plot_lr_finder``).
     """
     owner = "lr_finder"
     check_range(owner, "start_lr", start_lr, 0, low_open=True)

@@ -38,8 +38,17 @@ def plot_schedules(schedules: Union[Mapping[str, Callable], Callable],
                    log: bool = False, title: Optional[str] = None, ylabel: str = "value"):
     """Plot one or more schedules (a schedule, or ``{label: schedule}``) against the step.
 
-    ``steps``: the number of steps (from 0) or the steps themselves. ``log``: a log-scale
-    value axis.
+    Args:
+      schedules: a schedule, or ``{label: schedule}`` (one curve each, with a legend).
+      steps: the number of steps (from 0) or the steps themselves.
+      path: where to save the figure (a file name matplotlib knows the format of), or None.
+      ax: a matplotlib ``Axes`` to draw into (default: a new figure).
+      log: a log-scale value axis.
+      title: the title, or None.
+      ylabel: the value axis's label.
+
+    Returns:
+      The matplotlib ``Figure`` (matplotlib is imported only when this is called).
     """
     if callable(schedules):
         schedules = {getattr(schedules, "__name__", "schedule"): schedules}
@@ -65,7 +74,14 @@ def plot_schedules(schedules: Union[Mapping[str, Callable], Callable],
 def plot_lr_finder(result, path=None, *, ax=None, title: Optional[str] = None):
     """The range test's loss against the learning rate (log scale), the suggestion marked.
 
-    ``result`` is a ``gradchain.tools.lr_finder.LRFinderResult``.
+    Args:
+      result: what ``gradchain.lr_finder`` returned (an ``LRFinderResult``).
+      path: where to save the figure, or None.
+      ax: a matplotlib ``Axes`` to draw into (default: a new figure).
+      title: the title (default: "learning-rate range test").
+
+    Returns:
+      The matplotlib ``Figure``.
     """
     figure, ax = _figure(ax, (7, 4.5))
     rates, raw, smooth = (np.asarray(result.learning_rates), np.asarray(result.losses),

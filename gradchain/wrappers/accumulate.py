@@ -111,6 +111,7 @@ def accumulation(owner: str, inner, k, *, average: bool, dtype, k_name: str = "k
     if dtype is not None:
         shown["dtype"] = dtype
     return GradientTransformation(init, update, name=owner, hyperparams=shown, children=[inner],
+                                  parts=[(("inner_opt_state",), inner)],
                                   state_type=MultiStepsState)
 
 
@@ -133,6 +134,24 @@ def accumulate_gradients(inner, k, *, average: bool = True, dtype=None) -> Gradi
 
     Raises:
       ValueError: ``k`` below 1 or not a whole number.
+
+    Returns:
+      A ``GradientTransformation`` whose state is a ``MultiStepsState``: ``mini_step``
+      (micro-batches in the buffer), ``gradient_step`` (inner steps taken), ``inner_opt_state``,
+      ``acc_grads`` (the buffer), ``skip_state`` and ``hyperparams`` (``k``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> tx = gc.accumulate_gradients(gc.sgd(1.0), k=2)
+      >>> params = {"w": jnp.array([0.0])}
+      >>> state = tx.init(params)
+      >>> updates, state = tx.update({"w": jnp.array([1.0])}, state, params)
+      >>> updates["w"].tolist()  # the first micro-batch: no step
+      [0.0]
+      >>> updates, state = tx.update({"w": jnp.array([3.0])}, state, params)
+      >>> updates["w"].tolist()  # the second: SGD on the mean gradient, 2
+      [-2.0]
     """
     return accumulation("accumulate_gradients", inner, k, average=average, dtype=dtype)
 
@@ -145,6 +164,26 @@ class MultiSteps:
     micro-batch leaves the state as it was) and ``accumulator_dtype`` (float32 by default) mean
     what they mean in Optax; the state is ``MultiStepsState``. See ``accumulate_gradients`` for
     the memory it needs.
+
+    Args:
+      opt: the optimizer to step (Optax's ``inner_opt``).
+      every_k_schedule: micro-batches per step, an integer ``>= 1`` or
+        ``gradient_step -> k``.
+      use_grad_mean: average the micro-batch gradients (True) or sum them.
+      should_skip_update_fn: ``fn(updates, gradient_step, params) -> (skip, skip_state)``, or
+        None.
+      accumulator_dtype: the buffer's dtype.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> tx = gc.MultiSteps(gc.sgd(1.0), every_k_schedule=2)
+      >>> params = {"w": jnp.array([0.0])}
+      >>> state = tx.init(params)
+      >>> for g in (1.0, 3.0):
+      ...     updates, state = tx.update({"w": jnp.array([g])}, state, params)
+      >>> updates["w"].tolist(), bool(tx.has_updated(state))
+      ([-2.0], True)
     """
 
     def __init__(self, opt, every_k_schedule, use_grad_mean: bool = True,
@@ -177,6 +216,9 @@ class MultiSteps:
     name = property(lambda self: self._tx.name)
     hyperparams = property(lambda self: self._tx.hyperparams)
     children = property(lambda self: self._tx.children)
+    # What its state is made of, and the ranges it checked (for ``set_hyperparams``).
+    parts = property(lambda self: self._tx.parts)
+    ranges = property(lambda self: self._tx.ranges)
 
     def __repr__(self):
         return repr(self._tx)

@@ -65,6 +65,21 @@ def skip_non_finite(inner, *, give_up_after: Optional[int] = None,
     Counters (``ApplyIfFiniteState``): ``notfinite_count`` (consecutive skips),
     ``total_notfinite`` (all non-finite gradients seen; the total of skips when the wrapper
     never gives up), ``last_finite``.
+
+    Returns:
+      A ``GradientTransformation`` whose state is an ``ApplyIfFiniteState``:
+      ``notfinite_count``, ``last_finite``, ``total_notfinite``, ``inner_state`` and
+      ``hyperparams`` (``max_consecutive_errors``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> tx = gc.skip_non_finite(gc.sgd(1.0))
+      >>> params = {"w": jnp.array([1.0])}
+      >>> state = tx.init(params)
+      >>> updates, state = tx.update({"w": jnp.array([jnp.nan])}, state, params)
+      >>> updates["w"].tolist(), int(state.notfinite_count)
+      ([0.0], 1)
     """
     if callable(give_up_after):
         raise TypeError("skip_non_finite: give_up_after must be an integer or None, not a "
@@ -105,7 +120,8 @@ def _apply_if_finite(owner: str, inner, limit, display: dict,
 
     return GradientTransformation(init, update, name=owner,
                                   hyperparams=shown_with_axis_name(display, axis_name),
-                                  children=[inner], state_type=ApplyIfFiniteState)
+                                  children=[inner], parts=[(("inner_state",), inner)],
+                                  state_type=ApplyIfFiniteState)
 
 
 @public
@@ -114,7 +130,18 @@ def apply_if_finite(inner, max_consecutive_errors: int, *,
     """Optax's ``apply_if_finite``: the same arguments, state fields and numbers, except that the
     consecutive counter restarts after giving up (see ``skip_non_finite``; Optax's counter keeps
     growing, a behaviour its pull request #1746 proposes to fix). ``axis_name`` (not in Optax):
-    as ``skip_non_finite``'s."""
+    as ``skip_non_finite``'s.
+
+    Args:
+      inner: the transformation to protect.
+      max_consecutive_errors: non-finite gradients skipped in a row at most (an integer
+        ``>= 0``).
+      axis_name: the ``shard_map``/``pmap`` axis the updates are split over, or None.
+
+    Returns:
+      A ``GradientTransformation`` whose state is an ``ApplyIfFiniteState`` (see
+      ``skip_non_finite``).
+    """
     check_range("apply_if_finite", "max_consecutive_errors", max_consecutive_errors, 0)
     return _apply_if_finite("apply_if_finite", inner, max_consecutive_errors,
                             {"max_consecutive_errors": max_consecutive_errors}, axis_name)

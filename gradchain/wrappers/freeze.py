@@ -22,7 +22,11 @@ from gradchain.wrappers.masked import masked, masked_transformation
 @public
 def set_to_zero() -> GradientTransformation:
     """``u -> 0`` (zeros of each update's shape and dtype); keeps no state. Optax's
-    ``set_to_zero``."""
+    ``set_to_zero``.
+
+    Returns:
+      A stateless ``GradientTransformation`` (its state is ``EmptyState()``).
+    """
 
     def init(params):
         del params
@@ -48,6 +52,20 @@ def freeze_where(optimizer, where) -> GradientTransformation:
 
     Raises:
       ValueError: naming the path where a mask tree does not match the params.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``MaskedState(inner_state)``, the inner state
+      holding ``MaskedNode()`` where a leaf is frozen.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"kernel": jnp.array([1.0, 2.0]), "bias": jnp.array([1.0])}
+      >>> grads = {"kernel": jnp.array([1.0, 1.0]), "bias": jnp.array([1.0])}
+      >>> tx = gc.freeze_where(gc.sgd(0.5), lambda path, leaf: path[-1] == "bias")
+      >>> updates, _ = tx.update(grads, tx.init(params), params)
+      >>> {k: v.tolist() for k, v in updates.items()}
+      {'bias': [0.0], 'kernel': [-0.5, -0.5]}
     """
     return masked_transformation("freeze_where", optimizer, where, native_form="path",
                                  selected_when=False, others=jnp.zeros_like,
@@ -58,7 +76,15 @@ def freeze_where(optimizer, where) -> GradientTransformation:
 def freeze(mask) -> GradientTransformation:
     """Optax's ``freeze``: zero updates where ``mask`` (a prefix tree of booleans, or a function
     in either form of ``masked``) is True,
-    pass the others through: ``masked(set_to_zero(), mask)``."""
+    pass the others through: ``masked(set_to_zero(), mask)``.
+
+    Args:
+      mask: True for a frozen leaf: a prefix tree of booleans, ``fn(params)`` returning one, or
+        ``fn(path, leaf) -> bool``.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``MaskedState(EmptyState())``.
+    """
     return masked(set_to_zero(), mask)
 
 
@@ -66,7 +92,17 @@ def freeze(mask) -> GradientTransformation:
 def selective_transform(optimizer, *, freeze_mask) -> GradientTransformation:
     """Optax's ``selective_transform``: ``optimizer`` on the leaves where ``freeze_mask`` is
     False, zero updates and no state where it is True (a prefix tree of booleans, or a function
-    in either form of ``masked``)."""
+    in either form of ``masked``).
+
+    Args:
+      optimizer: the transformation of the leaves that are not frozen.
+      freeze_mask: True for a frozen leaf: a prefix tree of booleans, ``fn(params)`` returning
+        one, or ``fn(path, leaf) -> bool``.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``MaskedState(inner_state)``, the inner state
+      holding ``MaskedNode()`` where a leaf is frozen.
+    """
     return masked_transformation("selective_transform", optimizer, freeze_mask,
                                  native_form="params", selected_when=False,
                                  others=jnp.zeros_like, display={"freeze_mask": Shown(freeze_mask)},

@@ -6,7 +6,8 @@ time (labels are static Python values, never arrays computed at run time). A lab
 
 - a function of the leaf's tree path, ``fn(path, leaf) -> label``, where ``path`` is a tuple of
   plain keys (``("encoder", "layers", 0, "kernel")``: dict keys and attribute names as strings,
-  sequence indices as ints) and ``leaf`` the array; it needs no copy of the params' structure;
+  sequence indices as ints; messages write it ``encoder/layers/0/kernel``, ``core/paths.py``)
+  and ``leaf`` the array; it needs no copy of the params' structure;
 - a prefix tree: a tree whose leaves are labels and whose nodes are matched to the params' nodes
   *by key*, not by container type, so a plain dict of labels fits Flax's ``nnx.State``, a
   ``FrozenDict`` or a custom pytree with the same keys. A label at an inner node covers its whole
@@ -49,6 +50,8 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from gradchain.core.paths import format_path, path_keys, plain_key
+
 
 class MaskedNode(NamedTuple):
     """Stands in for a leaf that a wrapped transformation does not own (no leaves, no state)."""
@@ -70,21 +73,9 @@ def unwrap(x):
     return x.get_value() if _is_variable(x) else x
 
 
-def _plain_key(key):
-    for attribute in ("key", "name", "idx"):
-        if hasattr(key, attribute):
-            return getattr(key, attribute)
-    return key
-
-
-def format_path(path: tuple) -> str:
-    """``("a", 0, "kernel")`` as ``a/0/kernel`` (``<root>`` for the empty path)."""
-    return "/".join(str(k) for k in path) or "<root>"
-
-
 def _flatten(tree, is_leaf):
     flat, treedef = jax.tree_util.tree_flatten_with_path(tree, is_leaf=is_leaf)
-    paths = [tuple(_plain_key(k) for k in path) for path, _ in flat]
+    paths = [path_keys(path) for path, _ in flat]
     return paths, [leaf for _, leaf in flat], treedef
 
 
@@ -111,7 +102,7 @@ def flatten_positions(tree):
 def children_by_key(node) -> dict:
     """The immediate children of a pytree node, keyed by plain key (dict key, attribute, index)."""
     flat, _ = jax.tree_util.tree_flatten_with_path(node, is_leaf=lambda x: x is not node)
-    return {_plain_key(path[0]): child for path, child in flat}
+    return {plain_key(path[0]): child for path, child in flat}
 
 
 def _is_label(node) -> bool:

@@ -7,14 +7,12 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
-                                        next_count, state_names, zero_count)
+from gradchain.core.hyperparams import cast, compute_dtype
 from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.updates import update_dtype
-from gradchain.core.validation import (check_floating, check_range, check_same_shapes,
-                                       check_same_structure, check_transformations,
-                                       check_whole_number)
+from gradchain.core.validation import check_range, check_transformations, check_whole_number
+from gradchain.kit.contract import Contract
 
 NAME = "lookahead"
 
@@ -27,8 +25,8 @@ class LookaheadState(NamedTuple):
 
 
 @public
-def lookahead(inner, sync_period=5, slow_step_size=0.5, reset_state: bool = False, *,
-              hyperparam_name=None) -> GradientTransformation:
+def lookahead(inner, sync_period=5, slow_step_size=0.5, reset_state: bool = False
+              ) -> GradientTransformation:
     """Wrap ``inner`` (any optimizer) in Lookahead: the params are the fast weights θ, the slow
     weights φ live in the state.
 
@@ -52,30 +50,42 @@ def lookahead(inner, sync_period=5, slow_step_size=0.5, reset_state: bool = Fals
       sync_period: k, an integer ``>= 1`` (stored as a hyperparameter).
       slow_step_size: α in ``[0, 1]``; a number, array or schedule (of the update count).
       reset_state: re-initialise ``inner``'s state at every sync (Optax's option).
-      hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (``state_names``).
+
+    Returns:
+      A ``GradientTransformation`` whose state is a ``LookaheadState``: ``count`` (updates
+      taken), ``inner_state``, ``slow`` (the slow weights φ, a params-shaped tree) and
+      ``hyperparams`` (``sync_period``, ``slow_step_size``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> tx = gc.lookahead(gc.sgd(1.0), sync_period=2, slow_step_size=0.5)
+      >>> params = {"w": jnp.array([0.0])}
+      >>> state = tx.init(params)
+      >>> for _ in range(2):
+      ...     updates, state = tx.update({"w": jnp.array([-1.0])}, state, params)
+      ...     params = gc.apply_updates(params, updates)
+      >>> params["w"].tolist()  # fast weights reached 2, the sync lands halfway
+      [1.0]
     """
     check_transformations(NAME, {"inner": inner})
-    names = state_names(NAME, hyperparam_name, ("sync_period", "slow_step_size"))
-    check_whole_number(NAME, names["sync_period"], sync_period, 1)
-    check_range(NAME, names["slow_step_size"], slow_step_size, 0, 1)
-    hyper = Hyperparams(names, sync_period=sync_period, slow_step_size=slow_step_size)
+    check_whole_number(NAME, "sync_period", sync_period, 1)
+    check_range(NAME, "slow_step_size", slow_step_size, 0, 1)
+    contract = Contract(NAME, {"sync_period": sync_period, "slow_step_size": slow_step_size},
+                        counts=True)
 
     def init(params):
-        check_floating(NAME, params)
-        return LookaheadState(zero_count(), inner.init(params), params, hyper.init())
+        contract.check_params(params)
+        return LookaheadState(contract.init_count(), inner.init(params), params,
+                              contract.init_hyperparams())
 
     def update(updates, state, params=None, **extra):
-        if params is None:
-            raise ValueError(f"{NAME}: update needs params (call update(updates, state, "
-                             "params))")
-        check_same_structure(NAME, updates, params, "params")
-        check_same_shapes(NAME, updates, params, "params")
+        step = contract.begin(updates, state, params, stat=state.slow, needs_params=True)
         fast_updates, inner_state = call_update(inner, updates, state.inner_state, params, extra)
-        values, stored = hyper.read(state.hyperparams, state.count)
-        count = next_count(state.count)
-        period = jnp.round(values["sync_period"]).astype(count.dtype)
+        count = step.count
+        period = jnp.round(step.values["sync_period"]).astype(count.dtype)
         sync = (count % period == 0) & ((count > state.count) | (period == 1))
-        scalars = ScalarsByDtype({"alpha": values["slow_step_size"]})
+        scalars = Contract.scalars({"alpha": step.values["slow_step_size"]})
 
         def leaf(u, p, s):
             dtype = compute_dtype(u.dtype, p.dtype)
@@ -90,8 +100,11 @@ def lookahead(inner, sync_period=5, slow_step_size=0.5, reset_state: bool = Fals
         if reset_state:
             inner_state = jax.tree.map(lambda fresh, kept: jnp.where(sync, fresh, kept),
                                        inner.init(params), inner_state)
-        return new_updates, LookaheadState(count, inner_state, slow, stored)
+        return new_updates, LookaheadState(count, inner_state, slow, step.stored)
 
     return GradientTransformation(init, update, name=NAME,
-                                  hyperparams={**hyper.specs, "reset_state": reset_state},
-                                  children=[inner], state_type=LookaheadState)
+                                  hyperparams={"sync_period": sync_period,
+                                               "slow_step_size": slow_step_size,
+                                               "reset_state": reset_state},
+                                  children=[inner], parts=[(("inner_state",), inner)],
+                                  state_type=LookaheadState)

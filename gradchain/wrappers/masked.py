@@ -62,7 +62,8 @@ def masked_transformation(owner: str, inner, mask, *, native_form: str,
 
     return GradientTransformation(init, update, name=owner,
                                   hyperparams=display or {"mask": Shown(mask)},
-                                  children=[inner], state_type=MaskedState)
+                                  children=[inner], parts=[(("inner_state",), inner)],
+                                  state_type=MaskedState)
 
 
 @public
@@ -83,6 +84,21 @@ def apply_where(inner, where) -> GradientTransformation:
     Raises:
       ValueError: naming the path where a mask tree does not match the params or holds a value
         that is not a boolean; raised before any state is computed.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``MaskedState(inner_state)``, the inner state
+      holding ``MaskedNode()`` at the leaves not selected.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"kernel": jnp.array([1.0, 2.0]), "bias": jnp.array([1.0])}
+      >>> grads = {"kernel": jnp.array([1.0, 1.0]), "bias": jnp.array([1.0])}
+      >>> tx = gc.apply_where(gc.add_decayed_weights(0.5), lambda path, leaf: leaf.ndim > 0
+      ...                     and path[-1] == "kernel")
+      >>> updates, _ = tx.update(grads, tx.init(params), params)
+      >>> {k: v.tolist() for k, v in updates.items()}
+      {'bias': [1.0], 'kernel': [1.5, 2.0]}
     """
     return masked_transformation("apply_where", inner, where, native_form="path",
                                  display={"where": Shown(where)})
@@ -97,6 +113,26 @@ def masked(inner, mask, *, mask_compatible_extra_args: bool = False) -> Gradient
     that fits both gets the params tree, as in Optax). Unlike Optax, the tree is matched by key,
     so a plain dict fits an ``nnx.State``. Its state is
     ``MaskedState(inner_state)``, as Optax's.
+
+    Args:
+      inner: any gradient transformation (gradchain's or Optax's).
+      mask: True where ``inner`` applies: a prefix tree of booleans, ``fn(params)`` returning
+        one, or ``fn(path, leaf) -> bool``.
+      mask_compatible_extra_args: restrict keyword extras that have the updates' structure to
+        the selected leaves, as in Optax.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``MaskedState(inner_state)``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"kernel": jnp.array([1.0, 2.0]), "bias": jnp.array([1.0])}
+      >>> grads = {"kernel": jnp.array([1.0, 1.0]), "bias": jnp.array([1.0])}
+      >>> tx = gc.masked(gc.scale(0.0), {"kernel": True, "bias": False})
+      >>> updates, _ = tx.update(grads, tx.init(params), params)
+      >>> {k: v.tolist() for k, v in updates.items()}
+      {'bias': [1.0], 'kernel': [0.0, 0.0]}
     """
     return masked_transformation("masked", inner, mask, native_form="params",
                                  mask_compatible_extra_args=mask_compatible_extra_args)

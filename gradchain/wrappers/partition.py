@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Hashable, Mapping, NamedTuple
 
 from gradchain.core.public import public
+from gradchain.core.scope import shared_scope
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import check_same_structure, check_transformations
 from gradchain.wrappers.labels import (Shown, check_known_labels, flatten_positions, keep_only,
@@ -33,7 +34,8 @@ def _check_transformations(owner: str, argument: str, transforms) -> dict:
 
 
 def _labelled(label, tx) -> GradientTransformation:
-    """A display-only copy of ``tx`` whose description starts with its group's label."""
+    """A display-only copy of ``tx`` whose description starts with its group's label (the
+    groups' states are found through ``parts``, not through these)."""
     name = getattr(tx, "name", type(tx).__name__)
     return GradientTransformation(tx.init, tx.update, name=f"[{label!r}] {name}",
                                   hyperparams=getattr(tx, "hyperparams", {}),
@@ -73,15 +75,17 @@ def partition_by_labels(owner: str, transforms: Mapping[Hashable, Any], labels, 
         for label, tx in transforms.items():
             keep = [x == label for x in leaf_label]
             sub_params = None if params is None else keep_only(treedef, params_leaves, keep)
-            new_updates, new_states[label] = call_update(
-                tx, keep_only(treedef, leaves, keep), state.inner_states[label], sub_params,
-                mask_extras(extra, treedef, keep, mask_compatible_extra_args))
+            with shared_scope():  # each group shares its statistics within itself only
+                new_updates, new_states[label] = call_update(
+                    tx, keep_only(treedef, leaves, keep), state.inner_states[label],
+                    sub_params, mask_extras(extra, treedef, keep, mask_compatible_extra_args))
             put_owned(owner, out, new_updates, keep)
         return treedef.unflatten(out), PartitionState(new_states)
 
     return GradientTransformation(
         init, update, name=owner, hyperparams={"labels": Shown(labels)},
         children=[_labelled(label, tx) for label, tx in transforms.items()],
+        parts=[(("inner_states", label), tx) for label, tx in transforms.items()],
         state_type=PartitionState)
 
 
@@ -105,6 +109,22 @@ def param_groups(groups: Mapping[Hashable, Any], labels) -> GradientTransformati
       ValueError: naming the path where a label tree does not match the params, or a label
         (and a leaf that has it) with no transformation; raised by ``init`` and ``update``
         before any state is computed.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``PartitionState(inner_states)``:
+      ``{label: state of that group's transformation}``, each holding ``MaskedNode()`` at the
+      leaves of other groups.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradchain as gc
+      >>> params = {"kernel": jnp.array([1.0, 2.0]), "bias": jnp.array([1.0])}
+      >>> grads = {"kernel": jnp.array([1.0, 1.0]), "bias": jnp.array([1.0])}
+      >>> tx = gc.param_groups({"fast": gc.sgd(1.0), "slow": gc.sgd(0.1)},
+      ...                      lambda path, leaf: "slow" if path[-1] == "bias" else "fast")
+      >>> updates, _ = tx.update(grads, tx.init(params), params)
+      >>> {k: v.tolist() for k, v in updates.items()}
+      {'bias': [-0.1], 'kernel': [-1.0, -1.0]}
     """
     return partition_by_labels("param_groups", groups, labels, native_form="path",
                                argument="groups")
@@ -121,6 +141,17 @@ def partition(transforms: Mapping[Hashable, Any], param_labels, *,
     Optax, the prefix tree is matched by key, so a plain dict fits an ``nnx.State``.
     ``mask_compatible_extra_args`` restricts keyword extras that have the updates' structure to
     each group, as in Optax.
+
+    Args:
+      transforms: mapping from a label to a gradient transformation.
+      param_labels: a prefix tree of labels, ``fn(params)`` returning one, or
+        ``fn(path, leaf) -> label``.
+      mask_compatible_extra_args: restrict keyword extras that have the updates' structure to
+        each group.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``PartitionState(inner_states)``, one state
+      per label (see ``param_groups``).
     """
     return partition_by_labels("partition", transforms, param_labels, native_form="params",
                                mask_compatible_extra_args=mask_compatible_extra_args)

@@ -77,6 +77,11 @@ def switch_to_sgd(adaptive, sgd, *, estimate_decay=0.999, tolerance=1e-9,
         switches at the same step with the same Λ; None (default): not split.
       hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (``state_names``;
         SWATS stores ``estimate_decay`` as ``b2``, tied to its Adam phase's β2).
+
+    Returns:
+      A ``GradientTransformation`` whose state is a ``SwitchToSgdState``: ``count``,
+      ``adaptive_state``, ``sgd_state``, ``estimate`` (λ_k), ``sgd_learning_rate`` (Λ, 0
+      before the switch), ``switched`` and ``hyperparams``.
     """
     check_transformations(NAME, {"adaptive": adaptive, "sgd": sgd})
     check_axis_name(NAME, axis_name)
@@ -134,4 +139,6 @@ def switch_to_sgd(adaptive, sgd, *, estimate_decay=0.999, tolerance=1e-9,
 
     return GradientTransformation(init, update, name=NAME,
                                   hyperparams=shown_with_axis_name(hyper.specs, axis_name),
-                                  children=(adaptive, sgd), state_type=SwitchToSgdState)
+                                  children=(adaptive, sgd),
+                                  parts=[(("adaptive_state",), adaptive), (("sgd_state",), sgd)],
+                                  state_type=SwitchToSgdState)

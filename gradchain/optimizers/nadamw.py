@@ -1,0 +1,35 @@
+"""NAdamW: AdamW with Nesterov's first moment."""
+
+from __future__ import annotations
+
+from gradchain.core.public import public
+from gradchain.optimizers.adam import adamw
+
+
+@public
+def nadamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None,
+           weight_decay=1e-4, mask=None, *, nesterov: bool = True, nu_dtype=None,
+           multiplier=None):
+    """NAdamW (Dozat 2016; Loshchilov & Hutter 2019): NAdam's step with decoupled weight decay::
+
+        θ -= γ_t · ((β1 m_t / (1 - β1^{t+1}) + (1 - β1) g_t / (1 - β1^t)) / (√v̂_t + ε) + λ θ)
+
+    ``adamw(..., nesterov=True)``; Optax's ``nadamw`` (the same partial of its ``adamw``, so the
+    same arguments, defaults and numbers, ``nesterov`` included).
+
+    Args:
+      learning_rate: γ ``>= 0``: a number, array or schedule.
+      b1: β1 in ``[0, 1)``.
+      b2: β2 in ``[0, 1)``.
+      eps: ε ``>= 0``, added after the root.
+      eps_root: ``>= 0``, added inside it.
+      mu_dtype: dtype of the first moment (default: the params').
+      weight_decay: λ ``>= 0``, decoupled (a number, array or schedule).
+      mask: the leaves that decay: a prefix tree of booleans, a function of the params
+        returning one, or ``fn(path, leaf) -> bool``.
+      nesterov: False gives plain ``adamw``.
+      nu_dtype: dtype of the second moment (default: the params').
+      multiplier: the schedule multiplier ``η_t`` of the paper's form (see ``adamw``).
+    """
+    return adamw(learning_rate, b1, b2, eps, eps_root, mu_dtype, weight_decay, mask,
+                 nesterov=nesterov, nu_dtype=nu_dtype, multiplier=multiplier)

@@ -1,0 +1,36 @@
+"""Rprop: per-parameter step sizes adapted to the gradient's sign."""
+
+from __future__ import annotations
+
+from gradchain.combinators.chain import chain
+from gradchain.core.public import public
+from gradchain.step_size.rprop import scale_by_rprop
+from gradchain.step_size.scale import scale
+
+
+@public
+def rprop(learning_rate, eta_minus=0.5, eta_plus=1.2, min_step_size=1e-6, max_step_size=50.0,
+          *, stale_update: bool = False):
+    """Rprop, resilient backpropagation (Riedmiller & Braun 1993; iRprop⁻, Igel & Hüsken 2003)::
+
+        Δ_t = clip(Δ_{t-1} · η^±, Δ_min, Δ_max)     η⁺ while g keeps its sign, η⁻ when it flips
+        θ -= Δ_t · sign(g_t)                          no step right after a flip (Δ_0 = γ)
+
+    ``chain(scale_by_rprop(γ, η⁻, η⁺, Δ_min, Δ_max), scale(-1))``: two statistics per param
+    (the step sizes and the last step). Argument names and defaults are Optax's ``rprop``; the
+    numbers are those of the papers and ``torch.optim.Rprop`` (whose ``lr``, ``etas`` and
+    ``step_sizes`` these are). Optax 0.2.8 applies at each update the step chosen at the one
+    before (its first update is zero): ``stale_update=True`` reproduces it, see
+    ``scale_by_rprop``.
+
+    Args:
+      learning_rate: γ ``>= 0``, the initial step size (used once, by ``init``).
+      eta_minus: η⁻ in ``(0, 1]``.
+      eta_plus: η⁺ ``>= 1``.
+      min_step_size: Δ_min ``>= 0``.
+      max_step_size: Δ_max ``>= 0``.
+      stale_update: Optax 0.2.8's lagging steps.
+    """
+    return chain(scale_by_rprop(learning_rate, eta_minus, eta_plus, min_step_size,
+                                max_step_size, stale_update=stale_update),
+                 scale(-1.0))

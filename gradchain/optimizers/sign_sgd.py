@@ -1,0 +1,42 @@
+"""signSGD and Signum: steps of the same size in every coordinate, along the gradient's sign."""
+
+from __future__ import annotations
+
+from gradchain.combinators.chain import chain
+from gradchain.core.public import public
+from gradchain.moments.ema import ema
+from gradchain.preconditioners.sign import scale_by_sign
+from gradchain.step_size.scale import scale_by_learning_rate
+
+
+@public
+def sign_sgd(learning_rate):
+    """signSGD (Bernstein et al. 2018, "signSGD: Compressed Optimisation for Non-Convex
+    Problems"): ``θ -= γ_t · sign(g_t)``.
+
+    ``chain(scale_by_sign(), scale_by_learning_rate(γ))``; keeps no statistic. Optax's
+    ``sign_sgd``.
+
+    Args:
+      learning_rate: γ ``>= 0``: a number, array or schedule.
+    """
+    return chain(scale_by_sign(), scale_by_learning_rate(learning_rate))
+
+
+@public
+def signum(learning_rate, beta=0.9, accumulator_dtype=None):
+    """Signum (Bernstein et al. 2018; Zhao et al. 2024, "Deconstructing What Makes a Good
+    Optimizer for Language Models"): the sign of the gradient's moving average::
+
+        m_t = β m_{t-1} + (1 - β) g_t   (m_0 = 0)        θ -= γ_t · sign(m_t)
+
+    ``chain(ema(β), scale_by_sign(), scale_by_learning_rate(γ))``: no bias correction (a
+    positive factor does not change a sign). Optax's ``signum``.
+
+    Args:
+      learning_rate: γ ``>= 0``: a number, array or schedule.
+      beta: β in ``[0, 1]``, the decay of the moving average (a number, array or schedule).
+      accumulator_dtype: dtype of ``m`` (default: the params').
+    """
+    return chain(ema(beta, dtype=accumulator_dtype, hyperparam_name="beta"), scale_by_sign(),
+                 scale_by_learning_rate(learning_rate))
