@@ -16,6 +16,17 @@ order of float32 sums).
 
 Without any of these it trains in this one process on its local devices. ``--out PATH`` (written
 by process 0) saves the final params and ``process_count`` to an ``.npz``.
+
+Checkpoints are Orbax's, written and read by all processes together, each its own shards:
+
+    # save params, Adam's split moments and the step count after 20 steps, train on to 40
+    python examples/distributed.py --processes 2 --save-at 20 --checkpoint /tmp/run
+    # continue from it, here in one process (any process and device count restores it)
+    python examples/distributed.py --resume /tmp/run
+
+The checkpoint holds global arrays, not one process's pieces: a restore reshards them onto the
+mesh of the restoring job (``gc.state_sharding`` of its own devices), so the process and device
+counts may change between saving and resuming.
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
+import orbax.checkpoint as ocp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 import gradchain as gc
@@ -52,7 +64,18 @@ def parse(argv=None) -> argparse.Namespace:
                         help="global batch, a multiple of the total number of devices")
     parser.add_argument("--learning-rate", type=float, default=1e-2)
     parser.add_argument("--out", default=None, help=".npz for the final params (process 0)")
-    return parser.parse_args(argv)
+    parser.add_argument("--save-at", type=int, default=None,
+                        help="after this many steps, save an Orbax checkpoint to --checkpoint")
+    parser.add_argument("--checkpoint", default=None,
+                        help="directory for --save-at's checkpoint, seen by every process")
+    parser.add_argument("--resume", default=None,
+                        help="a --checkpoint directory to restore and continue from")
+    args = parser.parse_args(argv)
+    if (args.save_at is None) != (args.checkpoint is None):
+        parser.error("--save-at and --checkpoint go together")
+    if args.save_at is not None and not 1 <= args.save_at <= args.steps:
+        parser.error(f"--save-at {args.save_at} must be between 1 and --steps {args.steps}")
+    return args
 
 
 def launch(args: argparse.Namespace) -> int:
@@ -64,7 +87,11 @@ def launch(args: argparse.Namespace) -> int:
         port = s.getsockname()[1]
     common = ["--steps", str(args.steps), "--batch-size", str(args.batch_size),
               "--learning-rate", repr(args.learning_rate), "--coordinator", f"127.0.0.1:{port}",
-              "--num-processes", str(args.processes), *(["--out", args.out] if args.out else [])]
+              "--num-processes", str(args.processes)]
+    for option, value in (("--out", args.out), ("--save-at", args.save_at),
+                          ("--checkpoint", args.checkpoint), ("--resume", args.resume)):
+        if value is not None:
+            common += [option, str(value)]
     flags = [f for f in os.environ.get("XLA_FLAGS", "").split()
              if not f.startswith("--xla_force_host_platform_device_count")]
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": " ".join(
@@ -108,17 +135,50 @@ def global_array(value: np.ndarray, sharding):
     return jax.make_array_from_callback(value.shape, sharding, lambda index: value[index])
 
 
+def save(directory: str, step: int, params, state) -> None:
+    """An Orbax checkpoint of ``{"step", "params", "state"}``; every process calls it and writes
+    the shards its devices hold (one copy of each), process 0 the metadata."""
+    checkpointer = ocp.StandardCheckpointer()
+    checkpointer.save(os.path.abspath(directory),
+                      {"step": np.asarray(step, np.int32), "params": params, "state": state})
+    checkpointer.wait_until_finished()
+
+
+def restore(directory: str, tx, params, shardings) -> tuple:
+    """``(step, params, state)`` from an Orbax checkpoint, laid out as ``params`` and
+    ``state_sharding``'s ``shardings`` of ``tx``'s state ask (no state is allocated first).
+    Each device reads the parts of the global arrays it holds here, whatever the process and
+    device counts that wrote them."""
+    state = jax.tree.map(lambda s, sharding: jax.ShapeDtypeStruct(s.shape, s.dtype,
+                                                                  sharding=sharding),
+                         jax.eval_shape(tx.init, params), shardings)
+    target = jax.tree.map(ocp.utils.to_shape_dtype_struct,
+                          {"step": np.asarray(0, np.int32), "params": params, "state": state})
+    restored = ocp.StandardCheckpointer().restore(os.path.abspath(directory), target)
+    return int(restored["step"]), restored["params"], restored["state"]
+
+
+def optimizer(learning_rate: float):
+    return gc.chain(gc.clip_by_global_norm(1.0), gc.adamw(learning_rate, weight_decay=1e-4))
+
+
 def train(args: argparse.Namespace) -> dict:
+    """The final params (NumPy) of training on all the job's devices."""
     mesh = Mesh(np.array(jax.devices()), ("data",))
     replicated, rows = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
     if args.batch_size % jax.device_count() or not 0 < args.batch_size <= EXAMPLES:
         raise SystemExit(f"--batch-size {args.batch_size} must be a multiple of the "
                          f"{jax.device_count()} devices between 1 and the {EXAMPLES} examples")
     x, y, initial = problem()
-    tx = gc.chain(gc.clip_by_global_norm(1.0), gc.adamw(args.learning_rate, weight_decay=1e-4))
+    tx = optimizer(args.learning_rate)
     params = {k: global_array(v, replicated) for k, v in initial.items()}
     shardings = gc.state_sharding(tx, params, shard_over="data")
-    state = jax.jit(tx.init, out_shardings=shardings)(params)
+    if args.resume is None:
+        start, state = 0, jax.jit(tx.init, out_shardings=shardings)(params)
+    else:
+        start, params, state = restore(args.resume, tx, params, shardings)
+        if jax.process_index() == 0:
+            print(f"resumed at step {start} from {args.resume}", flush=True)
 
     def step(params, state, x, y):
         value, grads = jax.value_and_grad(loss)(params, x, y)
@@ -128,13 +188,15 @@ def train(args: argparse.Namespace) -> dict:
     step = jax.jit(step, out_shardings=(replicated, shardings, replicated),
                    donate_argnums=(0, 1))
     batches = EXAMPLES // args.batch_size
-    for t in range(args.steps):
+    for t in range(start, args.steps):
         rows_of_batch = slice((t % batches) * args.batch_size,
                               (t % batches + 1) * args.batch_size)
         params, state, value = step(params, state, global_array(x[rows_of_batch], rows),
                                     global_array(y[rows_of_batch], rows))
         if jax.process_index() == 0 and (t % 10 == 0 or t == args.steps - 1):
             print(f"step {t:4d}  loss {float(value.addressable_data(0)):.6f}", flush=True)
+        if t + 1 == args.save_at:
+            save(args.checkpoint, t + 1, params, state)
     return {k: np.asarray(v.addressable_data(0)) for k, v in params.items()}
 
 

@@ -225,6 +225,27 @@ def test_checkpoint_round_trip_resumes_bit_identically(tmp_path):
                                 run(params, state, 4))
 
 
+def test_compiled_step_holds_only_the_new_moments_as_temporaries():
+    """Adam with both moments in 8 bits, one leaf of 10,000 elements (not whole blocks), jitted
+    with params and state donated: XLA's temporaries are the new ``m`` and ``v`` in float32
+    (8 B/param; measured 8.07), no decoded or padded copies (24.6 B/param before encoding and
+    decoding worked on the flat leaf with one two-result block reduction)."""
+    n = 10_000
+    tx = gc.adam(1e-3, mu_dtype=gc.quantized(), nu_dtype=gc.quantized())
+    params = {"w": jnp.linspace(-1.0, 1.0, n, dtype=jnp.float32)}
+
+    def step(params, state, grads):
+        updates, state = tx.update(grads, state, params)
+        return gc.apply_updates(params, updates), state
+
+    compiled = jax.jit(step, donate_argnums=(0, 1)).lower(
+        params, tx.init(params), params).compile()
+    memory = compiled.memory_analysis()
+    if memory is None:
+        pytest.skip("this backend gives no memory analysis")
+    assert memory.temp_size_in_bytes <= 9 * n
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"bits": 4}, "quantized: bits=4 is not supported; expected bits=8"),
     ({"bits": True}, "quantized: bits=True is not supported"),

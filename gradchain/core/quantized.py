@@ -102,15 +102,19 @@ def _nearest_codes(y, unsigned):
     The decade comes from comparisons with powers of ten; its ``lower``, ``1 / spacing`` and
     level count are selected alongside (selects fuse into one loop; a table lookup per element
     does not), then one rounding gives the level: ``r = levels - 1 + round((|y| - lower) /
-    spacing)``, where ``levels - 1`` is the code of the decade's lower end.
+    spacing)``, where ``levels - 1`` is the code of the decade's lower end. The unsigned code
+    has twice the levels of the signed one in each decade, so the selects run on the signed
+    code's constants, and an unsigned element's ``1 / spacing`` and ``levels`` are doubled
+    (exact in float32); only the lowest decades, where the codes differ otherwise, select per
+    element.
     """
     magnitude = jnp.abs(y)
 
     def constants(e):
-        picked = []
-        for signed_value, unsigned_value in zip(*(_decade_constants(s, e) for s in (True, False))):
-            picked.append(jnp.where(unsigned, unsigned_value, signed_value))
-        return picked
+        lower, inverse, levels = _decade_constants(False, e)
+        halved = (lower, inverse / np.float32(2), levels / np.float32(2))
+        return [s if s == u else jnp.where(unsigned, u, s)
+                for s, u in zip(_decade_constants(True, e), halved)]
 
     lower, inverse_spacing, levels = constants(0)
     for e in range(1, 8):
@@ -120,8 +124,9 @@ def _nearest_codes(y, unsigned):
         lower, inverse_spacing, levels = (
             jnp.where(inside, new, old) for new, old in
             zip(constants(e), (lower, inverse_spacing, levels)))
-    r = levels - 1 + jnp.floor((magnitude - lower) * inverse_spacing + 0.5)
-    r = jnp.clip(r, 0, jnp.where(unsigned, 255, 127)).astype(jnp.int32)
+    finer = jnp.where(unsigned, np.float32(2), np.float32(1))
+    r = levels * finer - 1 + jnp.floor((magnitude - lower) * (inverse_spacing * finer) + 0.5)
+    r = jnp.clip(r, 0, 128 * finer - 1).astype(jnp.int32)
     return jnp.where((y < 0) & (r > 0), r + 128, r)
 
 
@@ -132,11 +137,22 @@ def _decade_constants(signed: bool, e: int) -> tuple:
     return np.float32(lower), np.float32(levels / (top - lower)), np.float32(levels)
 
 
-def _blocks(x, block_size: int):
-    """``x`` flattened and zero-padded to ``(blocks, block_size)``."""
-    flat = jnp.ravel(x)
-    padding = -flat.size % block_size
-    return jnp.pad(flat, (0, padding)).reshape(-1, block_size)
+def _block_extremes(flat, block_size: int):
+    """Per block of the 1-D ``flat``: its largest and smallest value, in one reduction over
+    ``flat`` zero-padded to ``(blocks, block_size)`` (zeros change neither ``absmax`` nor the
+    sign of the minimum). One reduction with two results, where two reductions would each
+    want the padded blocks written out first (XLA's CPU backend hands a single max or min to
+    its own kernel, which reads a materialised array; a two-result reduction it fuses with the
+    padding and with the computation of ``flat`` itself)."""
+    blocks = jnp.pad(flat, (0, -flat.size % block_size)).reshape(-1, block_size)
+    return jax.lax.reduce((blocks, blocks), (np.float32(-np.inf), np.float32(np.inf)),
+                          lambda a, b: (jnp.maximum(a[0], b[0]), jnp.minimum(a[1], b[1])), (1,))
+
+
+def _per_element(per_block, block_size: int, size: int):
+    """A per-block array repeated over each block's elements: ``size`` values, 1-D (a
+    broadcast, which fuses into the elementwise loop that reads it)."""
+    return jnp.broadcast_to(per_block[:, None], (per_block.size, block_size)).reshape(-1)[:size]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,18 +176,24 @@ class Quantized:
         return self.encode(x)
 
     def encode(self, x) -> QuantizedArray:
-        blocks = _blocks(jnp.asarray(x, DECODED_DTYPE), self.block_size)
-        absmax = jnp.max(jnp.abs(blocks), axis=1, keepdims=True)
-        unsigned = jnp.min(blocks, axis=1, keepdims=True) >= 0
-        codes = _nearest_codes(blocks / jnp.where(absmax > 0, absmax, 1), unsigned)
-        codes = codes.astype(jnp.uint8).reshape(-1)[:jnp.size(x)].reshape(jnp.shape(x))
-        return QuantizedArray(codes, jnp.where(unsigned, -absmax, absmax)[:, 0])
+        """Flat, unpadded passes over ``x``: one reduction for the blocks' extremes, then one
+        elementwise loop (per-block values broadcast into it) for the codes, ``x / A`` taken
+        as ``x · (1 / A)`` with one reciprocal per block."""
+        flat = jnp.ravel(jnp.asarray(x, DECODED_DTYPE))
+        largest, smallest = _block_extremes(flat, self.block_size)
+        absmax, unsigned = jnp.maximum(largest, -smallest), smallest >= 0
+        inverse = 1 / jnp.where(absmax > 0, absmax, 1)
+        codes = _nearest_codes(flat * _per_element(inverse, self.block_size, flat.size),
+                               _per_element(unsigned, self.block_size, flat.size))
+        return QuantizedArray(codes.astype(jnp.uint8).reshape(jnp.shape(x)),
+                              jnp.where(unsigned, -absmax, absmax))
 
     def decode(self, q: QuantizedArray):
-        codes = _blocks(q.codes, self.block_size).astype(jnp.int32)
-        index = codes + 256 * (q.scales < 0).astype(jnp.int32)[:, None]
-        values = jnp.take(jnp.asarray(_TABLE), index, mode="clip") * jnp.abs(q.scales)[:, None]
-        return values.reshape(-1)[:q.codes.size].reshape(q.codes.shape)
+        flat = jnp.ravel(q.codes).astype(jnp.int32)
+        offset = _per_element(256 * (q.scales < 0).astype(jnp.int32), self.block_size, flat.size)
+        scale = _per_element(jnp.abs(q.scales), self.block_size, flat.size)
+        values = jnp.take(jnp.asarray(_TABLE), flat + offset, mode="clip") * scale
+        return values.reshape(q.codes.shape)
 
 
 def quantized(bits: int = 8, block_size: int = 256, *, min_size: int = 4096) -> Quantized:

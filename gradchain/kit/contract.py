@@ -73,10 +73,9 @@ class Contract:
         return self.hyper.specs
 
     def check_params(self, params) -> None:
-        """Refuse params that are not floating point (and complex ones where refused)."""
+        """Refuse params that are not floating point. (Complex params are accepted even where
+        complex updates are refused: a stage after ``square()`` sees real ``|g|²``.)"""
         check_floating(self.name, params)
-        if self.real_input is not None:
-            check_real(self.name, params, "params", self.real_input)
 
     def init_count(self) -> Optional[jax.Array]:
         """The initial step count: 0, or None when nothing reads it."""
