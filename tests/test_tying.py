@@ -149,15 +149,13 @@ def _arrays(values):
     return {k: jnp.asarray(float(v)) for k, v in values.items()}
 
 
-# The public primitives built on ``core.elementwise`` and ``divide_by_sqrt``/``switch_to_sgd``,
-# with each numeric hyperparameter given: ``(constructor, arguments, hyperparameters)``. The
-# primitives rebuilt on the kit (``nesterov_first_moment``, ``add_gradient_noise``,
-# ``clip_by_global_norm``, ``reduce_on_plateau``, ``lookahead``) store theirs under their
-# argument names: the kit has no renaming option yet.
+# Every public primitive that stores numeric hyperparameters, built with each of them given:
+# ``(constructor, arguments, hyperparameters)``.
 PRIMITIVES = [
     (gc.ema, dict(decay=0.9, debias=True), ("decay",)),
     (gc.bias_correction, dict(decay=0.9), ("decay",)),
     (gc.scale_by_momentum, dict(momentum=0.9, dampening=0.1), ("momentum", "dampening")),
+    (gc.nesterov_first_moment, dict(b1=0.9, momentum_decay=4e-3), ("b1", "momentum_decay")),
     (gc.folded_bias_correction, dict(b1=0.9, b2=0.99), ("b1", "b2")),
     (gc.scale_by_delta_rms, dict(rho=0.9, eps=1e-6), ("rho", "eps")),
     (gc.scale, dict(step_size=0.5), ("step_size",)),
@@ -167,13 +165,20 @@ PRIMITIVES = [
     (gc.rectified_step_size, dict(), ("b2", "threshold", "eps", "eps_root")),
     (gc.scale_by_trust_ratio, dict(), ("min_norm", "trust_coefficient", "eps")),
     (gc.add_decayed_weights, dict(weight_decay=0.1), ("weight_decay",)),
+    (gc.add_gradient_noise, dict(key=0), ("eta", "gamma")),
     (gc.clip, dict(max_delta=0.5), ("max_delta",)),
+    (gc.clip_by_global_norm, dict(max_norm=0.5), ("max_norm",)),
     (gc.clip_by_block_rms, dict(threshold=0.5), ("threshold",)),
     (gc.adaptive_grad_clip, dict(clipping=0.5), ("clipping", "eps")),
     (gc.divide_by_sqrt, dict(numerator=gc.identity(), denominator=gc.square(), eps=1e-3),
      ("eps", "eps_root")),
     (gc.switch_to_sgd, dict(adaptive=gc.sgd(0.1), sgd=gc.sgd(1.0)),
      ("estimate_decay", "tolerance")),
+    (gc.lookahead, dict(inner=gc.sgd(0.1)), ("sync_period", "slow_step_size")),
+    (gc.reduce_on_plateau, dict(),
+     ("factor", "patience", "threshold", "cooldown", "min_scale", "eps")),
+    (gc.elementwise, dict(rule=lambda u, step_size: u * step_size, name="kit_scale",
+                          hyperparams={"step_size": 0.5}), ("step_size",)),
 ]
 
 
