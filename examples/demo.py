@@ -94,6 +94,26 @@ OPTIMIZERS: tuple[Contender, ...] = (*family(
                                                      trust_ratio_mask=kernels)),
     Contender("lamb", 3e-3, lambda lr: gradchain.lamb(lr, weight_decay=1e-2, mask=kernels,
                                                      trust_ratio_mask=kernels)),
+), *family(
+    # Optax's sign-based and memory-light optimizers. A sign step moves every weight by the
+    # full rate, so these run at a third of Adam's rate (Lion's authors: 3-10x smaller).
+    "sign and memory-light",
+    Contender("lion", 1e-3, lambda lr: gradchain.lion(lr, weight_decay=0.0)),
+    Contender("sign_sgd", 1e-3, gradchain.sign_sgd),
+    Contender("signum", 1e-3, gradchain.signum),
+    # Rprop is a full-batch method: mini-batch noise flips gradient signs and keeps its step
+    # sizes small, so it is capped low here.
+    Contender("rprop", 1e-3, lambda lr: gradchain.rprop(lr, max_step_size=1e-2)),
+    Contender("fromage", 1e-2, gradchain.fromage),
+    Contender("optimistic_gd", 0.05, gradchain.optimistic_gradient_descent),
+), *family(
+    "the Adam family",
+    Contender("adabelief", 3e-3, gradchain.adabelief),
+    Contender("adan", 3e-3, gradchain.adan),
+    Contender("adamax", 3e-3, gradchain.adamax),
+    Contender("adamaxw", 3e-3, lambda lr: gradchain.adamaxw(lr, weight_decay=1e-2)),
+    Contender("yogi", 1e-2, gradchain.yogi),
+    Contender("nadamw", 3e-3, lambda lr: gradchain.nadamw(lr, weight_decay=1e-2)),
 ))
 
 

@@ -220,6 +220,25 @@ def test_per_leaf_rule_keeps_rows_and_columns_and_matches_numpy():
                                    rtol=1e-13)
 
 
+def test_per_leaf_statistic_in_an_nnx_optimizer():
+    from flax import nnx
+    model = nnx.Linear(3, 2, rngs=nnx.Rngs(0))
+    optimizer = nnx.Optimizer(model, gc.chain(factored_second_moment(0.8),
+                                              gc.scale_by_learning_rate(0.1)), wrt=nnx.Param)
+
+    @nnx.jit
+    def step(model, optimizer, x):
+        grads = nnx.grad(lambda m: jnp.sum(m(x) ** 2))(model)
+        optimizer.update(model, grads)
+
+    before = np.asarray(model.kernel[...])
+    for _ in range(2):
+        step(model, optimizer, jnp.ones((4, 3)))
+    assert np.all(np.isfinite(model.kernel[...])) and not np.allclose(model.kernel[...], before)
+    stat = optimizer.opt_state[0].stat
+    assert stat["kernel"]["rows"].shape == (3,) and stat["bias"]["full"].shape == (2,)
+
+
 def newton_schulz(steps=5):
     """Muon's quintic Newton-Schulz iteration towards the orthogonal factor of a matrix."""
     a, b, c = 3.4445, -4.7750, 2.0315

@@ -51,6 +51,8 @@ import jax
 import jax.numpy as jnp
 
 from gradchain.core import quantized
+from gradchain.core.dtypes import statistic_dtype
+from gradchain.core.paths import format_path
 from gradchain.core.hyperparams import as_hyperparam_array, cast, compute_dtype, state_names
 from gradchain.core.reductions import check_axis_name, shown_with_axis_name
 from gradchain.core.scope import read
@@ -60,6 +62,7 @@ from gradchain.core.validation import (check_choice, check_floating_dtype,
 from gradchain.kit.contract import Contract
 from gradchain.kit.reductions import Reduction
 from gradchain.kit.signature import pick, wants
+from gradchain.wrappers.labels import _is_variable as is_variable, unwrap
 
 ScalarOrSchedule = Union[float, jax.Array, Callable[[jax.Array], jax.Array]]
 """A hyperparameter: a number, a scalar array (traced too) or a schedule ``step -> value``."""
@@ -278,7 +281,8 @@ def _build(rule, *, name, hyperparams, statistic, scalars, reads, carry, dtype, 
         parts = [contract.init_count()]
         if stat_init is not None:
             parts.append(quantized.init_stats(stat_init, params, dtype, owner=name,
-                                              real=real_statistic))
+                                              real=real_statistic) if per_element
+                         else _leaf_statistics(name, stat_init, params, dtype, real_statistic))
         parts.extend(as_hyperparam_array(v) if not hasattr(v, "dtype") else jnp.asarray(v)
                      for v in carry.values())
         return state_cls(*parts, contract.init_hyperparams())
@@ -349,6 +353,18 @@ def _build(rule, *, name, hyperparams, statistic, scalars, reads, carry, dtype, 
     shown = dict(contract.specs) if display is None else display
     return GradientTransformation(init, update, name=name, hyperparams=shown,
                                   state_type=state_cls)
+
+
+def _leaf_statistics(owner: str, stat_init, params, dtype, real: bool):
+    """``stat_init(leaf, dtype)`` for each leaf: any tree of arrays per leaf. A Flax Variable
+    (``nnx.Optimizer`` gives ``init`` its ``Param``s) is replaced by that tree, which it could
+    not hold."""
+    def one(path, param):
+        param = unwrap(param)
+        where = f"params leaf at {format_path(path)}"
+        return stat_init(param, statistic_dtype(owner, jnp.result_type(param), dtype,
+                                                real=real, where=where))
+    return jax.tree_util.tree_map_with_path(one, params, is_leaf=is_variable)
 
 
 def _filled(value):
