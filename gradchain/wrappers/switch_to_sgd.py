@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradchain.core.hyperparams import (Hyperparams, as_hyperparam_array, cast, compute_dtype,
-                                        next_count, zero_count)
+                                        next_count, state_names, zero_count)
 from gradchain.core.reductions import check_axis_name, shown_with_axis_name, sum_over_devices
 from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation, call_update
@@ -49,7 +49,7 @@ def _dot(x, y, axis_name):
 
 @public
 def switch_to_sgd(adaptive, sgd, *, estimate_decay=0.999, tolerance=1e-9,
-                  axis_name=None) -> GradientTransformation:
+                  axis_name=None, hyperparam_name=None) -> GradientTransformation:
     """Run ``adaptive`` until its step's projection on the gradient gives a settled learning
     rate Λ, then ``-Λ · sgd(g)`` for good (Keskar & Socher 2017, SWATS, Algorithm 1).
 
@@ -75,6 +75,8 @@ def switch_to_sgd(adaptive, sgd, *, estimate_decay=0.999, tolerance=1e-9,
       axis_name: under ``shard_map``/``pmap`` with the params split over this axis, the
         products over the whole parameter vector (``psum``-ed over it), so every device
         switches at the same step with the same Λ; None (default): not split.
+      hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (``state_names``;
+        SWATS stores ``estimate_decay`` as ``b2``, tied to its Adam phase's β2).
 
     Returns:
       A ``GradientTransformation`` whose state is a ``SwitchToSgdState``: ``count``,
@@ -83,9 +85,10 @@ def switch_to_sgd(adaptive, sgd, *, estimate_decay=0.999, tolerance=1e-9,
     """
     check_transformations(NAME, {"adaptive": adaptive, "sgd": sgd})
     check_axis_name(NAME, axis_name)
-    check_range(NAME, "estimate_decay", estimate_decay, 0, 1, high_open=True)
-    check_range(NAME, "tolerance", tolerance, 0)
-    hyper = Hyperparams(estimate_decay=estimate_decay, tolerance=tolerance)
+    names = state_names(NAME, hyperparam_name, ("estimate_decay", "tolerance"))
+    check_range(NAME, names["estimate_decay"], estimate_decay, 0, 1, high_open=True)
+    check_range(NAME, names["tolerance"], tolerance, 0)
+    hyper = Hyperparams(names, estimate_decay=estimate_decay, tolerance=tolerance)
 
     def init(params):
         check_floating(NAME, params)
