@@ -152,7 +152,11 @@ def test_a_state_made_by_hand_keeps_what_is_set():
 
 @pytest.mark.parametrize("config", CONSTANT, ids=ids(CONSTANT))
 def test_every_row_with_a_scheduled_learning_rate_refuses_to_set_it(config):
-    tx = config.make(make_schedule(config.learning_rate))
+    try:
+        tx = config.make(make_schedule(config.learning_rate))
+    except TypeError as error:  # Rprop: its rate is the initial step size, not a schedule
+        assert "the state's starting value" in str(error)
+        pytest.skip("the learning rate is a starting value of the state")
     state = tx.init(PARAMS)
     for built in (tx, gc.GradientTransformation(tx.init, tx.update)):
         with pytest.raises(ValueError, match=r"^set_hyperparams: '(\S*/)?learning_rate' "

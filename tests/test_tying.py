@@ -87,13 +87,16 @@ def _starting_value(alias, kwargs, name) -> bool:
 def test_every_other_numeric_argument_is_no_hyperparameter():
     """The numeric arguments left out above are no hyperparameters, by rule: a PRNG seed
     (``key``), a starting value of the state (Adagrad's ``initial_accumulator_value``, Rprop's
-    initial step size), or a plain 0 that leaves its stage out (``weight_decay=0.0``: no decay
-    stage is built)."""
+    initial step size), a plain 0 that leaves its stage out (``weight_decay=0.0``: no decay
+    stage is built), or a size or count declared ``int``, which shapes the compiled program
+    (Adafactor's ``min_dim_size_to_factor``, Muon's ``ns_steps``, SOAP's ``max_precond_dim``)."""
     for label, alias, kwargs in ROWS:
         hyperparams, others = _arguments(alias, kwargs)
         assert hyperparams, label
+        parameters = inspect.signature(getattr(gc, alias)).parameters
         for name, value in others.items():
-            assert (name == "key" or value == 0
+            structural = parameters[name].annotation in (int, "int")
+            assert (name == "key" or value == 0 or structural
                     or _starting_value(alias, kwargs, name)), (label, name)
 
 
