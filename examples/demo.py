@@ -17,7 +17,7 @@ import argparse
 import itertools
 import time
 from pathlib import Path
-from typing import Callable, NamedTuple, Sequence
+from typing import Callable, NamedTuple, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -43,6 +43,7 @@ class Contender(NamedTuple):
     learning_rate: float
     build: Callable[[float], gradchain.GradientTransformation]
     family: str = ""
+    evaluate_at: Optional[Callable] = None  # (opt_state, params) -> the params to test with
 
 
 def family(title: str, *contenders: Contender) -> tuple[Contender, ...]:
@@ -129,6 +130,21 @@ OPTIMIZERS: tuple[Contender, ...] = (*family(
     Contender("muon", 0.02, gradchain.muon),
     Contender("soap", 3e-3, gradchain.soap),
     Contender("shampoo", 3e-3, gradchain.shampoo),
+), *family(
+    # No schedule to tune, and for the learning-rate-free ones no rate: their defaults (1.0
+    # multiplies the rate they estimate). The curves are of the params trained on; schedule-free
+    # methods evaluate at schedule_free_eval_params (the test accuracy uses them).
+    "schedule-free and learning-rate-free",
+    Contender("schedule_free_adamw", 3e-3, gradchain.schedule_free_adamw,
+              evaluate_at=gradchain.schedule_free_eval_params),
+    Contender("schedule_free_sgd", 0.1, gradchain.schedule_free_sgd,
+              evaluate_at=gradchain.schedule_free_eval_params),
+    Contender("prodigy", 1.0, gradchain.prodigy),
+    Contender("dadapt_adamw", 1.0, gradchain.dadapt_adamw),
+    Contender("dog", 1.0, gradchain.dog),
+    Contender("dowg", 1.0, gradchain.dowg),
+    Contender("cocob", 1.0, gradchain.cocob),
+    Contender("mechanize(adam)", 3e-3, lambda lr: gradchain.mechanize(gradchain.adam(lr))),
 ))
 
 
@@ -239,7 +255,10 @@ def train(contender: Contender, data: Digits, *, epochs: int, batch_size: int = 
     train_seconds = time.perf_counter() - start
     bar.close()
 
-    model, _ = nnx.merge(graphdef, state)
+    model, optimizer = nnx.merge(graphdef, state)
+    if contender.evaluate_at is not None:
+        nnx.update(model, contender.evaluate_at(optimizer.opt_state,
+                                                nnx.state(model, nnx.Param)))
     return Result(contender.name, contender.learning_rate, np.concatenate(losses),
                   len(data.y_train) // batch_size,
                   float(accuracy(model, data.x_test, data.y_test)), compile_seconds,

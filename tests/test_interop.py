@@ -161,14 +161,21 @@ def test_optax_extra_args_reach_optax_parts_of_a_gradchain_chain():
 
 def _readme_adam_and_amsgrad(b1=0.9, b2=0.999, eps=1e-8, lr=0.03):
     """The README's code, verbatim."""
+    m_hat = gc.ema(b1, debias=True, hyperparam_name="b1")          # m_t / (1 - b1^t)
+    v_hat = gc.chain(gc.square(), gc.ema(b2, debias=True, hyperparam_name="b2"))
+    my_adam = gc.chain(gc.divide_by_sqrt(m_hat, v_hat, eps=eps), gc.scale_by_learning_rate(lr))
+    v_max = gc.chain(gc.square(), gc.ema(b2, debias=True, hyperparam_name="b2"), gc.max_v())
+    my_amsgrad = gc.chain(gc.divide_by_sqrt(m_hat, v_max, eps=eps), gc.scale_by_learning_rate(lr))
+    return my_adam, my_amsgrad
+
+
+def _split_adam(b1=0.9, b2=0.999, eps=1e-8, lr=0.03):
+    """Adam with each bias correction a stage of its own after its EMA (the order torch's
+    AMSGrad needs, with ``max_v`` between them)."""
     m_hat = gc.chain(gc.ema(b1, hyperparam_name="b1"), gc.bias_correction(b1, hyperparam_name="b1"))
     v_hat = gc.chain(gc.square(), gc.ema(b2, hyperparam_name="b2"),
                      gc.bias_correction(b2, hyperparam_name="b2"))
-    my_adam = gc.chain(gc.divide_by_sqrt(m_hat, v_hat, eps=eps), gc.scale_by_learning_rate(lr))
-    v_max = gc.chain(gc.square(), gc.ema(b2, hyperparam_name="b2"),
-                     gc.bias_correction(b2, hyperparam_name="b2"), gc.max_v())
-    my_amsgrad = gc.chain(gc.divide_by_sqrt(m_hat, v_max, eps=eps), gc.scale_by_learning_rate(lr))
-    return my_adam, my_amsgrad
+    return gc.chain(gc.divide_by_sqrt(m_hat, v_hat, eps=eps), gc.scale_by_learning_rate(lr))
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64], ids=["float32", "float64"])
@@ -179,8 +186,10 @@ def test_readme_adam_and_amsgrad_from_primitives_are_the_aliases_bit_for_bit(dty
     grads = _recorded_grads(dtype)
     runs = {name: trajectory(tx, dtype, steps=RUNS, grads=grads)[0] for name, tx in [
         ("my_adam", my_adam), ("adam", gc.adam(0.03)),
-        ("my_amsgrad", my_amsgrad), ("amsgrad", gc.amsgrad(0.03))]}
+        ("my_amsgrad", my_amsgrad), ("amsgrad", gc.amsgrad(0.03)),
+        ("split_adam", _split_adam())]}
     chex.assert_trees_all_equal(runs["my_adam"], runs["adam"])
+    chex.assert_trees_all_equal(runs["split_adam"], runs["adam"])
     chex.assert_trees_all_equal(runs["my_amsgrad"], runs["amsgrad"])
     # AMSGrad differs from Adam on this problem, so the two comparisons are not the same one.
     assert max_relative_error(runs["amsgrad"], runs["adam"]) > 1e-3

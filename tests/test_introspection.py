@@ -48,8 +48,8 @@ def test_second_moment_of_one_layer_by_name():
                                 find_state(state, "ema", hyperparam="b2", within="no_decay")
                                 ["head"]["bias"])
     first = find_states(state, "ema", hyperparam="b1")
-    assert [where for where, _ in first] == ["inner_states/decay/0/branches/0/0/ema",
-                                             "inner_states/no_decay/1/branches/0/0/ema"]
+    assert [where for where, _ in first] == ["inner_states/decay/0/branches/0/ema",
+                                             "inner_states/no_decay/1/branches/0/ema"]
     for where, value in first:  # ``where`` is the path of the field: keys joined by "/"
         chex.assert_trees_all_equal(_at(state, where), value)
 
@@ -68,7 +68,7 @@ def test_lookup_errors_say_what_there_is():
     with pytest.raises(KeyError, match=r"no state field 'nu' matches; the fields are \[.*'ema'"):
         find_state(state, "nu")
     with pytest.raises(ValueError, match=r"4 state fields called 'ema' match "
-                                         r"\(inner_states/decay/0/branches/0/0/ema, "):
+                                         r"\(inner_states/decay/0/branches/0/ema, "):
         find_state(state, "ema")
     with pytest.raises(KeyError, match=r"params leaf encoder/bias is not owned"):
         find_state(state, "ema", hyperparam="b2", within="decay", path="encoder/bias")
@@ -111,10 +111,10 @@ def test_one_path_format_for_fields_hyperparameters_and_leaves():
     tx = grouped_adam()
     state = tx.init(PARAMS)
     where, _ = find_states(state, "ema", hyperparam="b1", within="decay")[0]
-    assert where == "inner_states/decay/0/branches/0/0/ema"
-    assert "inner_states/decay/0/branches/0/0/b1" in gc.get_hyperparams(state)
-    new = gc.set_hyperparams(tx, state, {"inner_states/decay/0/branches/0/0/b1": 0.5})
-    assert float(gc.get_hyperparam(new, "inner_states/decay/0/branches/0/0/b1")) == 0.5
+    assert where == "inner_states/decay/0/branches/0/ema"
+    assert "inner_states/decay/0/branches/0/b1" in gc.get_hyperparams(state)
+    new = gc.set_hyperparams(tx, state, {"inner_states/decay/0/branches/0/b1": 0.5})
+    assert float(gc.get_hyperparam(new, "inner_states/decay/0/branches/0/b1")) == 0.5
     chex.assert_trees_all_equal(find_state(state, "ema", hyperparam="b1", path="encoder/kernel"),
                                 jnp.zeros((3, 2)))
     renamed = {"encoder": {"w": GRADS["encoder"]["kernel"], "bias": GRADS["encoder"]["bias"]},

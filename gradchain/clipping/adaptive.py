@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from gradchain.core.dtypes import abs_sq
 from gradchain.core.elementwise import elementwise_transformation
-from gradchain.core.hyperparams import Hyperparams
+from gradchain.core.hyperparams import Hyperparams, state_names
 from gradchain.core.reductions import (check_axis_name, shown_with_axis_name,
                                         sum_over_devices)
 from gradchain.core.public import public
@@ -67,7 +67,7 @@ def unitwise_norm(x, axis: Optional[Union[int, tuple]] = None, *,
 
 @public
 def adaptive_grad_clip(clipping, eps=1e-3, axis: Optional[Union[int, tuple]] = None, *,
-                       axis_name=None):
+                       axis_name=None, hyperparam_name=None):
     """Adaptive gradient clipping, unit by unit (Brock et al. 2021, NFNets).
 
     With ``G_i``, ``W_i`` the gradient and weights of unit ``i`` (``unitwise_norm``) and
@@ -83,14 +83,16 @@ def adaptive_grad_clip(clipping, eps=1e-3, axis: Optional[Union[int, tuple]] = N
       axis_name: under ``shard_map``/``pmap`` with the leaves split over this axis along the
         axes a unit spans, the norms of whole units (``unitwise_norm``); None (default): leaves
         not split.
+      hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (``state_names``).
 
     Returns:
       A ``GradientTransformation`` (its ``update`` needs params) whose state is
       ``AdaptiveGradClipState(count, hyperparams)`` (``clipping``, ``eps``).
     """
-    check_range("adaptive_grad_clip", "clipping", clipping, 0, low_open=True,
+    names = state_names("adaptive_grad_clip", hyperparam_name, ("clipping", "eps"))
+    check_range("adaptive_grad_clip", names["clipping"], clipping, 0, low_open=True,
                 allow_inf=True)
-    check_range("adaptive_grad_clip", "eps", eps, 0)
+    check_range("adaptive_grad_clip", names["eps"], eps, 0)
     check_axis_name("adaptive_grad_clip", axis_name)
 
     def leaf(g, s, p, clipping, eps):
@@ -101,10 +103,11 @@ def adaptive_grad_clip(clipping, eps=1e-3, axis: Optional[Union[int, tuple]] = N
         clipped = g * (max_norm / jnp.maximum(g_norm, DIVISION_FLOOR))
         return jnp.where(g_norm < max_norm, g, clipped), None
 
-    shown = {"clipping": clipping, "eps": eps}
+    hyper = Hyperparams(names, clipping=clipping, eps=eps)
+    shown = dict(hyper.specs)
     if axis is not None:
         shown["axis"] = axis
     return elementwise_transformation(
         "adaptive_grad_clip", AdaptiveGradClipState, leaf,
-        Hyperparams(clipping=clipping, eps=eps), needs_params=True,
+        hyper, needs_params=True,
         display=shown_with_axis_name(shown, axis_name))

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from gradchain.core.dtypes import abs_sq
 from gradchain.core.elementwise import elementwise_transformation
-from gradchain.core.hyperparams import Hyperparams
+from gradchain.core.hyperparams import Hyperparams, state_names
 from gradchain.core.reductions import (check_axis_name, shown_with_axis_name,
                                         sum_over_devices)
 from gradchain.core.public import public
@@ -22,7 +22,7 @@ class ClipByBlockRmsState(NamedTuple):
 
 
 @public
-def clip_by_block_rms(threshold, *, axis_name=None):
+def clip_by_block_rms(threshold, *, axis_name=None, hyperparam_name=None):
     """``u -> u / max(1, rms(u) / threshold)`` per leaf, ``rms(u) = √(mean(|u|²))``.
 
     Each leaf (a layer's kernel, its bias) is scaled down, as a whole, to an RMS of at most
@@ -34,12 +34,15 @@ def clip_by_block_rms(threshold, *, axis_name=None):
       axis_name: under ``shard_map``/``pmap`` with each leaf split over this axis, the RMS of
         the whole leaf (``Σ |u|²`` and the element count ``psum``-ed over it); None (default):
         leaves not split.
+      hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (``state_names``).
 
     Returns:
       A ``GradientTransformation`` whose state is ``ClipByBlockRmsState(count, hyperparams)``
       (``threshold``).
     """
-    check_range("clip_by_block_rms", "threshold", threshold, 0, low_open=True, allow_inf=True)
+    names = state_names("clip_by_block_rms", hyperparam_name, ("threshold",))
+    check_range("clip_by_block_rms", names["threshold"], threshold, 0, low_open=True,
+                allow_inf=True)
     check_axis_name("clip_by_block_rms", axis_name)
 
     def clip_block(g, s, p, threshold):
@@ -48,7 +51,7 @@ def clip_by_block_rms(threshold, *, axis_name=None):
                        / sum_over_devices([x.size], axis_name))
         return x / jnp.maximum(1.0, jnp.sqrt(mean_square) / threshold), None
 
-    hyper = Hyperparams(threshold=threshold)
+    hyper = Hyperparams(names, threshold=threshold)
     return elementwise_transformation(
         "clip_by_block_rms", ClipByBlockRmsState, clip_block, hyper,
         display=shown_with_axis_name(hyper.specs, axis_name))

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradchain.core.dtypes import abs_sq
-from gradchain.core.hyperparams import cast
+from gradchain.core.hyperparams import cast, state_names
 from gradchain.core.public import public
 from gradchain.core.reductions import check_axis_name
 from gradchain.core.transformation import GradientTransformation
@@ -46,7 +46,7 @@ def global_norm(tree, *, axis_name=None) -> jax.Array:
 
 
 @public
-def clip_by_global_norm(max_norm: ScalarOrSchedule, *, axis_name=None
+def clip_by_global_norm(max_norm: ScalarOrSchedule, *, axis_name=None, hyperparam_name=None
                         ) -> GradientTransformation:
     """``u -> u`` if ``‖u‖ < max_norm``, else ``(u / ‖u‖) · max_norm``, with ``‖u‖`` the norm of
     all leaves together (``global_norm``).
@@ -60,6 +60,7 @@ def clip_by_global_norm(max_norm: ScalarOrSchedule, *, axis_name=None
       axis_name: under ``shard_map``/``pmap`` with the updates split over this axis, the norm
         of the whole tree, not of this device's part (``global_norm``); None (default): the
         updates are not split.
+      hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (``state_names``).
 
     Returns:
       A ``GradientTransformation`` whose state is ``ClipByGlobalNormState(count, hyperparams)``
@@ -74,10 +75,13 @@ def clip_by_global_norm(max_norm: ScalarOrSchedule, *, axis_name=None
       >>> updates["a"].tolist(), updates["b"].tolist()
       ([0.6], [0.8])
     """
-    check_range("clip_by_global_norm", "max_norm", max_norm, 0, low_open=True, allow_inf=True)
+    names = state_names("clip_by_global_norm", hyperparam_name, ("max_norm",))
+    check_range("clip_by_global_norm", names["max_norm"], max_norm, 0, low_open=True,
+                allow_inf=True)
     return cross_leaf(_clip, name="clip_by_global_norm", reductions={"squares": _SQUARES},
                       axis_name=axis_name, hyperparams={"max_norm": max_norm},
-                      scalars=_norm_and_keep, state_type=ClipByGlobalNormState)
+                      scalars=_norm_and_keep, state_type=ClipByGlobalNormState,
+                      hyperparam_name=names)
 
 
 def _norm_and_keep(squares, max_norm):

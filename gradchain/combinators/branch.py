@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from gradchain.core.dtypes import is_complex, real_dtype
-from gradchain.core.hyperparams import cast, compute_dtype
+from gradchain.core.hyperparams import cast, compute_dtype, state_names
 from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import check_range, check_transformations
@@ -99,7 +99,8 @@ def _divide(numerator, denominator, *, eps, eps_root):
 
 
 @public
-def divide_by_sqrt(numerator, denominator, *, eps=0.0, eps_root=0.0) -> GradientTransformation:
+def divide_by_sqrt(numerator, denominator, *, eps=0.0, eps_root=0.0,
+                   hyperparam_name=None) -> GradientTransformation:
     """``out = N(u) / (√(D(u) + eps_root) + eps)`` for two sub-chains ``N`` and ``D``.
 
     The preconditioner of Adagrad, RMSProp, Adam and their kin. ``eps`` outside the root is the
@@ -118,6 +119,8 @@ def divide_by_sqrt(numerator, denominator, *, eps=0.0, eps_root=0.0) -> Gradient
       denominator: transformation giving the second-moment statistic under the root.
       eps: added after the square root, ``>= 0``.
       eps_root: added inside the square root, ``>= 0``.
+      hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (``state_names``;
+        RMSProp with ε inside the root stores ``eps_root`` as its ``eps``).
 
     Returns:
       A ``GradientTransformation`` whose state is a ``BranchState`` holding the numerator's
@@ -133,7 +136,13 @@ def divide_by_sqrt(numerator, denominator, *, eps=0.0, eps_root=0.0) -> Gradient
       [1.0, -1.0]
     """
     check_transformations("divide_by_sqrt", {"numerator": numerator, "denominator": denominator})
-    check_range("divide_by_sqrt", "eps", eps, 0)
-    check_range("divide_by_sqrt", "eps_root", eps_root, 0)
-    return branch(numerator, denominator, combine=_divide, name="divide_by_sqrt",
-                  eps=eps, eps_root=eps_root)
+    names = state_names("divide_by_sqrt", hyperparam_name, ("eps", "eps_root"))
+    check_range("divide_by_sqrt", names["eps"], eps, 0)
+    check_range("divide_by_sqrt", names["eps_root"], eps_root, 0)
+    arguments = {key: argument for argument, key in names.items()}
+
+    def combine(n, d, **hp):
+        return _divide(n, d, **{arguments[key]: value for key, value in hp.items()})
+
+    return branch(numerator, denominator, combine=combine, name="divide_by_sqrt",
+                  **{names["eps"]: eps, names["eps_root"]: eps_root})

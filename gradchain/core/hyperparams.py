@@ -46,12 +46,14 @@ update overwrites them, however the transformation holding them was built or des
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Optional
 
 import jax
 import jax.numpy as jnp
 
 from gradchain.core.dtypes import real_dtype
+from gradchain.core.public import called_name
 
 COUNT_DTYPE = jnp.int32
 
@@ -128,14 +130,58 @@ def next_count(count: jax.Array) -> jax.Array:
     return jnp.where(count < limit, count + 1, count)
 
 
+def state_names(owner: str, hyperparam_name, arguments: tuple[str, ...]) -> dict[str, str]:
+    """``{argument: state key}`` for a primitive's numeric hyperparameter ``arguments``, from
+    the ``hyperparam_name`` option every primitive takes (the one naming scheme):
+
+    - None: each hyperparameter is stored under its argument's name;
+    - a string: the key of the primitive's hyperparameter, where it has exactly one;
+    - a mapping ``{argument: key}``: new keys for some or all of them.
+
+    Two primitives that store one key hold one tied hyperparameter: ``set_hyperparams`` reads
+    and sets them together. Refused (``ValueError`` naming the public call): a string for a
+    primitive with several hyperparameters, a mapping entry for an argument that is not one of
+    them, a key that is not a non-empty string or that two arguments would share.
+    """
+    owner = called_name(owner)
+    listed = ", ".join(arguments)
+    if hyperparam_name is None:
+        return {a: a for a in arguments}
+    if isinstance(hyperparam_name, str):
+        if len(arguments) != 1:
+            raise ValueError(
+                f"{owner}: hyperparam_name={hyperparam_name!r} is ambiguous: this primitive has "
+                f"the hyperparameters {listed}; give a mapping {{argument: name}}")
+        hyperparam_name = {arguments[0]: hyperparam_name}
+    if not isinstance(hyperparam_name, Mapping):
+        raise TypeError(f"{owner}: hyperparam_name must be a string or a mapping {{argument: "
+                        f"name}}, got {type(hyperparam_name).__name__} {hyperparam_name!r}")
+    for argument, key in hyperparam_name.items():
+        if argument not in arguments:
+            raise ValueError(f"{owner}: hyperparam_name names {argument!r}, which is not a "
+                             f"hyperparameter here; expected one of: {listed}")
+        if not isinstance(key, str) or not key or "/" in key or key == GIVEN:
+            raise ValueError(f"{owner}: hyperparam_name[{argument!r}]={key!r} is not a name "
+                             f"(a non-empty string without '/', other than {GIVEN!r})")
+    names = {a: hyperparam_name.get(a, a) for a in arguments}
+    if len(set(names.values())) != len(names):
+        raise ValueError(f"{owner}: hyperparam_name={dict(hyperparam_name)!r} gives two "
+                         "hyperparameters of one primitive the same name")
+    return names
+
+
 class Hyperparams:
     """The numeric hyperparameters of one transformation, as given at construction.
 
-    ``specs`` maps each state key to a number, array, tracer or schedule.
+    ``specs`` maps each state key to a number, array, tracer or schedule. ``names`` (from
+    ``state_names``) maps argument names to state keys where they differ: ``read`` then gives
+    the values by argument name, so a primitive's arithmetic does not depend on its naming.
     """
 
-    def __init__(self, **specs: Any):
-        self.specs = specs
+    def __init__(self, names: Optional[Mapping[str, str]] = None, /, **specs: Any):
+        names = names or {}
+        self.arguments = {names.get(a, a): a for a in specs}
+        self.specs = {key: specs[argument] for key, argument in self.arguments.items()}
 
     def scheduled(self) -> bool:
         return any(callable(v) for v in self.specs.values())
@@ -152,7 +198,8 @@ class Hyperparams:
         return {**values, GIVEN: given} if values else values
 
     def read(self, stored: dict, count) -> tuple[dict, dict]:
-        """The values in force at step ``count``, and the dict to store back.
+        """The values in force at step ``count`` (by argument name), and the dict to store back
+        (by state key).
 
         Schedules are evaluated at ``count`` (their value is stored for logging); constants
         follow the module's rule: the constructor's value if it differs from the one recorded
@@ -174,7 +221,7 @@ class Hyperparams:
         new = {**stored, **values}
         if records:
             new[GIVEN] = {**given, **records}
-        return values, new
+        return {self.arguments[k]: v for k, v in values.items()}, new
 
 
 def _differs(a, b) -> jax.Array:

@@ -5,7 +5,7 @@ of an optimizer state, a hyperparameter, a mask or label entry) writes it as the
 root inwards, joined by ``/``: a dict key and an attribute or NamedTuple field as its plain name,
 a sequence index as its number. The root itself is ``<root>``. So the learning rate of a chain's
 third part is ``2/learning_rate`` and Adam's first moment inside a parameter group is
-``inner_states/decay/1/branches/0/0/ema``. Addresses accepted as input (``set_hyperparams``,
+``inner_states/decay/1/branches/0/ema``. Addresses accepted as input (``set_hyperparams``,
 ``find_state(path=...)``) are written the same way.
 
 Keys are written with ``str``, so the label ``1`` and the label ``"1"`` read alike; input that

@@ -50,7 +50,7 @@ def state_fields(state, location: tuple = ()) -> Iterator[tuple[tuple, Any, Any]
 def find_states(state, field: str, *, hyperparam: Optional[str] = None,
                 within: Any = None) -> list[tuple[str, Any]]:
     """Every NamedTuple field called ``field`` in ``state``, as ``(where, value)`` pairs, with
-    ``where`` its path from ``state`` (``inner_states/decay/1/branches/0/0/ema``, the format
+    ``where`` its path from ``state`` (``inner_states/decay/1/branches/0/ema``, the format
     of ``gradchain.core.paths``).
 
     Optional filters: ``hyperparam`` keeps the fields of primitives that have that

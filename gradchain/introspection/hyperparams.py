@@ -15,15 +15,15 @@ force. These functions address them by path, or by name:
     0.0001
 
 A path lists the indices and state fields from the outer state inwards, then the name: part
-``1`` of the chain, its ``branches``, branch ``0``, part ``0``, ``b1`` (the one format of every
+``1`` of the chain, its ``branches``, branch ``1``, part ``1``, ``b2`` (the one format of every
 place in a tree, ``gradchain.core.paths``). An *address* is a name, or a name under a path
-prefix: ``"learning_rate"``, ``"1/b1"`` (every ``b1`` inside part 1), ``"1/branches/0/0/b1"``.
+prefix: ``"learning_rate"``, ``"1/b2"`` (every ``b2`` inside part 1), ``"1/branches/1/1/b2"``.
 It selects every hyperparameter with that name under that prefix:
 
 - one match: that one;
-- several holding the same value: they are one tied hyperparameter (Adam's ``b1`` lives in
-  its EMA and in its bias correction; a composition ties them by giving them one name) and are
-  read and set together;
+- several holding the same value: they are one tied hyperparameter (SWATS' ``b1`` lives in
+  its EMA, its folded bias correction and its SGD phase's momentum; a composition ties them by
+  giving them one name, ``hyperparam_name``) and are read and set together;
 - several holding different values: ``ValueError`` listing them (give a longer prefix);
 - none: ``KeyError`` listing the paths there are (as ``gradchain.find_state`` does).
 

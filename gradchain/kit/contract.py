@@ -58,12 +58,14 @@ class Contract:
       counts: keep a step count even when no hyperparameter is a schedule (the rule depends on
         the step: bias correction, a period).
       real_input: why complex updates are refused (None: they are accepted).
+      names: ``{hyperparameter: state key}`` where the state stores one under another name
+        (``core.hyperparams.state_names``); the values read are still given by hyperparameter.
     """
 
     def __init__(self, name: str, hyperparams: Optional[dict] = None, *, counts: bool = False,
-                 real_input: Optional[str] = None):
+                 real_input: Optional[str] = None, names: Optional[dict] = None):
         self.name = name
-        self.hyper = Hyperparams(**(hyperparams or {}))
+        self.hyper = Hyperparams(names, **(hyperparams or {}))
         self.counting = counts or self.hyper.scheduled()
         self.real_input = real_input
 

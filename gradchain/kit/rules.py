@@ -53,7 +53,7 @@ import jax.numpy as jnp
 from gradchain.core import quantized
 from gradchain.core.dtypes import statistic_dtype
 from gradchain.core.paths import format_path
-from gradchain.core.hyperparams import as_hyperparam_array, cast, compute_dtype
+from gradchain.core.hyperparams import as_hyperparam_array, cast, compute_dtype, state_names
 from gradchain.core.reductions import check_axis_name, shown_with_axis_name
 from gradchain.core.scope import read
 from gradchain.core.transformation import GradientTransformation
@@ -88,7 +88,7 @@ def elementwise(rule: Callable, *, name: str, hyperparams: Optional[dict] = None
                 carry: Optional[dict] = None, dtype=None, output_dtype: str = "updates",
                 real_statistic: bool = False, real_input: Optional[str] = None,
                 state_type: Optional[type] = None, display: Optional[dict] = None,
-                extra_args: tuple = ()) -> GradientTransformation:
+                extra_args: tuple = (), hyperparam_name=None) -> GradientTransformation:
     """A transformation applying ``rule`` to each leaf, entry by entry (module docstring).
 
     Args:
@@ -113,6 +113,9 @@ def elementwise(rule: Callable, *, name: str, hyperparams: Optional[dict] = None
       display: what ``repr`` shows (default: ``hyperparams``).
       extra_args: keyword arguments ``update`` requires (``value`` for a loss), given to
         ``scalars`` by name.
+      hyperparam_name: where the state stores a hyperparameter under another name than the
+        rule reads it by: ``{key: state key}``, or a string for the one hyperparameter
+        (``core.hyperparams.state_names``; primitives stored under one name are tied).
 
     Returns:
       A ``GradientTransformation`` whose state is ``state_type`` (default ``StatisticState(count,
@@ -133,14 +136,16 @@ def elementwise(rule: Callable, *, name: str, hyperparams: Optional[dict] = None
                   scalars=scalars, reads=reads, carry=carry, dtype=dtype,
                   output_dtype=output_dtype, real_statistic=real_statistic,
                   real_input=real_input, state_type=state_type, display=display,
-                  per_element=True, builder="elementwise", extra_args=extra_args)
+                  per_element=True, builder="elementwise", extra_args=extra_args,
+                  hyperparam_name=hyperparam_name)
 
 
 def per_leaf(rule: Callable, *, name: str, hyperparams: Optional[dict] = None, statistic=None,
              scalars: Optional[Callable] = None, reads: tuple = (), carry: Optional[dict] = None,
              dtype=None, output_dtype: str = "updates", real_statistic: bool = False,
              real_input: Optional[str] = None, state_type: Optional[type] = None,
-             display: Optional[dict] = None, extra_args: tuple = ()) -> GradientTransformation:
+             display: Optional[dict] = None, extra_args: tuple = (),
+             hyperparam_name=None) -> GradientTransformation:
     """A transformation applying ``rule`` to each whole leaf (module docstring).
 
     The arguments are ``elementwise``'s, except that ``statistic`` is
@@ -162,6 +167,7 @@ def per_leaf(rule: Callable, *, name: str, hyperparams: Optional[dict] = None, s
       state_type: as ``elementwise``'s.
       display: as ``elementwise``'s.
       extra_args: as ``elementwise``'s.
+      hyperparam_name: as ``elementwise``'s.
 
     Returns:
       A ``GradientTransformation`` whose state is ``state_type`` (default ``StatisticState(count,
@@ -172,7 +178,8 @@ def per_leaf(rule: Callable, *, name: str, hyperparams: Optional[dict] = None, s
                   scalars=scalars, reads=reads, carry=carry, dtype=dtype,
                   output_dtype=output_dtype, real_statistic=real_statistic,
                   real_input=real_input, state_type=state_type, display=display,
-                  per_element=False, builder="per_leaf", extra_args=extra_args)
+                  per_element=False, builder="per_leaf", extra_args=extra_args,
+                  hyperparam_name=hyperparam_name)
 
 
 def cross_leaf(rule: Callable, *, name: str, reductions: dict, axis_name=None,
@@ -181,7 +188,7 @@ def cross_leaf(rule: Callable, *, name: str, reductions: dict, axis_name=None,
                carry: Optional[dict] = None, dtype=None, output_dtype: str = "updates",
                real_statistic: bool = False, real_input: Optional[str] = None,
                state_type: Optional[type] = None, display: Optional[dict] = None,
-               extra_args: tuple = ()) -> GradientTransformation:
+               extra_args: tuple = (), hyperparam_name=None) -> GradientTransformation:
     """A per-leaf rule that also reads reductions over the whole tree (module docstring).
 
     Args:
@@ -204,6 +211,7 @@ def cross_leaf(rule: Callable, *, name: str, reductions: dict, axis_name=None,
       state_type: as ``elementwise``'s.
       display: as ``elementwise``'s.
       extra_args: as ``elementwise``'s.
+      hyperparam_name: as ``elementwise``'s.
 
     Returns:
       A ``GradientTransformation`` whose state is ``state_type`` (default ``StatisticState(count,
@@ -225,18 +233,22 @@ def cross_leaf(rule: Callable, *, name: str, reductions: dict, axis_name=None,
         raise TypeError(f"cross_leaf: reductions={reductions!r} must be a dict of tree_sum(...) "
                         "or tree_max(...)")
     check_axis_name(name, axis_name)
+    names = state_names(name, hyperparam_name, tuple(hyperparams or {}))
     return _build(rule, name=name, hyperparams=hyperparams, statistic=statistic,
                   scalars=scalars, reads=reads, carry=carry, dtype=dtype,
                   output_dtype=output_dtype, real_statistic=real_statistic,
                   real_input=real_input, state_type=state_type,
-                  display=shown_with_axis_name(display or dict(hyperparams or {}), axis_name),
+                  display=shown_with_axis_name(display or {names[k]: v for k, v in
+                                                           (hyperparams or {}).items()},
+                                               axis_name),
                   per_element=False, builder="cross_leaf", reductions=reductions,
-                  axis_name=axis_name, extra_args=extra_args)
+                  axis_name=axis_name, extra_args=extra_args, hyperparam_name=names)
 
 
 def _build(rule, *, name, hyperparams, statistic, scalars, reads, carry, dtype, output_dtype,
            real_statistic, real_input, state_type, display, per_element, builder,
-           reductions=None, axis_name=None, extra_args=()) -> GradientTransformation:
+           reductions=None, axis_name=None, extra_args=(),
+           hyperparam_name=None) -> GradientTransformation:
     _check_arguments(builder, rule, name, hyperparams, scalars, reads, carry, statistic,
                      state_type)
     if isinstance(extra_args, str) or not all(isinstance(a, str) for a in extra_args):
@@ -258,7 +270,8 @@ def _build(rule, *, name, hyperparams, statistic, scalars, reads, carry, dtype, 
     uses_step = any(w is not None and "step" in w.names for w in (rule_wants, scalars_wants))
     needs_params = "param" in rule_wants.names or any(
         r.needs_params() for r in reductions.values())
-    contract = Contract(name, hyperparams, counts=uses_step, real_input=real_input)
+    contract = Contract(name, hyperparams, counts=uses_step, real_input=real_input,
+                        names=state_names(name, hyperparam_name, tuple(hyperparams or {})))
     stat_init = (_filled(statistic) if statistic is not None and not callable(statistic)
                  else statistic)
     state_cls = state_type or (StatisticState if statistic is not None else HyperparamsState)

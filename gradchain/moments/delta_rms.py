@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from gradchain.core.dtypes import abs_sq
 from gradchain.core.elementwise import elementwise_transformation
-from gradchain.core.hyperparams import Hyperparams
+from gradchain.core.hyperparams import Hyperparams, state_names
 from gradchain.core.public import public
 from gradchain.core.validation import check_range
 
@@ -21,7 +21,7 @@ class DeltaRmsState(NamedTuple):
 
 
 @public
-def scale_by_delta_rms(rho=0.9, eps=1e-6, *, dtype=None):
+def scale_by_delta_rms(rho=0.9, eps=1e-6, *, dtype=None, hyperparam_name=None):
     """Multiply by the RMS of past outputs (Zeiler 2012, Adadelta's numerator).
 
     ``Δ_t = √(u_{t-1} + ε) · x_t``; ``u_t = ρ · u_{t-1} + (1 - ρ) · Δ_t²``, ``u_0 = 0``; outputs
@@ -38,18 +38,20 @@ def scale_by_delta_rms(rho=0.9, eps=1e-6, *, dtype=None):
       rho: ρ in ``[0, 1]``.
       eps: ε ``> 0``.
       dtype: dtype of ``u`` (default: the params' real dtype).
+      hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (``state_names``).
 
     Returns:
       A ``GradientTransformation`` whose state is ``DeltaRmsState``: ``count``, ``delta_sq`` (the average ``u`` of ``Δ²``, params-shaped) and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``).
     """
-    check_range("scale_by_delta_rms", "rho", rho, 0, 1)
-    check_range("scale_by_delta_rms", "eps", eps, 0, low_open=True)
+    names = state_names("scale_by_delta_rms", hyperparam_name, ("rho", "eps"))
+    check_range("scale_by_delta_rms", names["rho"], rho, 0, 1)
+    check_range("scale_by_delta_rms", names["eps"], eps, 0, low_open=True)
 
     def leaf(x, u, p, rho, weight, eps):
         delta = jnp.sqrt(u + eps) * x
         return delta, rho * u + weight * abs_sq(delta)
 
     return elementwise_transformation(
-        "scale_by_delta_rms", DeltaRmsState, leaf, Hyperparams(rho=rho, eps=eps),
+        "scale_by_delta_rms", DeltaRmsState, leaf, Hyperparams(names, rho=rho, eps=eps),
         stat_init=lambda p, dt: jnp.zeros(jnp.shape(p), dt), dtype=dtype, real_statistic=True,
         prepare=lambda count, rho, eps: {"rho": rho, "weight": 1 - rho, "eps": eps})

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradchain.core.elementwise import elementwise_transformation
-from gradchain.core.hyperparams import Hyperparams, next_count
+from gradchain.core.hyperparams import Hyperparams, next_count, state_names
 from gradchain.core.public import public
 from gradchain.core.validation import check_range
 
@@ -19,7 +19,7 @@ class FoldedBiasCorrectionState(NamedTuple):
 
 
 @public
-def folded_bias_correction(b1=0.9, b2=0.999):
+def folded_bias_correction(b1=0.9, b2=0.999, *, hyperparam_name=None):
     """``u -> √(1 - β2^t) / (1 - β1^t) · u``, ``t`` counted from 1 at the first update.
 
     The form of Adam that Kingma & Ba (2015, end of §2) give for efficiency: both bias
@@ -30,22 +30,26 @@ def folded_bias_correction(b1=0.9, b2=0.999):
     ``torch.optim.RAdam``; it differs from ``scale_by_adam``'s ``m̂ / (√v̂ + ε)`` only in where ε
     acts (ε here equals ``ε / √(1 - β2^t)`` there).
 
-    Give it the same ``b1``, ``b2`` as the moments it corrects (same hyperparameter names).
+    Give it the same ``b1``, ``b2`` as the moments it corrects, under the same names
+    (``hyperparam_name``, ``{argument: key}``; by default ``b1`` and ``b2``), so that each pair
+    is one tied hyperparameter.
 
     Args:
       b1: β1 in ``[0, 1)`` of the first moment.
       b2: β2 in ``[0, 1)`` of the second moment.
+      hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (``state_names``).
 
     Returns:
       A ``GradientTransformation`` whose state is ``FoldedBiasCorrectionState``: ``count`` and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``).
     """
-    check_range("folded_bias_correction", "b1", b1, 0, 1, high_open=True)
-    check_range("folded_bias_correction", "b2", b2, 0, 1, high_open=True)
+    names = state_names("folded_bias_correction", hyperparam_name, ("b1", "b2"))
+    check_range("folded_bias_correction", names["b1"], b1, 0, 1, high_open=True)
+    check_range("folded_bias_correction", names["b2"], b2, 0, 1, high_open=True)
 
     return elementwise_transformation(
         "folded_bias_correction", FoldedBiasCorrectionState,
         lambda u, s, p, factor: (u * factor, None),
-        Hyperparams(b1=b1, b2=b2),
+        Hyperparams(names, b1=b1, b2=b2),
         prepare=lambda count, b1, b2: {"factor": folded_factor(next_count(count), b1, b2)},
         uses_count=True)
 

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradchain.core.elementwise import elementwise_transformation
-from gradchain.core.hyperparams import Hyperparams
+from gradchain.core.hyperparams import Hyperparams, state_names
 from gradchain.core.public import called_name, public
 from gradchain.core.validation import check_range, concrete_nonzero
 
@@ -21,7 +21,7 @@ class MomentumState(NamedTuple):
 
 @public
 def scale_by_momentum(momentum=0.9, *, dampening=0.0, nesterov: bool = False,
-                      accumulator_dtype=None):
+                      accumulator_dtype=None, hyperparam_name=None):
     """Momentum buffer ``b`` as in ``torch.optim.SGD`` (Polyak 1964; Sutskever et al. 2013).
 
     ``b_1 = g_1``; ``b_t = μ · b_{t-1} + (1 - τ) · g_t`` for ``t > 1`` (τ = dampening, never
@@ -35,6 +35,8 @@ def scale_by_momentum(momentum=0.9, *, dampening=0.0, nesterov: bool = False,
       dampening: τ in ``[0, 1]``; PyTorch's convention. Must be 0 with Nesterov (as in torch).
       nesterov: use the Nesterov look-ahead form.
       accumulator_dtype: dtype of ``b`` (default: the params' dtype).
+      hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (SWATS stores
+        ``momentum`` as ``b1``, tied to its Adam phase's β1; ``state_names``).
 
     Returns:
       A ``GradientTransformation`` whose state is ``MomentumState``: ``count``, ``buffer`` (``b``, params-shaped) and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``).
@@ -50,8 +52,9 @@ def scale_by_momentum(momentum=0.9, *, dampening=0.0, nesterov: bool = False,
       >>> updates["w"].tolist()  # 1, then 1.5, then 1.75
       [1.75]
     """
-    check_range("scale_by_momentum", "momentum", momentum, 0, 1)
-    check_range("scale_by_momentum", "dampening", dampening, 0, 1)
+    names = state_names("scale_by_momentum", hyperparam_name, ("momentum", "dampening"))
+    check_range("scale_by_momentum", names["momentum"], momentum, 0, 1)
+    check_range("scale_by_momentum", names["dampening"], dampening, 0, 1)
     if nesterov and concrete_nonzero(dampening):
         owner = called_name("scale_by_momentum")
         raise ValueError(f"{owner}: nesterov=True needs dampening=0, got "
@@ -63,9 +66,10 @@ def scale_by_momentum(momentum=0.9, *, dampening=0.0, nesterov: bool = False,
 
     return elementwise_transformation(
         "scale_by_momentum", MomentumState, leaf,
-        Hyperparams(momentum=momentum, dampening=dampening),
+        Hyperparams(names, momentum=momentum, dampening=dampening),
         stat_init=lambda p, dt: jnp.zeros(jnp.shape(p), dt), dtype=accumulator_dtype,
         prepare=lambda count, momentum, dampening: {"first": count == 0, "momentum": momentum,
                                                     "weight": 1 - dampening},
         uses_count=True,
-        display={"momentum": momentum, "dampening": dampening, "nesterov": nesterov})
+        display={names["momentum"]: momentum, names["dampening"]: dampening,
+                 "nesterov": nesterov})

@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 import jax
 
+from gradchain.core.hyperparams import state_names
 from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation
 from gradchain.core.validation import check_range
@@ -22,7 +23,8 @@ class NesterovMomentState(NamedTuple):
 
 
 @public
-def nesterov_first_moment(b1=0.9, *, momentum_decay=None, dtype=None) -> GradientTransformation:
+def nesterov_first_moment(b1=0.9, *, momentum_decay=None, dtype=None,
+                          hyperparam_name=None) -> GradientTransformation:
     """Nesterov's look-ahead applied to Adam's first moment (Dozat 2016, NAdam).
 
     With ``m_t = β1 m_{t-1} + (1 - β1) g_t`` (``m_0 = 0``), ``μ_t`` the momentum of step ``t``
@@ -45,14 +47,16 @@ def nesterov_first_moment(b1=0.9, *, momentum_decay=None, dtype=None) -> Gradien
       momentum_decay: ψ ``>= 0``, or None for a constant ``μ_t = β1``.
       dtype: dtype of ``m`` (default: the params' dtype; for complex params its precision,
         see ``core.dtypes.statistic_dtype``).
+      hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (``state_names``).
 
     Returns:
       A ``GradientTransformation`` whose state is ``NesterovMomentState``: ``count``, ``ema`` (``m``, params-shaped), ``momentum_product`` (``Π_t``) and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``).
     """
-    check_range(NAME, "b1", b1, 0, 1, high_open=True)
+    names = state_names(NAME, hyperparam_name, ("b1", "momentum_decay"))
+    check_range(NAME, names["b1"], b1, 0, 1, high_open=True)
     hyperparams = {"b1": b1}
     if momentum_decay is not None:
-        check_range(NAME, "momentum_decay", momentum_decay, 0)
+        check_range(NAME, names["momentum_decay"], momentum_decay, 0)
         hyperparams["momentum_decay"] = momentum_decay
 
     def momentum(t, b1, momentum_decay=None):
@@ -73,4 +77,5 @@ def nesterov_first_moment(b1=0.9, *, momentum_decay=None, dtype=None) -> Gradien
 
     return elementwise(rule, name=NAME, hyperparams=hyperparams, statistic=0.0,
                        scalars=coefficients, carry={"momentum_product": 1.0}, dtype=dtype,
-                       state_type=NesterovMomentState)
+                       state_type=NesterovMomentState,
+                       hyperparam_name={k: names[k] for k in hyperparams})

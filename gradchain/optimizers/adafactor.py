@@ -92,9 +92,10 @@ def adafactor(learning_rate=None, min_dim_size_to_factor: int = 128, decay_rate=
     check_whole_number("adafactor", "decay_offset", decay_offset, 0)
     check_whole_number("adafactor", "min_dim_size_to_factor", min_dim_size_to_factor, 0)
     stages = [scale_by_factored_rms(factored, decay_rate, decay_offset, min_dim_size_to_factor,
-                                    eps)]
+                                    eps, hyperparam_name={"epsilon": "eps"})]
     if clipping_threshold is not None:
-        stages.append(clip_by_block_rms(clipping_threshold))
+        stages.append(clip_by_block_rms(clipping_threshold,
+                                        hyperparam_name="clipping_threshold"))
     if learning_rate is not None:
         rate = _relative_step(learning_rate) if relative_step else learning_rate
         stages.append(scale_by_learning_rate(rate, flip_sign=False))
@@ -103,6 +104,7 @@ def adafactor(learning_rate=None, min_dim_size_to_factor: int = 128, decay_rate=
     if momentum is not None:
         stages.append(ema(momentum, dtype=dtype_momentum, hyperparam_name="momentum"))
     if weight_decay_rate is not None:
-        stages.append(add_decayed_weights(weight_decay_rate, weight_decay_mask))
+        stages.append(add_decayed_weights(weight_decay_rate, weight_decay_mask,
+                                          hyperparam_name="weight_decay_rate"))
     stages.append(scale(-1))
     return chain(*stages)

@@ -9,11 +9,14 @@ import jax
 from gradchain.combinators.chain import chain
 from gradchain.core.public import public
 from gradchain.core.validation import check_range
+from gradchain.combinators.branch import divide_by_sqrt
+from gradchain.moments.ema import ema
+from gradchain.moments.nesterov import nesterov_first_moment
 from gradchain.moments.nesterov_ema import nesterov_ema
-from gradchain.optimizers.adam import adamw
+from gradchain.moments.square import square
 from gradchain.preconditioners.newton_schulz import (NS_COEFFS_PRESETS, is_dimension_numbers,
                                                      orthogonalize, scale_by_shape)
-from gradchain.regularization.weight_decay import maybe_add_decayed_weights
+from gradchain.regularization.weight_decay import add_decayed_weights, maybe_add_decayed_weights
 from gradchain.step_size.scale import scale_by_learning_rate
 from gradchain.wrappers.partition import partition
 
@@ -115,8 +118,15 @@ def muon(learning_rate, ns_coeffs=NS_COEFFS_PRESETS["standard"], ns_steps: int =
         scale_by_shape(dims, consistent_rms),
         maybe_add_decayed_weights(weight_decay, weight_decay_mask),
         scale_by_learning_rate(learning_rate))
-    others = adamw(learning_rate if adam_learning_rate is None else adam_learning_rate,
-                   adam_b1, adam_b2, eps, adam_eps_root, mu_dtype,
-                   weight_decay=adam_weight_decay,
-                   nesterov=nesterov if adam_nesterov is None else adam_nesterov)
+    # AdamW for the other leaves, its hyperparameters stored under muon's argument names.
+    first = (nesterov_first_moment(adam_b1, dtype=mu_dtype, hyperparam_name={"b1": "adam_b1"})
+             if (nesterov if adam_nesterov is None else adam_nesterov)
+             else ema(adam_b1, debias=True, dtype=mu_dtype, hyperparam_name="adam_b1"))
+    second = chain(square(), ema(adam_b2, debias=True, real=True, hyperparam_name="adam_b2"))
+    others = chain(
+        divide_by_sqrt(first, second, eps=eps, eps_root=adam_eps_root,
+                       hyperparam_name={"eps_root": "adam_eps_root"}),
+        add_decayed_weights(adam_weight_decay, hyperparam_name="adam_weight_decay"),
+        scale_by_learning_rate(learning_rate) if adam_learning_rate is None
+        else scale_by_learning_rate(adam_learning_rate, hyperparam_name="adam_learning_rate"))
     return partition({"muon": matrices, "adam": others}, _labels(dims))

@@ -5,12 +5,13 @@ from __future__ import annotations
 from gradchain.combinators.branch import divide_by_sqrt
 from gradchain.combinators.chain import chain
 from gradchain.core.public import public
+from gradchain.kit.rules import elementwise
 from gradchain.moments.ema import ema
 from gradchain.moments.folded_bias_correction import folded_bias_correction
 from gradchain.moments.momentum import scale_by_momentum
 from gradchain.moments.square import square
 from gradchain.regularization.weight_decay import maybe_add_decayed_weights
-from gradchain.step_size.scale import scale, scale_by_learning_rate
+from gradchain.step_size.scale import ScaleState, scale_by_learning_rate
 from gradchain.wrappers.switch_to_sgd import switch_to_sgd
 
 
@@ -27,9 +28,11 @@ def swats(learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-9, *, tolerance=1e-9,
     ``chain(divide_by_sqrt(ema(β1), chain(square(), ema(β2)), eps=ε),
     folded_bias_correction(β1, β2), scale_by_learning_rate(γ))``. SGD phase:
     ``v_k = β1 v_{k-1} + g_k``, ``θ -= (1 - β1) Λ v_k``:
-    ``chain(scale_by_momentum(β1), scale(1 - β1))`` (``1 - β1`` is that stage's hyperparameter
-    ``one_minus_b1``: set it too if β1 is changed at run time). The estimate's decay is β2 and
+    ``chain(scale_by_momentum(β1), <multiply by 1 - β1>)``. The estimate's decay is β2 and
     the switching tolerance the paper's ε = 1e-9 (an absolute one). Defaults are the paper's.
+    Every stage stores β1 as ``b1`` and β2 as ``b2`` (the momentum, the estimate's decay), and
+    ``1 - β1`` is computed from the stored ``b1`` at each update, so ``set_hyperparams(tx,
+    state, b1=...)`` changes both phases as building with that ``b1`` would.
     ``weight_decay`` is L2, added to the gradient first (in both phases); ``nesterov`` uses a
     Nesterov momentum in the SGD phase. ``axis_name``: the mesh or ``pmap`` axis the params
     are split over, for the switch's products over the whole parameter vector
@@ -69,10 +72,17 @@ def swats(learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-9, *, tolerance=1e-9,
                        chain(square(), ema(b2, hyperparam_name="b2", real=True)), eps=eps),
         folded_bias_correction(b1, b2),
         scale_by_learning_rate(learning_rate))
-    one_minus_b1 = (lambda count: 1 - b1(count)) if callable(b1) else 1 - b1
-    sgd_direction = chain(scale_by_momentum(b1, nesterov=nesterov),
-                          scale(one_minus_b1, hyperparam_name="one_minus_b1"))
+    sgd_direction = chain(
+        scale_by_momentum(b1, nesterov=nesterov, hyperparam_name={"momentum": "b1"}),
+        _scale_by_one_minus_b1(b1))
     return chain(
         maybe_add_decayed_weights(weight_decay),
         switch_to_sgd(adam_step, sgd_direction, estimate_decay=b2, tolerance=tolerance,
-                      axis_name=axis_name))
+                      axis_name=axis_name, hyperparam_name={"estimate_decay": "b2"}))
+
+
+def _scale_by_one_minus_b1(b1):
+    """``u -> (1 - β1) · u`` with β1 stored (as ``b1``), its complement computed per update."""
+    return elementwise(lambda u, factor: u * factor, name="scale_by_one_minus_b1",
+                       hyperparams={"b1": b1}, scalars=lambda b1: {"factor": 1 - b1},
+                       output_dtype="params", state_type=ScaleState)

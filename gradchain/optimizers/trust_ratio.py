@@ -83,7 +83,8 @@ def lamb(learning_rate, b1=0.9, b2=0.999, eps=1e-6, eps_root=0.0, weight_decay=0
     ``mask`` selects the leaves that are decayed; ``trust_ratio_mask`` (not in Optax) selects
     the leaves that are rescaled (the paper exempts biases and normalisation scales from both).
     ``axis_name`` (not in Optax): the mesh or ``pmap`` axis the params are split over, for the
-    norms of whole leaves (``scale_by_trust_ratio``).
+    norms of whole leaves (``scale_by_trust_ratio``). The trust ratio's own ε (0) is stored as
+    ``trust_ratio_eps``, apart from Adam's ``eps``.
 
     Args:
       learning_rate: γ ``>= 0``: a number, array or schedule ``step -> value``.
@@ -114,5 +115,6 @@ def lamb(learning_rate, b1=0.9, b2=0.999, eps=1e-6, eps_root=0.0, weight_decay=0
     return chain(
         scale_by_adam(b1, b2, eps, eps_root),
         _where(mask, add_decayed_weights(weight_decay)),
-        _where(trust_ratio_mask, scale_by_trust_ratio(axis_name=axis_name)),
+        _where(trust_ratio_mask, scale_by_trust_ratio(
+            axis_name=axis_name, hyperparam_name={"eps": "trust_ratio_eps"})),
         scale_by_learning_rate(learning_rate))

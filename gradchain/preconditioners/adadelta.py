@@ -10,6 +10,7 @@ from gradchain.core.validation import check_range
 from gradchain.moments.delta_rms import scale_by_delta_rms
 from gradchain.moments.ema import ema
 from gradchain.moments.square import square
+from gradchain.preconditioners.rms import eps_placement
 
 
 @public
@@ -35,5 +36,5 @@ def scale_by_adadelta(rho=0.9, eps=1e-6, *, accumulator_dtype=None):
         divide_by_sqrt(identity(),
                        chain(square(dtype=accumulator_dtype),
                              ema(rho, dtype=accumulator_dtype, hyperparam_name="rho", real=True)),
-                       eps_root=eps),
+                       **eps_placement(eps, inside_root=True)),
         scale_by_delta_rms(rho, eps, dtype=accumulator_dtype))

@@ -15,36 +15,34 @@ from gradchain.moments.square import square
 
 @public
 def first_moment(b1=0.9, *, dtype=None):
-    """Bias-corrected EMA of the gradient: ``m̂_t = m_t / (1 - β1^t)``, ``β1`` in ``[0, 1)``.
+    """Bias-corrected EMA of the gradient: ``m̂_t = m_t / (1 - β1^t)``, ``β1`` in ``[0, 1)``:
+    ``ema(b1, debias=True)`` under the name ``b1`` (one stored decay for the average and its
+    correction).
 
     Args:
       b1: β1 in ``[0, 1)``; a number, array or schedule (``b1`` in ``hyperparams``).
       dtype: dtype of ``m`` (default: the params').
 
     Returns:
-      ``chain(ema(β1), bias_correction(β1))``: its state is ``(EmaState, BiasCorrectionState)``.
+      ``ema(β1, debias=True)``: its state is ``EmaState``.
     """
-    check_range("first_moment", "b1", b1, 0, 1, high_open=True)
-    return chain(ema(b1, dtype=dtype, hyperparam_name="b1"),
-                 bias_correction(b1, hyperparam_name="b1"))
+    return ema(b1, debias=True, dtype=dtype, hyperparam_name="b1")
 
 
 @public
 def second_moment(b2=0.999, *, dtype=None):
     """Bias-corrected EMA of the squared gradient: ``v̂_t = v_t / (1 - β2^t)``, ``β2`` in
-    ``[0, 1)``.
+    ``[0, 1)``: ``chain(square(), ema(b2, debias=True))`` under the name ``b2``.
 
     Args:
       b2: β2 in ``[0, 1)``; a number, array or schedule (``b2`` in ``hyperparams``).
       dtype: dtype of ``v`` (default: the params' real dtype).
 
     Returns:
-      ``chain(square(), ema(β2), bias_correction(β2))``: its state is
-      ``(EmptyState, EmaState, BiasCorrectionState)``.
+      ``chain(square(), ema(β2, debias=True))``: its state is ``(EmptyState, EmaState)``.
     """
-    check_range("second_moment", "b2", b2, 0, 1, high_open=True)
-    return chain(square(dtype=dtype), ema(b2, dtype=dtype, hyperparam_name="b2", real=True),
-                 bias_correction(b2, hyperparam_name="b2"))
+    return chain(square(dtype=dtype),
+                 ema(b2, debias=True, dtype=dtype, hyperparam_name="b2", real=True))
 
 
 @public
@@ -96,7 +94,8 @@ def scale_by_amsgrad(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None,
     ``max_on_raw=False`` (Optax): ``v_max = max(v_max, v̂_t)``, out ``m̂ / (√v_max + ε)``.
     ``max_on_raw=True`` (torch ``Adam(amsgrad=True)``): ``v_max = max(v_max, v_t)`` over the
     raw ``v``, then divided by the current ``1 - β2^t``. They differ from the second step.
-    The same primitives in a different order: ``max_v`` after or before ``bias_correction``.
+    The same primitives in a different order: ``max_v`` after ``ema(b2, debias=True)``, or
+    between ``ema(b2)`` and ``bias_correction(b2)`` (both stages store the one name ``b2``).
     ``bias_correction_mu``/``bias_correction_nu`` (Optax's switches) leave out the corrections;
     both off is the paper's algorithm (ε aside).
 
@@ -116,11 +115,12 @@ def scale_by_amsgrad(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None,
       holding ``v_max``.
     """
     check_range("scale_by_amsgrad", "b2", b2, 0, 1, high_open=True)
+    debias = bias_correction_nu and not max_on_raw
     stages = [square(dtype=nu_dtype),
-              ema(b2, dtype=nu_dtype, hyperparam_name="b2", real=True)]
-    if bias_correction_nu:
+              ema(b2, debias=debias, dtype=nu_dtype, hyperparam_name="b2", real=True),
+              max_v(dtype=nu_dtype)]
+    if bias_correction_nu and max_on_raw:
         stages.append(bias_correction(b2, hyperparam_name="b2"))
-    stages.insert(2 if max_on_raw else len(stages), max_v(dtype=nu_dtype))
     numerator = (first_moment(b1, dtype=mu_dtype) if bias_correction_mu
                  else ema(b1, dtype=mu_dtype, hyperparam_name="b1"))
     return divide_by_sqrt(numerator, chain(*stages), eps=eps, eps_root=eps_root)

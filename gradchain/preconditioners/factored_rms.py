@@ -49,7 +49,7 @@ def factored_axes(shape, factored: bool, min_dim_size_to_factor: int) -> Optiona
 @public
 def scale_by_factored_rms(factored: bool = True, decay_rate=0.8, step_offset: int = 0,
                           min_dim_size_to_factor: int = 128, epsilon=1e-30,
-                          decay_rate_fn=decay_rate_pow):
+                          decay_rate_fn=decay_rate_pow, *, hyperparam_name=None):
     """``u / √V̂_t`` with a factored second moment (Shazeer & Stern 2018, Adafactor).
 
     With ``G = |u|² + ε`` and ``β_t = decay_rate_fn(count - step_offset, decay_rate)``
@@ -121,5 +121,6 @@ def scale_by_factored_rms(factored: bool = True, decay_rate=0.8, step_offset: in
         rule, name="scale_by_factored_rms",
         hyperparams={"decay_rate": decay_rate, "epsilon": epsilon}, statistic=init,
         scalars=scalars, real_statistic=True, state_type=FactoredRmsState,
+        hyperparam_name=hyperparam_name,
         display={"factored": factored, "decay_rate": decay_rate, "step_offset": step_offset,
                  "min_dim_size_to_factor": min_dim_size_to_factor, "epsilon": epsilon})

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from gradchain.combinators.chain import chain
 from gradchain.core.dtypes import SECOND_MOMENT_INPUT
 from gradchain.core.elementwise import elementwise_transformation
-from gradchain.core.hyperparams import Hyperparams, next_count
+from gradchain.core.hyperparams import Hyperparams, next_count, state_names
 from gradchain.core.public import public
 from gradchain.core.validation import check_range
 from gradchain.moments.ema import ema
@@ -29,7 +29,8 @@ class RectifiedStepSizeState(NamedTuple):
 
 @public
 def rectified_step_size(b2=0.999, threshold=5.0, eps=1e-8, eps_root=0.0, *,
-                        raw_v: bool = False, degenerate_to_sgd: bool = True):
+                        raw_v: bool = False, degenerate_to_sgd: bool = True,
+                        hyperparam_name=None):
     """Map a second moment ``v`` to RAdam's rectified step size ``r_t / (√(v + ε_root) + ε)``,
     or to 1 while the variance of that step size is intractable.
 
@@ -52,14 +53,17 @@ def rectified_step_size(b2=0.999, threshold=5.0, eps=1e-8, eps_root=0.0, *,
       eps_root: ``>= 0`` inside the root.
       raw_v: the input is the raw ``v`` (torch's ε convention) instead of ``v̂``.
       degenerate_to_sgd: below the threshold, output 1 (True) or 0 (False).
+      hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (``state_names``);
+        keep ``b2`` under the name of the second moment's decay, so the two are tied.
 
     Returns:
       A ``GradientTransformation`` whose state is ``RectifiedStepSizeState``: ``count`` (the ``t`` of ``ρ_t``) and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``).
     """
-    check_range(NAME, "b2", b2, 0, 1, high_open=True)
-    check_range(NAME, "threshold", threshold, 4)
-    check_range(NAME, "eps", eps, 0)
-    check_range(NAME, "eps_root", eps_root, 0)
+    names = state_names(NAME, hyperparam_name, ("b2", "threshold", "eps", "eps_root"))
+    check_range(NAME, names["b2"], b2, 0, 1, high_open=True)
+    check_range(NAME, names["threshold"], threshold, 4)
+    check_range(NAME, names["eps"], eps, 0)
+    check_range(NAME, names["eps_root"], eps_root, 0)
     below = 1.0 if degenerate_to_sgd else 0.0
 
     def prepare(count, b2, threshold, eps, eps_root):
@@ -80,10 +84,11 @@ def rectified_step_size(b2=0.999, threshold=5.0, eps=1e-8, eps_root=0.0, *,
 
     return elementwise_transformation(
         NAME, RectifiedStepSizeState, leaf,
-        Hyperparams(b2=b2, threshold=threshold, eps=eps, eps_root=eps_root),
+        Hyperparams(names, b2=b2, threshold=threshold, eps=eps, eps_root=eps_root),
         prepare=prepare, uses_count=True, real_input=SECOND_MOMENT_INPUT,
-        display={"b2": b2, "threshold": threshold, "eps": eps, "eps_root": eps_root,
-                 "raw_v": raw_v, "degenerate_to_sgd": degenerate_to_sgd})
+        display={names["b2"]: b2, names["threshold"]: threshold, names["eps"]: eps,
+                 names["eps_root"]: eps_root, "raw_v": raw_v,
+                 "degenerate_to_sgd": degenerate_to_sgd})
 
 
 @public

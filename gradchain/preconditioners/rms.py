@@ -8,16 +8,12 @@ from gradchain.core.dtypes import abs_sq
 from gradchain.core.public import public
 from gradchain.core.transformation import identity
 from gradchain.core.validation import check_not_schedule, check_range
-from gradchain.moments.bias_correction import bias_correction as _bias_correction
 from gradchain.moments.ema import ema
 from gradchain.moments.square import square
 
 
 def _moment(decay, corrected, **ema_kwargs):
-    stages = [ema(decay, **ema_kwargs)]
-    if corrected:
-        stages.append(_bias_correction(decay))
-    return chain(*stages)
+    return ema(decay, debias=corrected, **ema_kwargs)
 
 
 def _second_moment(decay, corrected, initial_scale, dtype):
@@ -25,8 +21,14 @@ def _second_moment(decay, corrected, initial_scale, dtype):
                  _moment(decay, corrected, initial_value=initial_scale, dtype=dtype, real=True))
 
 
-def _eps_kwargs(eps, eps_in_sqrt):
-    return {"eps_root": eps} if eps_in_sqrt else {"eps": eps}
+def eps_placement(eps, inside_root: bool) -> dict:
+    """``divide_by_sqrt``'s arguments for an ε inside the root (``eps_root``) or after it
+    (``eps``), stored under the name ``eps`` either way; the other term stays 0, stored as
+    ``eps_root`` or ``eps_after_root``, so that setting ``eps`` sets the ε the optimizer was
+    built with."""
+    if inside_root:
+        return {"eps_root": eps, "hyperparam_name": {"eps_root": "eps", "eps": "eps_after_root"}}
+    return {"eps": eps}
 
 
 def _check(owner, eps, initial_scale):
@@ -60,7 +62,7 @@ def scale_by_rms(decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt: bool = Tru
     """
     _check("scale_by_rms", eps, initial_scale)
     second = _second_moment(decay, bias_correction, initial_scale, accumulator_dtype)
-    return divide_by_sqrt(identity(), second, **_eps_kwargs(eps, eps_in_sqrt))
+    return divide_by_sqrt(identity(), second, **eps_placement(eps, eps_in_sqrt))
 
 
 def _variance(second, first):
@@ -91,4 +93,4 @@ def scale_by_stddev(decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt: bool = 
     second = _second_moment(decay, bias_correction, initial_scale, accumulator_dtype)
     first = _moment(decay, bias_correction, dtype=accumulator_dtype)
     variance = branch(second, first, combine=_variance, name="centered_second_moment")
-    return divide_by_sqrt(identity(), variance, **_eps_kwargs(eps, eps_in_sqrt))
+    return divide_by_sqrt(identity(), variance, **eps_placement(eps, eps_in_sqrt))

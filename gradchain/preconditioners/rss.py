@@ -9,6 +9,7 @@ from gradchain.core.transformation import identity
 from gradchain.core.validation import check_not_schedule, check_range
 from gradchain.moments.accumulate import accumulate
 from gradchain.moments.square import square
+from gradchain.preconditioners.rms import eps_placement
 
 
 @public
@@ -38,4 +39,4 @@ def scale_by_rss(initial_accumulator_value=0.1, eps=1e-7, *, eps_in_sqrt: bool =
         chain(square(dtype=accumulator_dtype),
               accumulate(initial_value=initial_accumulator_value, dtype=accumulator_dtype,
                          real=True)),
-        **({"eps_root": eps} if eps_in_sqrt else {"eps": eps}))
+        **eps_placement(eps, eps_in_sqrt))

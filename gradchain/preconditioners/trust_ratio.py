@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from gradchain.core.dtypes import abs_sq
 from gradchain.core.elementwise import elementwise_transformation
-from gradchain.core.hyperparams import Hyperparams
+from gradchain.core.hyperparams import Hyperparams, state_names
 from gradchain.core.reductions import (check_axis_name, shown_with_axis_name,
                                         sum_over_devices)
 from gradchain.core.public import public
@@ -33,7 +33,8 @@ def _norm(x, floor, axis_name):
 
 
 @public
-def scale_by_trust_ratio(min_norm=0.0, trust_coefficient=1.0, eps=0.0, *, axis_name=None):
+def scale_by_trust_ratio(min_norm=0.0, trust_coefficient=1.0, eps=0.0, *, axis_name=None,
+                         hyperparam_name=None):
     """``u -> η · ‖θ‖ / (‖u‖ + ε) · u`` per leaf (a layer's weight or bias), 1 when a norm is 0.
 
     The layer-wise step of LARS (You et al. 2017, trust coefficient η = 1e-3 there) and LAMB
@@ -52,13 +53,15 @@ def scale_by_trust_ratio(min_norm=0.0, trust_coefficient=1.0, eps=0.0, *, axis_n
       eps: added to the update's norm, ``>= 0``.
       axis_name: under ``shard_map``/``pmap`` with each leaf split over this axis, the norms of
         whole leaves (sums of squares ``psum``-ed over it); None (default): leaves not split.
+      hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (``state_names``).
 
     Returns:
       A ``GradientTransformation`` whose state is ``TrustRatioState``: ``count`` and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``).
     """
-    check_range(NAME, "min_norm", min_norm, 0)
-    check_range(NAME, "trust_coefficient", trust_coefficient, 0)
-    check_range(NAME, "eps", eps, 0)
+    names = state_names(NAME, hyperparam_name, ("min_norm", "trust_coefficient", "eps"))
+    check_range(NAME, names["min_norm"], min_norm, 0)
+    check_range(NAME, names["trust_coefficient"], trust_coefficient, 0)
+    check_range(NAME, names["eps"], eps, 0)
     check_axis_name(NAME, axis_name)
 
     def scale_leaf(u, s, p, trust_coefficient, eps, min_norm):
@@ -67,7 +70,7 @@ def scale_by_trust_ratio(min_norm=0.0, trust_coefficient=1.0, eps=0.0, *, axis_n
         ratio = jnp.where((param_norm == 0) | (update_norm == 0), 1, ratio)
         return u * ratio, None
 
-    hyper = Hyperparams(min_norm=min_norm, trust_coefficient=trust_coefficient, eps=eps)
+    hyper = Hyperparams(names, min_norm=min_norm, trust_coefficient=trust_coefficient, eps=eps)
     return elementwise_transformation(
         NAME, TrustRatioState, scale_leaf, hyper, needs_params=True,
         display=shown_with_axis_name(hyper.specs, axis_name))

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gradchain.core.hyperparams import state_names
 from gradchain.core.public import called_name, public
 from gradchain.core.validation import check_choice, check_range
 from gradchain.kit.rules import elementwise
@@ -67,7 +68,8 @@ def check_key(owner: str, key):
 
 
 @public
-def add_gradient_noise(eta=0.01, gamma=0.55, key=None, *, form: str = "variance"):
+def add_gradient_noise(eta=0.01, gamma=0.55, key=None, *, form: str = "variance",
+                       hyperparam_name=None):
     """``g -> g + σ_t · N(0, 1)`` per entry, with σ_t annealed over the steps ``t = 0, 1, ...``.
 
     - ``form="variance"`` (Neelakantan et al. 2015, Optax's ``add_noise``):
@@ -91,12 +93,14 @@ def add_gradient_noise(eta=0.01, gamma=0.55, key=None, *, form: str = "variance"
       key: an integer seed, a ``jax.random.key`` or a raw ``jax.random.PRNGKey``; required
         (see ``check_key``).
       form: ``"variance"`` or ``"std"``: what η and the annealing apply to.
+      hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (``state_names``).
 
     Returns:
       A ``GradientTransformation`` whose state is ``GradientNoiseState``: ``count`` (the ``t`` of σ_t), ``key`` (the raw key data) and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``).
     """
-    check_range(NAME, "eta", eta, 0)
-    check_range(NAME, "gamma", gamma, 0)
+    names = state_names(NAME, hyperparam_name, ("eta", "gamma"))
+    check_range(NAME, names["eta"], eta, 0)
+    check_range(NAME, names["gamma"], gamma, 0)
     check_choice(NAME, "form", form, FORMS)
     data, impl = check_key(called_name(NAME), key)
     wrap = {} if impl is None else {"impl": impl}
@@ -115,5 +119,5 @@ def add_gradient_noise(eta=0.01, gamma=0.55, key=None, *, form: str = "variance"
 
     return elementwise(rule, name=NAME, hyperparams={"eta": eta, "gamma": gamma},
                        scalars=keys, carry={"key": data}, real_input=NO_COMPLEX_NOISE,
-                       state_type=GradientNoiseState,
-                       display={"eta": eta, "gamma": gamma, "form": form})
+                       state_type=GradientNoiseState, hyperparam_name=names,
+                       display={names["eta"]: eta, names["gamma"]: gamma, "form": form})

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import jax
 
 from gradchain.core.elementwise import elementwise_transformation
-from gradchain.core.hyperparams import Hyperparams, statically_zero
+from gradchain.core.hyperparams import Hyperparams, state_names, statically_zero
 from gradchain.core.public import public
 from gradchain.core.transformation import identity
 from gradchain.core.validation import check_range
@@ -19,7 +19,7 @@ class WeightDecayState(NamedTuple):
 
 
 @public
-def add_decayed_weights(weight_decay=0.0, mask=None):
+def add_decayed_weights(weight_decay=0.0, mask=None, *, hyperparam_name=None):
     """``u -> u + λ · θ``.
 
     Placed before a preconditioner it is L2 regularisation (``g += λθ``, as
@@ -35,6 +35,7 @@ def add_decayed_weights(weight_decay=0.0, mask=None):
       weight_decay: λ ``>= 0``; a number, array or schedule.
       mask: which leaves decay: a prefix tree of booleans, ``fn(params)`` returning one, or
         ``fn(path, leaf) -> bool``; None: all.
+      hyperparam_name: the key of λ in the state's ``hyperparams`` (``state_names``).
 
     Returns:
       A ``GradientTransformation`` whose state is ``WeightDecayState``: ``count`` and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``). (inside ``MaskedState`` with a ``mask``)
@@ -48,11 +49,12 @@ def add_decayed_weights(weight_decay=0.0, mask=None):
       >>> updates["w"].tolist()
       [2.0]
     """
-    check_range("add_decayed_weights", "weight_decay", weight_decay, 0)
+    names = state_names("add_decayed_weights", hyperparam_name, ("weight_decay",))
+    check_range("add_decayed_weights", names["weight_decay"], weight_decay, 0)
     decay = elementwise_transformation(
         "add_decayed_weights", WeightDecayState,
         lambda g, s, p, weight_decay: (g + weight_decay * p, None),
-        Hyperparams(weight_decay=weight_decay), needs_params=True)
+        Hyperparams(names, weight_decay=weight_decay), needs_params=True)
     if mask is None:
         return decay
     from gradchain.wrappers.masked import masked  # wrappers build on this layer, not below it
@@ -60,16 +62,17 @@ def add_decayed_weights(weight_decay=0.0, mask=None):
 
 
 @public
-def maybe_add_decayed_weights(weight_decay=0.0, mask=None):
+def maybe_add_decayed_weights(weight_decay=0.0, mask=None, *, hyperparam_name=None):
     """``add_decayed_weights(weight_decay)``, or ``identity()`` when it is a plain 0.
 
     Aliases use it so that a zero decay costs nothing (no read of the params). Pass the decay as
-    an array, even ``jnp.asarray(0.0)``, to keep an adjustable stage. ``mask`` as in
-    ``add_decayed_weights``.
+    an array, even ``jnp.asarray(0.0)``, to keep an adjustable stage. ``mask`` and
+    ``hyperparam_name`` as in ``add_decayed_weights``.
 
     Args:
       weight_decay: λ ``>= 0``; a number, array or schedule.
       mask: which leaves decay (as ``add_decayed_weights``); None: all.
+      hyperparam_name: the key of λ (as ``add_decayed_weights``).
 
     Returns:
       ``add_decayed_weights(weight_decay, mask)``, or ``identity()`` (state ``EmptyState()``)
@@ -77,4 +80,4 @@ def maybe_add_decayed_weights(weight_decay=0.0, mask=None):
     """
     if statically_zero(weight_decay):
         return identity()
-    return add_decayed_weights(weight_decay, mask)
+    return add_decayed_weights(weight_decay, mask, hyperparam_name=hyperparam_name)

@@ -37,7 +37,7 @@ from typing import NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 
-from gradchain.core.hyperparams import COUNT_DTYPE
+from gradchain.core.hyperparams import COUNT_DTYPE, state_names
 from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation
 from gradchain.core.validation import check_choice, check_range, check_steps
@@ -63,7 +63,8 @@ class ReduceOnPlateauState(NamedTuple):
 @public
 def reduce_on_plateau(factor=0.1, patience=10, threshold=1e-4, threshold_mode: str = "rel",
                       cooldown=0, min_scale=0.0, eps=1e-8, *, mode: str = "min",
-                      accumulation_size: int = 1) -> GradientTransformation:
+                      accumulation_size: int = 1, hyperparam_name=None
+                      ) -> GradientTransformation:
     """Multiply the updates by a scale that drops by ``factor`` when the metric plateaus.
 
     See the module docstring for the rules. Defaults are PyTorch's ``ReduceLROnPlateau``.
@@ -78,6 +79,7 @@ def reduce_on_plateau(factor=0.1, patience=10, threshold=1e-4, threshold_mode: s
       eps: a reduction smaller than this is skipped (``eps / lr``).
       mode: ``"min"`` (a loss) or ``"max"`` (an accuracy).
       accumulation_size: updates averaged into one reading (1: every update is a reading).
+      hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (``state_names``).
 
     Returns:
       A ``GradientTransformation`` whose update needs ``value=`` (the loss) and whose state is a
@@ -98,12 +100,14 @@ def reduce_on_plateau(factor=0.1, patience=10, threshold=1e-4, threshold_mode: s
       (0.5, [0.5])
     """
     owner = "reduce_on_plateau"
-    check_range(owner, "factor", factor, 0, 1, high_open=True)
-    check_range(owner, "patience", patience, 0)
-    check_range(owner, "threshold", threshold, 0)
-    check_range(owner, "cooldown", cooldown, 0)
-    check_range(owner, "min_scale", min_scale, 0)
-    check_range(owner, "eps", eps, 0)
+    names = state_names(owner, hyperparam_name,
+                        ("factor", "patience", "threshold", "cooldown", "min_scale", "eps"))
+    check_range(owner, names["factor"], factor, 0, 1, high_open=True)
+    check_range(owner, names["patience"], patience, 0)
+    check_range(owner, names["threshold"], threshold, 0)
+    check_range(owner, names["cooldown"], cooldown, 0)
+    check_range(owner, names["min_scale"], min_scale, 0)
+    check_range(owner, names["eps"], eps, 0)
     check_choice(owner, "threshold_mode", threshold_mode, ("rel", "abs"))
     check_choice(owner, "mode", mode, ("min", "max"))
     accumulation_size = check_steps(owner, "accumulation_size", accumulation_size)
@@ -151,11 +155,12 @@ def reduce_on_plateau(factor=0.1, patience=10, threshold=1e-4, threshold_mode: s
 
     hyperparams = {"factor": factor, "patience": patience, "threshold": threshold,
                    "cooldown": cooldown, "min_scale": min_scale, "eps": eps}
-    shown = {**hyperparams, "mode": mode, "threshold_mode": threshold_mode,
+    shown = {**{names[k]: v for k, v in hyperparams.items()}, "mode": mode, "threshold_mode": threshold_mode,
              "accumulation_size": accumulation_size}
     return elementwise(
         lambda u, scale: u * scale, name=owner, hyperparams=hyperparams, scalars=read_metric,
         carry={"best": jnp.asarray(sign * jnp.inf, dtype), "num_bad": zero,
                "cooldown_counter": zero, "scale": jnp.ones([], dtype),
                "accumulated": jnp.zeros([], dtype), "accumulation_count": zero},
-        extra_args=("value",), state_type=ReduceOnPlateauState, display=shown)
+        extra_args=("value",), state_type=ReduceOnPlateauState, display=shown,
+        hyperparam_name=names)

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from gradchain.core.dtypes import SECOND_MOMENT_INPUT
 from gradchain.core.elementwise import elementwise_transformation
-from gradchain.core.hyperparams import Hyperparams, next_count
+from gradchain.core.hyperparams import Hyperparams, next_count, state_names
 from gradchain.core.public import public
 from gradchain.core.validation import check_range
 from gradchain.moments.folded_bias_correction import folded_factor
@@ -24,7 +24,7 @@ class ClipLrState(NamedTuple):
 
 @public
 def clip_lr(final_lr=0.1, base_learning_rate=1e-3, gamma=1e-3, eps=1e-8, *, b1=None,
-            b2=None):
+            b2=None, hyperparam_name=None):
     """Map a second moment ``v`` to AdaBound's clipped step size, in units of the learning rate.
 
     ``η_t = c_t / (√v + ε)`` clipped into ``[ρ (1 - 1/(γt + 1)), ρ (1 + 1/(γt))]``, with
@@ -50,20 +50,24 @@ def clip_lr(final_lr=0.1, base_learning_rate=1e-3, gamma=1e-3, eps=1e-8, *, b1=N
       gamma: γ ``> 0``, how fast the bounds close (about ``1/γ`` steps).
       eps: ε ``>= 0``, added to ``√v``.
       b1: β1 of the first moment, for the folded bias correction; None for none.
-      b2: β2 of the second moment, likewise.
+      b2: β2 of the second moment, likewise. Keep both under the names of the moments'
+        decays (the default ``b1``, ``b2``), so that each is one tied hyperparameter.
+      hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (``state_names``).
 
     Returns:
       A ``GradientTransformation`` whose state is ``ClipLrState``: ``count`` (the ``t`` of the bounds) and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``).
     """
-    check_range(NAME, "final_lr", final_lr, 0, low_open=True)
-    check_range(NAME, "base_learning_rate", base_learning_rate, 0, low_open=True)
-    check_range(NAME, "gamma", gamma, 0, low_open=True)
-    check_range(NAME, "eps", eps, 0)
+    names = state_names(NAME, hyperparam_name,
+                        ("final_lr", "base_learning_rate", "gamma", "eps", "b1", "b2"))
+    check_range(NAME, names["final_lr"], final_lr, 0, low_open=True)
+    check_range(NAME, names["base_learning_rate"], base_learning_rate, 0, low_open=True)
+    check_range(NAME, names["gamma"], gamma, 0, low_open=True)
+    check_range(NAME, names["eps"], eps, 0)
     hyper = {"final_lr": final_lr, "base_learning_rate": base_learning_rate, "gamma": gamma,
              "eps": eps}
     for name, beta in (("b1", b1), ("b2", b2)):
         if beta is not None:
-            check_range(NAME, name, beta, 0, 1, high_open=True)
+            check_range(NAME, names[name], beta, 0, 1, high_open=True)
             hyper[name] = beta
 
     def prepare(count, final_lr, base_learning_rate, gamma, eps, b1=None, b2=None):
@@ -76,6 +80,6 @@ def clip_lr(final_lr=0.1, base_learning_rate=1e-3, gamma=1e-3, eps=1e-8, *, b1=N
     def leaf(v, s, p, factor, eps, lower, upper):
         return jnp.clip(factor / (jnp.sqrt(v) + eps), lower, upper), None
 
-    return elementwise_transformation(NAME, ClipLrState, leaf, Hyperparams(**hyper),
+    return elementwise_transformation(NAME, ClipLrState, leaf, Hyperparams(names, **hyper),
                                       prepare=prepare, uses_count=True,
                                       real_input=f"clipping compares values; {SECOND_MOMENT_INPUT}")

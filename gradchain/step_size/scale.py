@@ -14,7 +14,7 @@ from typing import NamedTuple
 import jax
 
 from gradchain.core.elementwise import elementwise_transformation
-from gradchain.core.hyperparams import Hyperparams, scale_name
+from gradchain.core.hyperparams import Hyperparams, scale_name, state_names
 from gradchain.core.public import public
 from gradchain.core.validation import check_range
 
@@ -25,41 +25,41 @@ class ScaleState(NamedTuple):
 
 
 @public
-def scale(step_size, *, hyperparam_name: str = "step_size"):
+def scale(step_size, *, hyperparam_name=None):
     """``u -> step_size · u``. Any sign (finite); a number, array or schedule.
 
     Args:
       step_size: the factor (any finite sign); a number, array or schedule.
-      hyperparam_name: its key in the state's ``hyperparams``.
+      hyperparam_name: its key in the state's ``hyperparams`` (``state_names``).
 
     Returns:
       A ``GradientTransformation`` whose state is ``ScaleState``: ``count`` (None unless ``step_size`` is a schedule) and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``).
     """
-    check_range("scale", hyperparam_name, step_size)
+    names = state_names("scale", hyperparam_name, ("step_size",))
+    check_range("scale", names["step_size"], step_size)
     return elementwise_transformation(
         "scale", ScaleState,
-        lambda g, s, p, factor: (g * factor, None),
-        Hyperparams(**{hyperparam_name: step_size}),
-        prepare=lambda count, **hp: {"factor": hp[hyperparam_name]}, output="params")
+        lambda g, s, p, step_size: (g * step_size, None),
+        Hyperparams(names, step_size=step_size), output="params")
 
 
 @public
-def scale_by_learning_rate(learning_rate, *, flip_sign: bool = True,
-                           hyperparam_name: str = "learning_rate"):
+def scale_by_learning_rate(learning_rate, *, flip_sign: bool = True, hyperparam_name=None):
     """``u -> -γ_t · u`` (``+γ_t · u`` with ``flip_sign=False``): the last stage of a descent step.
 
     ``learning_rate`` γ is ``>= 0``: a number, an array, or a schedule evaluated at this
     stage's own step count (0 at the first update).
 
     A scheduled rate gets a run-time multiplier: ``γ_t = s · schedule(t)``, with ``s`` kept in
-    the state as ``<hyperparam_name>_scale`` (``learning_rate_scale``, 1 at first), so
-    ``set_hyperparams(tx, state, learning_rate_scale=0.5)`` halves the rest of the schedule
-    without recompiling (a constant rate is changed by setting ``learning_rate`` itself).
+    the state as ``<name>_scale`` (``learning_rate_scale``, 1 at first; ``<name>`` is the
+    rate's key, ``hyperparam_name``), so ``set_hyperparams(tx, state, learning_rate_scale=0.5)``
+    halves the rest of the schedule without recompiling (a constant rate is changed by setting
+    ``learning_rate`` itself).
 
     Args:
       learning_rate: γ ``>= 0``; a number, array or schedule.
       flip_sign: multiply by ``-γ`` (a descent step) rather than ``γ``.
-      hyperparam_name: its key in the state's ``hyperparams``.
+      hyperparam_name: its key in the state's ``hyperparams`` (``state_names``).
 
     Returns:
       A ``GradientTransformation`` whose state is ``ScaleState``: ``count`` (None unless the rate is a schedule) and ``hyperparams`` (its hyperparameters, see ``get_hyperparams``), with ``learning_rate_scale`` beside a schedule.
@@ -73,19 +73,22 @@ def scale_by_learning_rate(learning_rate, *, flip_sign: bool = True,
       >>> updates["w"].tolist()
       [-0.2]
     """
-    check_range("scale_by_learning_rate", hyperparam_name, learning_rate, 0)
+    names = state_names("scale_by_learning_rate", hyperparam_name, ("learning_rate",))
+    key = names["learning_rate"]
+    check_range("scale_by_learning_rate", key, learning_rate, 0)
     sign = -1 if flip_sign else 1
-    multiplier = scale_name(hyperparam_name)
+    multiplier = scale_name(key)
     check_range("scale_by_learning_rate", multiplier, 1.0, 0)
-    hyper = (Hyperparams(**{hyperparam_name: learning_rate, multiplier: 1.0})
-             if callable(learning_rate) else Hyperparams(**{hyperparam_name: learning_rate}))
+    names["multiplier"] = multiplier
+    hyper = (Hyperparams(names, learning_rate=learning_rate, multiplier=1.0)
+             if callable(learning_rate) else Hyperparams(names, learning_rate=learning_rate))
 
-    def prepare(count, **hp):
-        rate = hp[hyperparam_name]
-        return {"factor": sign * (rate * hp[multiplier] if multiplier in hp else rate)}
+    def prepare(count, learning_rate, multiplier=None):
+        rate = learning_rate if multiplier is None else learning_rate * multiplier
+        return {"factor": sign * rate}
 
     return elementwise_transformation(
         "scale_by_learning_rate", ScaleState,
         lambda g, s, p, factor: (g * factor, None),
         hyper, prepare=prepare, output="params",
-        display={hyperparam_name: learning_rate, "flip_sign": flip_sign})
+        display={key: learning_rate, "flip_sign": flip_sign})

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradchain.core.hyperparams import cast, compute_dtype
+from gradchain.core.hyperparams import cast, compute_dtype, state_names
 from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.updates import update_dtype
@@ -25,8 +25,8 @@ class LookaheadState(NamedTuple):
 
 
 @public
-def lookahead(inner, sync_period=5, slow_step_size=0.5, reset_state: bool = False
-              ) -> GradientTransformation:
+def lookahead(inner, sync_period=5, slow_step_size=0.5, reset_state: bool = False, *,
+              hyperparam_name=None) -> GradientTransformation:
     """Wrap ``inner`` (any optimizer) in Lookahead: the params are the fast weights θ, the slow
     weights φ live in the state.
 
@@ -50,6 +50,7 @@ def lookahead(inner, sync_period=5, slow_step_size=0.5, reset_state: bool = Fals
       sync_period: k, an integer ``>= 1`` (stored as a hyperparameter).
       slow_step_size: α in ``[0, 1]``; a number, array or schedule (of the update count).
       reset_state: re-initialise ``inner``'s state at every sync (Optax's option).
+      hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (``state_names``).
 
     Returns:
       A ``GradientTransformation`` whose state is a ``LookaheadState``: ``count`` (updates
@@ -69,10 +70,11 @@ def lookahead(inner, sync_period=5, slow_step_size=0.5, reset_state: bool = Fals
       [1.0]
     """
     check_transformations(NAME, {"inner": inner})
-    check_whole_number(NAME, "sync_period", sync_period, 1)
-    check_range(NAME, "slow_step_size", slow_step_size, 0, 1)
+    names = state_names(NAME, hyperparam_name, ("sync_period", "slow_step_size"))
+    check_whole_number(NAME, names["sync_period"], sync_period, 1)
+    check_range(NAME, names["slow_step_size"], slow_step_size, 0, 1)
     contract = Contract(NAME, {"sync_period": sync_period, "slow_step_size": slow_step_size},
-                        counts=True)
+                        counts=True, names=names)
 
     def init(params):
         contract.check_params(params)
@@ -103,8 +105,6 @@ def lookahead(inner, sync_period=5, slow_step_size=0.5, reset_state: bool = Fals
         return new_updates, LookaheadState(count, inner_state, slow, step.stored)
 
     return GradientTransformation(init, update, name=NAME,
-                                  hyperparams={"sync_period": sync_period,
-                                               "slow_step_size": slow_step_size,
-                                               "reset_state": reset_state},
+                                  hyperparams={**contract.specs, "reset_state": reset_state},
                                   children=[inner], parts=[(("inner_state",), inner)],
                                   state_type=LookaheadState)

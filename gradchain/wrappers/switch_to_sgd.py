@@ -7,14 +7,14 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradchain.core.hyperparams import (Hyperparams, as_hyperparam_array, cast, compute_dtype,
-                                        next_count, zero_count)
+from gradchain.core.hyperparams import as_hyperparam_array, cast, compute_dtype, state_names
 from gradchain.core.reductions import check_axis_name, shown_with_axis_name, sum_over_devices
 from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation, call_update
-from gradchain.core.updates import matching_params, update_dtype
-from gradchain.core.validation import (check_floating, check_range, check_same_shapes,
-                                       check_same_structure, check_transformations)
+from gradchain.core.updates import update_dtype
+from gradchain.core.validation import (check_range, check_same_shapes, check_same_structure,
+                                       check_transformations)
+from gradchain.kit.contract import Contract
 
 NAME = "switch_to_sgd"
 
@@ -49,7 +49,7 @@ def _dot(x, y, axis_name):
 
 @public
 def switch_to_sgd(adaptive, sgd, *, estimate_decay=0.999, tolerance=1e-9,
-                  axis_name=None) -> GradientTransformation:
+                  axis_name=None, hyperparam_name=None) -> GradientTransformation:
     """Run ``adaptive`` until its step's projection on the gradient gives a settled learning
     rate Λ, then ``-Λ · sgd(g)`` for good (Keskar & Socher 2017, SWATS, Algorithm 1).
 
@@ -75,6 +75,8 @@ def switch_to_sgd(adaptive, sgd, *, estimate_decay=0.999, tolerance=1e-9,
       axis_name: under ``shard_map``/``pmap`` with the params split over this axis, the
         products over the whole parameter vector (``psum``-ed over it), so every device
         switches at the same step with the same Λ; None (default): not split.
+      hyperparam_name: ``{argument: key}`` for the state's ``hyperparams`` (``state_names``;
+        SWATS stores ``estimate_decay`` as ``b2``, tied to its Adam phase's β2).
 
     Returns:
       A ``GradientTransformation`` whose state is a ``SwitchToSgdState``: ``count``,
@@ -83,24 +85,24 @@ def switch_to_sgd(adaptive, sgd, *, estimate_decay=0.999, tolerance=1e-9,
     """
     check_transformations(NAME, {"adaptive": adaptive, "sgd": sgd})
     check_axis_name(NAME, axis_name)
-    check_range(NAME, "estimate_decay", estimate_decay, 0, 1, high_open=True)
-    check_range(NAME, "tolerance", tolerance, 0)
-    hyper = Hyperparams(estimate_decay=estimate_decay, tolerance=tolerance)
+    names = state_names(NAME, hyperparam_name, ("estimate_decay", "tolerance"))
+    check_range(NAME, names["estimate_decay"], estimate_decay, 0, 1, high_open=True)
+    check_range(NAME, names["tolerance"], tolerance, 0)
+    contract = Contract(NAME, {"estimate_decay": estimate_decay, "tolerance": tolerance},
+                        counts=True, names=names)
 
     def init(params):
-        check_floating(NAME, params)
+        contract.check_params(params)
         zero = as_hyperparam_array(0.0)
-        return SwitchToSgdState(zero_count(), adaptive.init(params), sgd.init(params), zero,
-                                zero, jnp.zeros([], bool), hyper.init())
+        return SwitchToSgdState(contract.init_count(), adaptive.init(params), sgd.init(params),
+                                zero, zero, jnp.zeros([], bool), contract.init_hyperparams())
 
     def update(updates, state, params=None, **extra):
-        check_floating(NAME, updates, "updates")
-        values, stored = hyper.read(state.hyperparams, state.count)
-        step = next_count(state.count)
+        begun = contract.begin(updates, state, params, match_params=True)
+        values, step = begun.values, begun.step
         decay = values["estimate_decay"]
         leaves, treedef = jax.tree.flatten(updates)
-        dtypes = [update_dtype(u, p) for u, p in zip(leaves,
-                                                      matching_params(NAME, updates, params))]
+        dtypes = [update_dtype(u, p) for u, p in zip(leaves, begun.params)]
 
         def in_update_dtypes(steps):
             """Both phases return the params' dtypes (``lax.cond`` needs one output type)."""
@@ -131,11 +133,11 @@ def switch_to_sgd(adaptive, sgd, *, estimate_decay=0.999, tolerance=1e-9,
 
         out, adaptive_state, sgd_state, estimate, rate, switched = jax.lax.cond(
             state.switched, sgd_phase, adaptive_phase)
-        return out, SwitchToSgdState(step, adaptive_state, sgd_state, estimate, rate, switched,
-                                     stored)
+        return out, SwitchToSgdState(begun.count, adaptive_state, sgd_state, estimate, rate,
+                                     switched, begun.stored)
 
     return GradientTransformation(init, update, name=NAME,
-                                  hyperparams=shown_with_axis_name(hyper.specs, axis_name),
+                                  hyperparams=shown_with_axis_name(contract.specs, axis_name),
                                   children=(adaptive, sgd),
                                   parts=[(("adaptive_state",), adaptive), (("sgd_state",), sgd)],
                                   state_type=SwitchToSgdState)
