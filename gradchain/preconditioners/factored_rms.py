@@ -71,6 +71,8 @@ def scale_by_factored_rms(factored: bool = True, decay_rate=0.8, step_offset: in
       min_dim_size_to_factor: the smallest second largest dimension that is factored.
       epsilon: ε ``>= 0``, added to ``|u|²``.
       decay_rate_fn: ``(count, decay_rate) -> β_t``.
+      hyperparam_name: the keys the state stores ``decay_rate`` and ``epsilon`` under:
+        ``{name: state key}`` (``adafactor`` stores ``epsilon`` as ``eps``), or None.
 
     Returns:
       A ``GradientTransformation``; its state is ``FactoredRmsState(count, nu, hyperparams)``
