@@ -82,7 +82,8 @@ from gradchain.core.public import public
 from gradchain.core.validation import check_range
 from gradchain.kit.contract import Contract
 from gradchain.kit.reductions import tree_max, tree_sum
-from gradchain.kit.rules import (HyperparamsState, ScalarOrSchedule, StatisticState, cross_leaf,
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.kit.rules import (HyperparamsState, StatisticState, cross_leaf,
                                  elementwise, per_leaf)
 from gradchain.kit.shared import ShareState, share, shared
 from gradchain.moments.accumulate import AccumulateState, accumulate

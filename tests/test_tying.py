@@ -44,13 +44,16 @@ def _numeric(value) -> bool:
 
 
 def _other(value: float) -> float:
-    """A different valid value: the same kind of number (a decay stays below 1)."""
+    """A different valid value: the same kind of number (a decay stays below 1; a decay of
+    exactly 1.0, Shampoo's summing b2, becomes 0.9; a count of 1 becomes 2)."""
     if value == 0:
         return 0.1
     if value < 0.5:
         return 2 * value
     if value < 1:
         return (1 + value) / 2
+    if value == 1 and isinstance(value, float):
+        return 0.9
     return value + 1
 
 

@@ -8,13 +8,13 @@ import jax
 import jax.numpy as jnp
 
 from gradchain.core.dtypes import abs_sq
-from gradchain.core.hyperparams import cast, state_names
+from gradchain.core.hyperparams import ScalarOrSchedule, cast, state_names
 from gradchain.core.public import public
 from gradchain.core.reductions import check_axis_name
 from gradchain.core.transformation import GradientTransformation
 from gradchain.core.validation import check_range
 from gradchain.kit.reductions import tree_sum
-from gradchain.kit.rules import ScalarOrSchedule, cross_leaf
+from gradchain.kit.rules import cross_leaf
 
 
 class ClipByGlobalNormState(NamedTuple):

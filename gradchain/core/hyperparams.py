@@ -47,13 +47,16 @@ update overwrites them, however the transformation holding them was built or des
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Union
 
 import jax
 import jax.numpy as jnp
 
 from gradchain.core.dtypes import real_dtype
 from gradchain.core.public import called_name
+
+ScalarOrSchedule = Union[float, jax.Array, Callable[[jax.Array], jax.Array]]
+"""A hyperparameter: a number, a scalar array (traced too) or a schedule ``step -> value``."""
 
 COUNT_DTYPE = jnp.int32
 

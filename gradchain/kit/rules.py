@@ -45,7 +45,7 @@ reads the step.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Optional, Union
+from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -63,9 +63,6 @@ from gradchain.kit.contract import Contract
 from gradchain.kit.reductions import Reduction
 from gradchain.kit.signature import pick, wants
 from gradchain.wrappers.labels import _is_variable as is_variable, unwrap
-
-ScalarOrSchedule = Union[float, jax.Array, Callable[[jax.Array], jax.Array]]
-"""A hyperparameter: a number, a scalar array (traced too) or a schedule ``step -> value``."""
 
 OUTPUT_DTYPES = ("updates", "statistic", "params")
 

@@ -201,7 +201,9 @@ def prodigy(learning_rate=1.0, betas=(0.9, 0.999), beta3=None, eps=1e-8, estim_l
         del extra
         step = contract.begin(updates, state, params, stat=state.exp_avg, needs_params=True)
         values = step.values
-        dtype, d = state.estim_lr.dtype, state.estim_lr
+        dtype = state.estim_lr.dtype
+        # d_0 follows estim_lr0 as it is at the first update (set_hyperparams before it acts).
+        d = jnp.where(step.step == 1, cast(values["estim_lr0"], dtype), state.estim_lr)
         correction = step_correction(values, step.step)
         dlr = cast(d * values["learning_rate"] * correction, dtype)
         beta3 = values["beta3"] if "beta3" in values else jnp.sqrt(values["beta2"])
