@@ -13,6 +13,7 @@ from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import check_floating_dtype, check_range, check_transformations
 from gradchain.introspection.find import find_state
 from gradchain.kit.contract import Contract
+from gradchain.core.hyperparams import ScalarOrSchedule
 
 NAME = "ema_params"
 
@@ -25,7 +26,7 @@ class EmaParamsState(NamedTuple):
 
 
 @public
-def ema_params(inner, decay=0.999, *, dtype=None) -> GradientTransformation:
+def ema_params(inner, decay: ScalarOrSchedule = 0.999, *, dtype=None) -> GradientTransformation:
     """Wrap ``inner`` (any optimizer) and keep an exponential moving average of the params it
     produces; the updates are ``inner``'s, unchanged.
 

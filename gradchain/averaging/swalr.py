@@ -7,6 +7,7 @@ import jax.numpy as jnp
 from gradchain.core.public import public
 from gradchain.core.validation import check_choice, check_steps
 from gradchain.schedules.base import check_value, float_step, named
+from gradchain.core.transformation import GradientTransformation
 
 ANNEALING = {
     "cos": lambda t: (1 - jnp.cos(jnp.pi * t)) / 2,
@@ -15,7 +16,8 @@ ANNEALING = {
 
 
 @public
-def swalr(init_value, swa_lr, anneal_epochs: int = 10, anneal_strategy: str = "cos"):
+def swalr(init_value, swa_lr, anneal_epochs: int = 10,
+          anneal_strategy: str = "cos") -> GradientTransformation:
     """``v_t = swa_lr · α(τ) + init_value · (1 - α(τ))``, ``τ = min(t / anneal_epochs, 1)``.
 
     PyTorch's ``SWALR`` stepped ``t`` times from a learning rate of ``init_value``: it anneals to

@@ -14,6 +14,8 @@ from gradchain.core.reductions import (check_axis_name, shown_with_axis_name,
                                         sum_over_devices)
 from gradchain.core.public import public
 from gradchain.core.validation import check_range
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 DIVISION_FLOOR = 1e-6
 """Floor of ``‖G_i‖`` in the clipping factor, against division by zero (Optax's ``div_eps``)."""
@@ -66,8 +68,9 @@ def unitwise_norm(x, axis: Optional[Union[int, tuple]] = None, *,
 
 
 @public
-def adaptive_grad_clip(clipping, eps=1e-3, axis: Optional[Union[int, tuple]] = None, *,
-                       axis_name=None, hyperparam_name=None):
+def adaptive_grad_clip(clipping, eps: ScalarOrSchedule = 1e-3,
+                       axis: Optional[Union[int, tuple]] = None, *, axis_name=None,
+                       hyperparam_name=None) -> GradientTransformation:
     """Adaptive gradient clipping, unit by unit (Brock et al. 2021, NFNets).
 
     With ``G_i``, ``W_i`` the gradient and weights of unit ``i`` (``unitwise_norm``) and

@@ -14,6 +14,7 @@ from gradchain.core.reductions import (check_axis_name, shown_with_axis_name,
                                         sum_over_devices)
 from gradchain.core.public import public
 from gradchain.core.validation import check_range
+from gradchain.core.transformation import GradientTransformation
 
 
 class ClipByBlockRmsState(NamedTuple):
@@ -22,7 +23,7 @@ class ClipByBlockRmsState(NamedTuple):
 
 
 @public
-def clip_by_block_rms(threshold, *, axis_name=None, hyperparam_name=None):
+def clip_by_block_rms(threshold, *, axis_name=None, hyperparam_name=None) -> GradientTransformation:
     """``u -> u / max(1, rms(u) / threshold)`` per leaf, ``rms(u) = √(mean(|u|²))``.
 
     Each leaf (a layer's kernel, its bias) is scaled down, as a whole, to an RMS of at most

@@ -11,6 +11,7 @@ from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams, state_names
 from gradchain.core.public import public
 from gradchain.core.validation import check_range
+from gradchain.core.transformation import GradientTransformation
 
 
 class ClipState(NamedTuple):
@@ -19,7 +20,7 @@ class ClipState(NamedTuple):
 
 
 @public
-def clip(max_delta, *, hyperparam_name=None):
+def clip(max_delta, *, hyperparam_name=None) -> GradientTransformation:
     """``u -> min(max(u, -max_delta), max_delta)`` elementwise. Optax's ``clip``.
 
     ``max_delta >= 0``: a number, array or schedule. Real updates only: complex numbers have no

@@ -20,6 +20,7 @@ from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import check_range, check_transformations
 from gradchain.kit.contract import Contract
+from gradchain.core.hyperparams import ScalarOrSchedule
 
 
 class BranchState(NamedTuple):
@@ -99,7 +100,8 @@ def _divide(numerator, denominator, *, eps, eps_root):
 
 
 @public
-def divide_by_sqrt(numerator, denominator, *, eps=0.0, eps_root=0.0,
+def divide_by_sqrt(numerator, denominator, *, eps: ScalarOrSchedule = 0.0,
+                   eps_root: ScalarOrSchedule = 0.0,
                    hyperparam_name=None) -> GradientTransformation:
     """``out = N(u) / (√(D(u) + eps_root) + eps)`` for two sub-chains ``N`` and ``D``.
 

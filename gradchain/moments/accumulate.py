@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.public import public
 from gradchain.core.validation import check_not_schedule, check_range
+from gradchain.core.transformation import GradientTransformation
 
 
 class AccumulateState(NamedTuple):
@@ -19,7 +20,7 @@ class AccumulateState(NamedTuple):
 
 
 @public
-def accumulate(*, initial_value=0.0, dtype=None, real: bool = False):
+def accumulate(*, initial_value=0.0, dtype=None, real: bool = False) -> GradientTransformation:
     """Running sum ``s_t = s_{t-1} + x_t`` with ``s_0 = initial_value``; outputs ``s_t``.
 
     After ``square()`` it is Adagrad's sum of squares. torch starts it at 0

@@ -11,6 +11,8 @@ from gradchain.core.dtypes import abs_sq
 from gradchain.core.public import public
 from gradchain.core.validation import check_range
 from gradchain.kit.rules import elementwise
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 NAME = "belief_second_moment"
 
@@ -22,7 +24,8 @@ class BeliefMomentState(NamedTuple):
 
 
 @public
-def belief_second_moment(b2=0.999, eps_root=1e-16, *, mean: str, dtype=None):
+def belief_second_moment(b2: ScalarOrSchedule = 0.999, eps_root: ScalarOrSchedule = 1e-16, *,
+                         mean: str, dtype=None) -> GradientTransformation:
     """``s_t = β2 s_{t-1} + (1 - β2) |g_t - m_t|² + eps_root``, ``s_0 = 0``; outputs ``s_t``
     (Zhuang et al. 2020, "AdaBelief Optimizer", Algorithm 2: the "belief" in the gradient is
     its distance from the prediction ``m_t``).

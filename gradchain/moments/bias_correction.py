@@ -10,6 +10,7 @@ from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams, next_count, state_names
 from gradchain.core.public import public
 from gradchain.core.validation import check_range
+from gradchain.core.transformation import GradientTransformation
 
 
 class BiasCorrectionState(NamedTuple):
@@ -18,7 +19,7 @@ class BiasCorrectionState(NamedTuple):
 
 
 @public
-def bias_correction(decay, *, hyperparam_name=None):
+def bias_correction(decay, *, hyperparam_name=None) -> GradientTransformation:
     """``x̂_t = x_t / (1 - decay^t)``, ``t`` counted from 1 at the first update (Adam's m̂, v̂).
 
     ``t`` saturates at the int32 maximum like the step count (Optax's ``safe_increment``), so

@@ -12,6 +12,8 @@ from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams, state_names
 from gradchain.core.public import public
 from gradchain.core.validation import check_range
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 class DeltaRmsState(NamedTuple):
@@ -21,7 +23,8 @@ class DeltaRmsState(NamedTuple):
 
 
 @public
-def scale_by_delta_rms(rho=0.9, eps=1e-6, *, dtype=None, hyperparam_name=None):
+def scale_by_delta_rms(rho: ScalarOrSchedule = 0.9, eps: ScalarOrSchedule = 1e-6, *, dtype=None,
+                       hyperparam_name=None) -> GradientTransformation:
     """Multiply by the RMS of past outputs (Zeiler 2012, Adadelta's numerator).
 
     ``Δ_t = √(u_{t-1} + ε) · x_t``; ``u_t = ρ · u_{t-1} + (1 - ρ) · Δ_t²``, ``u_0 = 0``; outputs

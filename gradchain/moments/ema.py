@@ -12,6 +12,7 @@ from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams, cast, compute_dtype, next_count, state_names
 from gradchain.core.public import public
 from gradchain.core.validation import check_not_schedule, check_range
+from gradchain.core.transformation import GradientTransformation
 
 
 class EmaState(NamedTuple):
@@ -22,7 +23,7 @@ class EmaState(NamedTuple):
 
 @public
 def ema(decay, *, debias: bool = False, initial_value=0.0, dtype=None, hyperparam_name=None,
-        real: bool = False):
+        real: bool = False) -> GradientTransformation:
     """Exponential moving average of the incoming updates.
 
     ``m_t = decay · m_{t-1} + (1 - decay) · x_t``, ``m_0 = initial_value``; outputs ``m_t`` (in

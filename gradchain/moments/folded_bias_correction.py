@@ -11,6 +11,8 @@ from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams, next_count, state_names
 from gradchain.core.public import public
 from gradchain.core.validation import check_range
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 class FoldedBiasCorrectionState(NamedTuple):
@@ -19,7 +21,8 @@ class FoldedBiasCorrectionState(NamedTuple):
 
 
 @public
-def folded_bias_correction(b1=0.9, b2=0.999, *, hyperparam_name=None):
+def folded_bias_correction(b1: ScalarOrSchedule = 0.9, b2: ScalarOrSchedule = 0.999, *,
+                           hyperparam_name=None) -> GradientTransformation:
     """``u -> √(1 - β2^t) / (1 - β1^t) · u``, ``t`` counted from 1 at the first update.
 
     The form of Adam that Kingma & Ba (2015, end of §2) give for efficiency: both bias

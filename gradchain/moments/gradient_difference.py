@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from gradchain.core.public import public
 from gradchain.kit.rules import elementwise
+from gradchain.core.transformation import GradientTransformation
 
 
 class GradientDifferenceState(NamedTuple):
@@ -18,7 +19,7 @@ class GradientDifferenceState(NamedTuple):
 
 
 @public
-def gradient_difference(*, dtype=None):
+def gradient_difference(*, dtype=None) -> GradientTransformation:
     """``out = g_t - g_{t-1}``, 0 at the first update (there is no previous gradient yet).
 
     Keeps the previous gradient (``prev_grad``, once per param). Adan's second moment is an EMA

@@ -10,6 +10,8 @@ import jax.numpy as jnp
 from gradchain.core.public import public
 from gradchain.core.validation import check_range
 from gradchain.kit.rules import elementwise
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 NAME = "infinity_moment"
 
@@ -21,7 +23,8 @@ class InfinityMomentState(NamedTuple):
 
 
 @public
-def infinity_moment(b2=0.999, eps=1e-8, *, dtype=None):
+def infinity_moment(b2: ScalarOrSchedule = 0.999, eps: ScalarOrSchedule = 1e-8, *,
+                    dtype=None) -> GradientTransformation:
     """``v_t = max(|g_t| + ε, β2 · v_{t-1})``, ``v_0 = 0``; outputs ``v_t`` (Kingma & Ba 2015,
     AdaMax, section 7.1: Adam's second moment in the limit ``p -> ∞``, which needs no bias
     correction). ε inside the maximum is Optax's (``optax.tree.update_infinity_moment``).

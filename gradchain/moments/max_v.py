@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from gradchain.core.dtypes import SECOND_MOMENT_INPUT
 from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.public import public
+from gradchain.core.transformation import GradientTransformation
 
 
 class MaxVState(NamedTuple):
@@ -19,7 +20,7 @@ class MaxVState(NamedTuple):
 
 
 @public
-def max_v(*, dtype=None):
+def max_v(*, dtype=None) -> GradientTransformation:
     """Running elementwise maximum ``v_max,t = max(v_max,t-1, v_t)``, ``v_max,0 = 0``.
 
     Where it sits in the second-moment chain is the convention (Reddi et al. 2018, AMSGrad):

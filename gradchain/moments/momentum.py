@@ -11,6 +11,8 @@ from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams, state_names
 from gradchain.core.public import called_name, public
 from gradchain.core.validation import check_range, concrete_nonzero
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 class MomentumState(NamedTuple):
@@ -20,8 +22,9 @@ class MomentumState(NamedTuple):
 
 
 @public
-def scale_by_momentum(momentum=0.9, *, dampening=0.0, nesterov: bool = False,
-                      accumulator_dtype=None, hyperparam_name=None):
+def scale_by_momentum(momentum: ScalarOrSchedule = 0.9, *, dampening: ScalarOrSchedule = 0.0,
+                      nesterov: bool = False, accumulator_dtype=None,
+                      hyperparam_name=None) -> GradientTransformation:
     """Momentum buffer ``b`` as in ``torch.optim.SGD`` (Polyak 1964; Sutskever et al. 2013).
 
     ``b_1 = g_1``; ``b_t = μ · b_{t-1} + (1 - τ) · g_t`` for ``t > 1`` (τ = dampening, never

@@ -9,6 +9,7 @@ import jax
 from gradchain.core.public import public
 from gradchain.core.validation import check_range
 from gradchain.kit.rules import elementwise
+from gradchain.core.transformation import GradientTransformation
 
 
 class MomentumSumState(NamedTuple):
@@ -18,7 +19,7 @@ class MomentumSumState(NamedTuple):
 
 
 @public
-def momentum_sum(decay, *, dtype=None, hyperparam_name: str = "decay"):
+def momentum_sum(decay, *, dtype=None, hyperparam_name: str = "decay") -> GradientTransformation:
     """``m_t = β m_{t-1} + u_t`` (``m_0 = 0``); outputs ``m_t``.
 
     ``scale_by_momentum(β)`` is the same sum with torch's options (dampening, Nesterov) and

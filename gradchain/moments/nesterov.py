@@ -11,6 +11,7 @@ from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation
 from gradchain.core.validation import check_range
 from gradchain.kit.rules import elementwise
+from gradchain.core.hyperparams import ScalarOrSchedule
 
 NAME = "nesterov_first_moment"
 
@@ -23,7 +24,7 @@ class NesterovMomentState(NamedTuple):
 
 
 @public
-def nesterov_first_moment(b1=0.9, *, momentum_decay=None, dtype=None,
+def nesterov_first_moment(b1: ScalarOrSchedule = 0.9, *, momentum_decay=None, dtype=None,
                           hyperparam_name=None) -> GradientTransformation:
     """Nesterov's look-ahead applied to Adam's first moment (Dozat 2016, NAdam).
 

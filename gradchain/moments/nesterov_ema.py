@@ -12,6 +12,7 @@ from gradchain.core.hyperparams import next_count
 from gradchain.core.public import public
 from gradchain.core.validation import check_range
 from gradchain.kit.rules import elementwise
+from gradchain.core.transformation import GradientTransformation
 
 
 class NesterovEmaState(NamedTuple):
@@ -22,7 +23,7 @@ class NesterovEmaState(NamedTuple):
 
 @public
 def nesterov_ema(decay, *, nesterov: bool = True, debias: bool = False, dtype=None,
-                 hyperparam_name: str = "decay"):
+                 hyperparam_name: str = "decay") -> GradientTransformation:
     """``m_t = β m_{t-1} + (1 - β) u_t`` (``m_0 = 0``), output with a look-ahead.
 
     - ``nesterov=True``: ``β m_t + (1 - β) u_t`` (ADOPT's ``nesterov``, torch's Muon:

@@ -6,12 +6,14 @@ from gradchain.core.hyperparams import next_count
 from gradchain.core.public import public
 from gradchain.core.validation import check_range
 from gradchain.kit.rules import elementwise
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 NAME = "nesterov_look_ahead"
 
 
 @public
-def nesterov_look_ahead(b1=0.9, *, moment: str):
+def nesterov_look_ahead(b1: ScalarOrSchedule = 0.9, *, moment: str) -> GradientTransformation:
     """``out = β1 · m_t / (1 - β1^{t+1}) + (1 - β1) · g_t / (1 - β1^t)`` (Dozat 2016; Optax's
     ``nesterov=True`` of Adam, RAdam and AdaBelief), ``t`` from 1 at the first update.
 

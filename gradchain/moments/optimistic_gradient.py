@@ -7,12 +7,15 @@ from gradchain.core.public import public
 from gradchain.core.transformation import identity
 from gradchain.core.validation import check_range
 from gradchain.moments.gradient_difference import gradient_difference
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 NAME = "scale_by_optimistic_gradient"
 
 
 @public
-def scale_by_optimistic_gradient(alpha=1.0, beta=1.0):
+def scale_by_optimistic_gradient(alpha: ScalarOrSchedule = 1.0,
+                                 beta: ScalarOrSchedule = 1.0) -> GradientTransformation:
     """``out = α g_t + β (g_t - g_{t-1})`` (``g_t - g_{t-1} = 0`` at the first update), which is
     Optax's ``(α + β) g_t - β g_{t-1}`` with ``g_0 = g_1`` (Mokhtari et al. 2019; Daskalakis
     et al. 2018, optimistic gradient descent).

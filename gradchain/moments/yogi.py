@@ -10,6 +10,8 @@ import jax.numpy as jnp
 from gradchain.core.public import public
 from gradchain.core.validation import check_not_schedule, check_range
 from gradchain.kit.rules import elementwise
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 NAME = "yogi_second_moment"
 
@@ -21,7 +23,8 @@ class YogiMomentState(NamedTuple):
 
 
 @public
-def yogi_second_moment(b2=0.999, *, initial_value=1e-6, dtype=None):
+def yogi_second_moment(b2: ScalarOrSchedule = 0.999, *, initial_value=1e-6,
+                       dtype=None) -> GradientTransformation:
     """``v_t = v_{t-1} - (1 - β2) · sign(v_{t-1} - x_t) · x_t`` on ``x_t = |g_t|²`` (put
     ``square()`` in front), ``v_0 = initial_value``; outputs ``v_t`` (Zaheer et al. 2018,
     "Adaptive Methods for Nonconvex Optimization", Yogi).

@@ -6,11 +6,15 @@ from gradchain.combinators.chain import chain
 from gradchain.core.public import public
 from gradchain.preconditioners.belief import scale_by_belief
 from gradchain.step_size.scale import scale_by_learning_rate
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 @public
-def adabelief(learning_rate, b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, *,
-              nesterov: bool = False):
+def adabelief(learning_rate: ScalarOrSchedule, b1: ScalarOrSchedule = 0.9,
+              b2: ScalarOrSchedule = 0.999, eps: ScalarOrSchedule = 1e-16,
+              eps_root: ScalarOrSchedule = 1e-16, *,
+              nesterov: bool = False) -> GradientTransformation:
     """AdaBelief (Zhuang et al. 2020, "AdaBelief Optimizer: Adapting Stepsizes by the Belief
     in Observed Gradients")::
 

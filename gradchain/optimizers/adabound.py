@@ -12,11 +12,16 @@ from gradchain.regularization.weight_decay import maybe_add_decayed_weights
 from gradchain.step_size.clip_lr import clip_lr
 from gradchain.step_size.per_parameter import per_parameter_step
 from gradchain.step_size.scale import scale_by_learning_rate
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 @public
-def adabound(learning_rate=1e-3, b1=0.9, b2=0.999, final_lr=0.1, gamma=1e-3, eps=1e-8,
-             weight_decay=0.0, amsbound: bool = False, *, base_learning_rate=None):
+def adabound(learning_rate: ScalarOrSchedule = 1e-3, b1: ScalarOrSchedule = 0.9,
+             b2: ScalarOrSchedule = 0.999, final_lr: ScalarOrSchedule = 0.1,
+             gamma: ScalarOrSchedule = 1e-3, eps: ScalarOrSchedule = 1e-8,
+             weight_decay: ScalarOrSchedule = 0.0, amsbound: bool = False, *,
+             base_learning_rate=None) -> GradientTransformation:
     """AdaBound (Luo et al. ICLR 2019): ``θ -= γ_t · clip(c_t / (√v_t + ε), lo_t, hi_t) · m_t``
     with raw moments ``m``, ``v``, ``c_t = √(1 - β2^t)/(1 - β1^t)`` and bounds converging to
     ``final_lr · γ_t / γ_0`` (see ``clip_lr``). The chain::
@@ -79,8 +84,11 @@ def adabound(learning_rate=1e-3, b1=0.9, b2=0.999, final_lr=0.1, gamma=1e-3, eps
 
 
 @public
-def amsbound(learning_rate=1e-3, b1=0.9, b2=0.999, final_lr=0.1, gamma=1e-3, eps=1e-8,
-             weight_decay=0.0, *, base_learning_rate=None):
+def amsbound(learning_rate: ScalarOrSchedule = 1e-3, b1: ScalarOrSchedule = 0.9,
+             b2: ScalarOrSchedule = 0.999, final_lr: ScalarOrSchedule = 0.1,
+             gamma: ScalarOrSchedule = 1e-3, eps: ScalarOrSchedule = 1e-8,
+             weight_decay: ScalarOrSchedule = 0.0, *,
+             base_learning_rate=None) -> GradientTransformation:
     """AMSBound (Luo et al. 2019): ``adabound(..., amsbound=True)``, AdaBound with AMSGrad's
     running maximum of the raw second moment.
 

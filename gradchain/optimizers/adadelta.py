@@ -7,11 +7,14 @@ from gradchain.core.public import public
 from gradchain.preconditioners.adadelta import scale_by_adadelta
 from gradchain.regularization.weight_decay import maybe_add_decayed_weights
 from gradchain.step_size.scale import scale_by_learning_rate
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 @public
-def adadelta(learning_rate=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, weight_decay_mask=None, *,
-             accumulator_dtype=None):
+def adadelta(learning_rate: ScalarOrSchedule = 1.0, rho: ScalarOrSchedule = 0.9,
+             eps: ScalarOrSchedule = 1e-6, weight_decay: ScalarOrSchedule = 0.0,
+             weight_decay_mask=None, *, accumulator_dtype=None) -> GradientTransformation:
     """Adadelta (Zeiler 2012): ``θ -= γ · √(u + ε)/√(v + ε) · g``.
 
     Same numbers as ``torch.optim.Adadelta`` (lr 1.0, ρ 0.9, ε 1e-6, L2 weight decay) and

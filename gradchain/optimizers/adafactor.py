@@ -13,6 +13,8 @@ from gradchain.preconditioners.factored_rms import scale_by_factored_rms
 from gradchain.regularization.weight_decay import add_decayed_weights
 from gradchain.step_size.param_scale import scale_by_param_block_rms
 from gradchain.step_size.scale import scale, scale_by_learning_rate
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 def _relative_step(learning_rate):
@@ -24,11 +26,13 @@ def _relative_step(learning_rate):
 
 
 @public
-def adafactor(learning_rate=None, min_dim_size_to_factor: int = 128, decay_rate=0.8,
-              decay_offset: int = 0, multiply_by_parameter_scale: bool = True,
-              clipping_threshold=1.0, momentum=None, dtype_momentum=jnp.float32,
-              weight_decay_rate=None, eps=1e-30, factored: bool = True,
-              weight_decay_mask=None, *, relative_step: bool = False, min_scale=1e-3):
+def adafactor(learning_rate=None, min_dim_size_to_factor: int = 128,
+              decay_rate: ScalarOrSchedule = 0.8, decay_offset: int = 0,
+              multiply_by_parameter_scale: bool = True, clipping_threshold: ScalarOrSchedule = 1.0,
+              momentum=None, dtype_momentum=jnp.float32, weight_decay_rate=None,
+              eps: ScalarOrSchedule = 1e-30, factored: bool = True, weight_decay_mask=None, *,
+              relative_step: bool = False,
+              min_scale: ScalarOrSchedule = 1e-3) -> GradientTransformation:
     """Adafactor (Shazeer & Stern 2018): ``θ -= γ_t · max(rms(θ), s) · clip(g / √V̂_t)``.
 
     ``V̂`` is the factored second moment of ``scale_by_factored_rms`` (rows + columns of state

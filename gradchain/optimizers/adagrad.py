@@ -7,11 +7,14 @@ from gradchain.core.public import public
 from gradchain.preconditioners.rss import scale_by_rss
 from gradchain.regularization.weight_decay import maybe_add_decayed_weights
 from gradchain.step_size.scale import scale_by_learning_rate
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 @public
-def adagrad(learning_rate, initial_accumulator_value=0.1, eps=1e-7, *,
-            eps_in_sqrt: bool = True, weight_decay=0.0, accumulator_dtype=None):
+def adagrad(learning_rate: ScalarOrSchedule, initial_accumulator_value=0.1,
+            eps: ScalarOrSchedule = 1e-7, *, eps_in_sqrt: bool = True,
+            weight_decay: ScalarOrSchedule = 0.0, accumulator_dtype=None) -> GradientTransformation:
     """Adagrad (Duchi et al. 2011): ``s += g²; θ -= γ · g / √(s + ε)``.
 
     Defaults are Optax's (``s_0 = 0.1``, ε inside the root). ``torch.optim.Adagrad`` is

@@ -7,11 +7,15 @@ from gradchain.core.public import public
 from gradchain.preconditioners.adam import scale_by_adam, scale_by_amsgrad
 from gradchain.regularization.weight_decay import add_decayed_weights, maybe_add_decayed_weights
 from gradchain.step_size.scale import scale_by_learning_rate
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 @public
-def adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None, *,
-         nesterov: bool = False, nu_dtype=None, weight_decay=0.0):
+def adam(learning_rate: ScalarOrSchedule, b1: ScalarOrSchedule = 0.9, b2: ScalarOrSchedule = 0.999,
+         eps: ScalarOrSchedule = 1e-8, eps_root: ScalarOrSchedule = 0.0, mu_dtype=None, *,
+         nesterov: bool = False, nu_dtype=None,
+         weight_decay: ScalarOrSchedule = 0.0) -> GradientTransformation:
     """Adam (Kingma & Ba 2015): ``θ -= γ · m̂ / (√v̂ + ε)``.
 
     ``chain(add_decayed_weights(λ), scale_by_adam(β1, β2, ε, eps_root),
@@ -52,9 +56,10 @@ def adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None,
 
 
 @public
-def adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None,
-          weight_decay=1e-4, mask=None, *, nesterov: bool = False, nu_dtype=None,
-          multiplier=None):
+def adamw(learning_rate: ScalarOrSchedule, b1: ScalarOrSchedule = 0.9, b2: ScalarOrSchedule = 0.999,
+          eps: ScalarOrSchedule = 1e-8, eps_root: ScalarOrSchedule = 0.0, mu_dtype=None,
+          weight_decay: ScalarOrSchedule = 1e-4, mask=None, *, nesterov: bool = False,
+          nu_dtype=None, multiplier=None) -> GradientTransformation:
     """AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay.
 
     Default (``multiplier=None``), as torch and Optax: the decay is scaled by the full learning
@@ -110,9 +115,11 @@ def adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None
 
 
 @public
-def amsgrad(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None,
-            bias_correction_mu: bool = True, bias_correction_nu: bool = True, *,
-            max_on_raw: bool = False, nu_dtype=None, weight_decay=0.0):
+def amsgrad(learning_rate: ScalarOrSchedule, b1: ScalarOrSchedule = 0.9,
+            b2: ScalarOrSchedule = 0.999, eps: ScalarOrSchedule = 1e-8,
+            eps_root: ScalarOrSchedule = 0.0, mu_dtype=None, bias_correction_mu: bool = True,
+            bias_correction_nu: bool = True, *, max_on_raw: bool = False, nu_dtype=None,
+            weight_decay: ScalarOrSchedule = 0.0) -> GradientTransformation:
     """AMSGrad (Reddi et al. 2018): Adam with ``v_max = max(v_max, ·)`` in the denominator.
 
     ``max_on_raw=False`` is Optax's ``amsgrad`` (max of the bias-corrected v̂);

@@ -7,10 +7,13 @@ from gradchain.core.public import public
 from gradchain.preconditioners.adamax import scale_by_adamax
 from gradchain.regularization.weight_decay import add_decayed_weights
 from gradchain.step_size.scale import scale_by_learning_rate
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 @public
-def adamax(learning_rate, b1=0.9, b2=0.999, eps=1e-8):
+def adamax(learning_rate: ScalarOrSchedule, b1: ScalarOrSchedule = 0.9,
+           b2: ScalarOrSchedule = 0.999, eps: ScalarOrSchedule = 1e-8) -> GradientTransformation:
     """AdaMax (Kingma & Ba 2015, "Adam: A Method for Stochastic Optimization", section 7.1)::
 
         m_t = β1 m_{t-1} + (1 - β1) g_t       v_t = max(|g_t| + ε, β2 v_{t-1})
@@ -47,7 +50,9 @@ def adamax(learning_rate, b1=0.9, b2=0.999, eps=1e-8):
 
 
 @public
-def adamaxw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4, mask=None):
+def adamaxw(learning_rate: ScalarOrSchedule, b1: ScalarOrSchedule = 0.9,
+            b2: ScalarOrSchedule = 0.999, eps: ScalarOrSchedule = 1e-8,
+            weight_decay: ScalarOrSchedule = 1e-4, mask=None) -> GradientTransformation:
     """AdaMaxW: AdaMax with decoupled weight decay (Loshchilov & Hutter 2019)::
 
         θ -= γ_t · (m̂_t / v_t + λ θ)

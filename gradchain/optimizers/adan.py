@@ -7,11 +7,15 @@ from gradchain.core.public import public
 from gradchain.preconditioners.adan import scale_by_adan
 from gradchain.regularization.weight_decay import maybe_add_decayed_weights
 from gradchain.step_size.scale import scale_by_learning_rate
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 @public
-def adan(learning_rate, b1=0.98, b2=0.92, b3=0.99, eps=1e-8, eps_root=1e-8, weight_decay=0.0,
-         mask=None):
+def adan(learning_rate: ScalarOrSchedule, b1: ScalarOrSchedule = 0.98, b2: ScalarOrSchedule = 0.92,
+         b3: ScalarOrSchedule = 0.99, eps: ScalarOrSchedule = 1e-8,
+         eps_root: ScalarOrSchedule = 1e-8, weight_decay: ScalarOrSchedule = 0.0,
+         mask=None) -> GradientTransformation:
     """Adan (Xie et al. 2022, "Adan: Adaptive Nesterov Momentum Algorithm for Faster Optimizing
     Deep Models"), with ``d_t = g_t - g_{t-1}``::
 

@@ -8,11 +8,16 @@ from gradchain.preconditioners.ademamix import (scale_by_ademamix,
                                                 scale_by_simplified_ademamix)
 from gradchain.regularization.weight_decay import maybe_add_decayed_weights
 from gradchain.step_size.scale import scale_by_learning_rate
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 @public
-def ademamix(learning_rate, b1=0.9, b2=0.999, b3=0.9999, alpha=5.0, eps=1e-8, eps_root=0.0,
-             mu_dtype=None, weight_decay=0.0, mask=None):
+def ademamix(learning_rate: ScalarOrSchedule, b1: ScalarOrSchedule = 0.9,
+             b2: ScalarOrSchedule = 0.999, b3: ScalarOrSchedule = 0.9999,
+             alpha: ScalarOrSchedule = 5.0, eps: ScalarOrSchedule = 1e-8,
+             eps_root: ScalarOrSchedule = 0.0, mu_dtype=None, weight_decay: ScalarOrSchedule = 0.0,
+             mask=None) -> GradientTransformation:
     """AdEMAMix (Pagliardini et al. 2024):
     ``θ -= γ · ((m̂1_t + α m2_t) / (√(v̂_t + eps_root) + ε) + λθ)``.
 
@@ -58,8 +63,10 @@ def ademamix(learning_rate, b1=0.9, b2=0.999, b3=0.9999, alpha=5.0, eps=1e-8, ep
 
 
 @public
-def simplified_ademamix(learning_rate, b1=0.99, b2=0.95, alpha=0.0, eps=1e-8, eps_root=0.0,
-                        weight_decay=0.0, mask=None):
+def simplified_ademamix(learning_rate: ScalarOrSchedule, b1: ScalarOrSchedule = 0.99,
+                        b2: ScalarOrSchedule = 0.95, alpha: ScalarOrSchedule = 0.0,
+                        eps: ScalarOrSchedule = 1e-8, eps_root: ScalarOrSchedule = 0.0,
+                        weight_decay: ScalarOrSchedule = 0.0, mask=None) -> GradientTransformation:
     """Simplified AdEMAMix (Morwani et al. 2025):
     ``θ -= γ · ((m_t + α g_t) / (√(v̂_t + eps_root) + ε) + λθ)``, ``m_t = β1 m_{t-1} + g_t``.
 

@@ -6,12 +6,15 @@ from gradchain.combinators.chain import chain
 from gradchain.core.public import public
 from gradchain.preconditioners.adopt import _clip_at_fourth_root, scale_by_adopt
 from gradchain.step_size.scale import scale_by_learning_rate
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 @public
-def adopt(learning_rate, b1=0.9, b2=0.9999, eps=1e-6, mu_dtype=None, *,
+def adopt(learning_rate: ScalarOrSchedule, b1: ScalarOrSchedule = 0.9,
+          b2: ScalarOrSchedule = 0.9999, eps: ScalarOrSchedule = 1e-6, mu_dtype=None, *,
           nesterov: bool = False, use_clipping: bool = True,
-          clip_value_fn=_clip_at_fourth_root):
+          clip_value_fn=_clip_at_fourth_root) -> GradientTransformation:
     """ADOPT (Taniguchi et al., NeurIPS 2024): ``θ -= γ · m_t``,
     ``m_t = β1 m_{t-1} + (1 - β1) · clip(g_t / max(√v_{t-1}, ε), ±(t-1)^{1/4})``,
     ``v_t = β2 v_{t-1} + (1 - β2) g_t²`` (``v_1 = g_1²``, no step at the first update).

@@ -7,10 +7,14 @@ from gradchain.core.public import public
 from gradchain.regularization.weight_decay import maybe_add_decayed_weights
 from gradchain.step_size.cocob import scale_by_cocob
 from gradchain.step_size.scale import scale_by_learning_rate
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 @public
-def cocob(learning_rate=1.0, alpha=100.0, eps=1e-8, weight_decay=0.0, mask=None):
+def cocob(learning_rate: ScalarOrSchedule = 1.0, alpha: ScalarOrSchedule = 100.0,
+          eps: ScalarOrSchedule = 1e-8, weight_decay: ScalarOrSchedule = 0.0,
+          mask=None) -> GradientTransformation:
     """COCOB-Backprop (Orabona & Tommasi 2017): each parameter bets a fraction of its wealth.
 
     ``chain(add_decayed_weights(λ, mask), scale_by_learning_rate(γ, flip_sign=False),

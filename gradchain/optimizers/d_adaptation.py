@@ -17,11 +17,13 @@ from gradchain.preconditioners.d_adaptation import (REAL_ONLY, DAdaptAdamWState,
                                                     check_betas, check_common, leaf_outputs,
                                                     leaf_statistics, step_correction,
                                                     with_complements, zero_statistics)
+from gradchain.core.hyperparams import ScalarOrSchedule
 
 
 @public
-def dadapt_adamw(learning_rate=1.0, betas=(0.9, 0.999), eps=1e-8, estim_lr0=1e-6,
-                 weight_decay=0.0, *, axis_name=None):
+def dadapt_adamw(learning_rate: ScalarOrSchedule = 1.0, betas=(0.9, 0.999),
+                 eps: ScalarOrSchedule = 1e-8, estim_lr0=1e-6, weight_decay: ScalarOrSchedule = 0.0,
+                 *, axis_name=None) -> GradientTransformation:
     """D-Adaptation, AdamW form (Defazio & Mishchenko 2023, Algorithm 4 as Optax has it).
 
     With ``d`` the estimate (``d_0 = estim_lr0``), ``γ_t`` the learning rate at ``t - 1`` and
@@ -117,9 +119,10 @@ def dadapt_adamw(learning_rate=1.0, betas=(0.9, 0.999), eps=1e-8, estim_lr0=1e-6
 
 
 @public
-def prodigy(learning_rate=1.0, betas=(0.9, 0.999), beta3=None, eps=1e-8, estim_lr0=1e-6,
-            estim_lr_coef=1.0, weight_decay=0.0, safeguard_warmup: bool = False, *,
-            axis_name=None):
+def prodigy(learning_rate: ScalarOrSchedule = 1.0, betas=(0.9, 0.999), beta3=None,
+            eps: ScalarOrSchedule = 1e-8, estim_lr0: ScalarOrSchedule = 1e-6,
+            estim_lr_coef: ScalarOrSchedule = 1.0, weight_decay: ScalarOrSchedule = 0.0,
+            safeguard_warmup: bool = False, *, axis_name=None) -> GradientTransformation:
     """Prodigy (Mishchenko & Defazio 2024): D-Adaptation's AdamW with faster-growing ``d``.
 
     With ``d`` the estimate (``d_0 = estim_lr0``), ``γ_t`` the learning rate at ``t - 1``,

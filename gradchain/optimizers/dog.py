@@ -8,6 +8,8 @@ from gradchain.core.transformation import identity
 from gradchain.regularization.weight_decay import add_decayed_weights
 from gradchain.step_size.dog import scale_by_dog, scale_by_dowg
 from gradchain.step_size.scale import scale_by_learning_rate
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 def _decay(weight_decay, mask):
@@ -15,8 +17,9 @@ def _decay(weight_decay, mask):
 
 
 @public
-def dog(learning_rate=1.0, init_step=("heuristic", 1e-6), eps=1e-8, weight_decay=None,
-        mask=None, *, axis_name=None):
+def dog(learning_rate: ScalarOrSchedule = 1.0, init_step=("heuristic", 1e-6),
+        eps: ScalarOrSchedule = 1e-8, weight_decay=None, mask=None, *,
+        axis_name=None) -> GradientTransformation:
     """DoG (Ivgi, Hinder & Carmon 2023): ``θ -= γ_t · r̄_t / √(Σ_{k≤t} ‖g_k‖² + ε) · g_t``, with
     ``r̄_t`` the largest distance from the starting params so far (``scale_by_dog``).
 
@@ -56,8 +59,9 @@ def dog(learning_rate=1.0, init_step=("heuristic", 1e-6), eps=1e-8, weight_decay
 
 
 @public
-def dowg(learning_rate=1.0, init_estim_sq_dist=None, eps=1e-4, weight_decay=None, mask=None, *,
-         axis_name=None):
+def dowg(learning_rate: ScalarOrSchedule = 1.0, init_estim_sq_dist=None,
+         eps: ScalarOrSchedule = 1e-4, weight_decay=None, mask=None, *,
+         axis_name=None) -> GradientTransformation:
     """DoWG (Khaled, Mishchenko & Jin 2023): ``θ -= γ_t · r̄_t² / (√v_t + ε) · g_t`` with
     ``v_t = Σ_{k≤t} r̄_k² ‖g_k‖²`` (``scale_by_dowg``).
 

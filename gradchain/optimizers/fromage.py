@@ -6,10 +6,13 @@ from gradchain.combinators.chain import chain
 from gradchain.core.public import public
 from gradchain.preconditioners.trust_ratio import scale_by_trust_ratio
 from gradchain.step_size.fromage_step import fromage_step
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 @public
-def fromage(learning_rate, min_norm=1e-6):
+def fromage(learning_rate: ScalarOrSchedule,
+            min_norm: ScalarOrSchedule = 1e-6) -> GradientTransformation:
     """Fromage, Frobenius matched gradient descent (Bernstein et al. 2020, "On the distance
     between two neural networks and the stability of learning"), per leaf (a layer)::
 

@@ -7,10 +7,13 @@ from gradchain.core.public import public
 from gradchain.preconditioners.lion import scale_by_lion
 from gradchain.regularization.weight_decay import maybe_add_decayed_weights
 from gradchain.step_size.scale import scale_by_learning_rate
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 @public
-def lion(learning_rate, b1=0.9, b2=0.99, mu_dtype=None, weight_decay=1e-3, mask=None):
+def lion(learning_rate: ScalarOrSchedule, b1: ScalarOrSchedule = 0.9, b2: ScalarOrSchedule = 0.99,
+         mu_dtype=None, weight_decay: ScalarOrSchedule = 1e-3, mask=None) -> GradientTransformation:
     """Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms")::
 
         θ -= γ_t · (sign(β1 m_{t-1} + (1 - β1) g_t) + λ θ)

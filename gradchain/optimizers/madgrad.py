@@ -6,10 +6,14 @@ from gradchain.combinators.chain import chain
 from gradchain.core.public import public
 from gradchain.preconditioners.madgrad import scale_by_madgrad
 from gradchain.regularization.weight_decay import maybe_add_decayed_weights
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 @public
-def madgrad(learning_rate, momentum=0.9, weight_decay=0.0, eps=1e-6):
+def madgrad(learning_rate: ScalarOrSchedule, momentum: ScalarOrSchedule = 0.9,
+            weight_decay: ScalarOrSchedule = 0.0,
+            eps: ScalarOrSchedule = 1e-6) -> GradientTransformation:
     """MADGRAD (Defazio & Jelassi 2022): ``x_{t+1} = (1 - c) z_t + c x_t``,
     ``z_t = x_0 - Σ λ_k g_k / (∛(Σ λ_k g_k²) + ε)``, ``λ_k = (γ_k + ε) √k``.
 

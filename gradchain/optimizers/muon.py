@@ -19,6 +19,8 @@ from gradchain.preconditioners.newton_schulz import (NS_COEFFS_PRESETS, is_dimen
 from gradchain.regularization.weight_decay import add_decayed_weights, maybe_add_decayed_weights
 from gradchain.step_size.scale import scale_by_learning_rate
 from gradchain.wrappers.partition import partition
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 def _labels(dimension_numbers):
@@ -35,13 +37,15 @@ def _labels(dimension_numbers):
 
 
 @public
-def muon(learning_rate, ns_coeffs=NS_COEFFS_PRESETS["standard"], ns_steps: int = 5,
-         beta=0.95, eps=1e-8, weight_decay=0.0, weight_decay_mask=None, mu_dtype=None, *,
+def muon(learning_rate: ScalarOrSchedule, ns_coeffs=NS_COEFFS_PRESETS["standard"],
+         ns_steps: int = 5, beta: ScalarOrSchedule = 0.95, eps: ScalarOrSchedule = 1e-8,
+         weight_decay: ScalarOrSchedule = 0.0, weight_decay_mask=None, mu_dtype=None, *,
          nesterov: bool = True, adaptive: bool = False, preconditioning: str = "frobenius",
-         adam_b1=0.9, adam_b2=0.999, adam_eps_root=0.0, adam_weight_decay=0.0,
+         adam_b1: ScalarOrSchedule = 0.9, adam_b2: ScalarOrSchedule = 0.999,
+         adam_eps_root: ScalarOrSchedule = 0.0, adam_weight_decay: ScalarOrSchedule = 0.0,
          adam_learning_rate=None, muon_weight_dimension_numbers=None, consistent_rms=None,
          bias_correction: bool = True, eps_floor: bool = False, ns_dtype=None,
-         adam_nesterov: Optional[bool] = None):
+         adam_nesterov: Optional[bool] = None) -> GradientTransformation:
     """Muon (Jordan et al. 2024): ``θ -= γ (s · NS(m̃_t) + λθ)`` for the matrices.
 
     ``m_t = β m_{t-1} + (1 - β) g_t``, ``m̃_t`` its Nesterov look-ahead ``β m_t + (1 - β) g_t``

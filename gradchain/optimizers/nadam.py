@@ -10,12 +10,15 @@ from gradchain.moments.nesterov import nesterov_first_moment
 from gradchain.preconditioners.adam import second_moment
 from gradchain.regularization.weight_decay import maybe_add_decayed_weights
 from gradchain.step_size.scale import scale_by_learning_rate
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 @public
-def nadam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None, *,
-          momentum_decay=None, weight_decay=0.0, decoupled_weight_decay: bool = False,
-          nu_dtype=None):
+def nadam(learning_rate: ScalarOrSchedule, b1: ScalarOrSchedule = 0.9, b2: ScalarOrSchedule = 0.999,
+          eps: ScalarOrSchedule = 1e-8, eps_root: ScalarOrSchedule = 0.0, mu_dtype=None, *,
+          momentum_decay=None, weight_decay: ScalarOrSchedule = 0.0,
+          decoupled_weight_decay: bool = False, nu_dtype=None) -> GradientTransformation:
     """NAdam (Dozat 2016): ``θ -= γ · n_t / (√v̂_t + ε)`` with ``n_t`` the Nesterov-corrected
     first moment of ``nesterov_first_moment``.
 

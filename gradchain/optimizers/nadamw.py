@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from gradchain.core.public import public
 from gradchain.optimizers.adam import adamw
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 @public
-def nadamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None,
-           weight_decay=1e-4, mask=None, *, nesterov: bool = True, nu_dtype=None,
-           multiplier=None):
+def nadamw(learning_rate: ScalarOrSchedule, b1: ScalarOrSchedule = 0.9,
+           b2: ScalarOrSchedule = 0.999, eps: ScalarOrSchedule = 1e-8,
+           eps_root: ScalarOrSchedule = 0.0, mu_dtype=None, weight_decay: ScalarOrSchedule = 1e-4,
+           mask=None, *, nesterov: bool = True, nu_dtype=None,
+           multiplier=None) -> GradientTransformation:
     """NAdamW (Dozat 2016; Loshchilov & Hutter 2019): NAdam's step with decoupled weight decay::
 
         θ -= γ_t · ((β1 m_t / (1 - β1^{t+1}) + (1 - β1) g_t / (1 - β1^t)) / (√v̂_t + ε) + λ θ)

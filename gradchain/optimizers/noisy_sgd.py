@@ -6,10 +6,14 @@ from gradchain.combinators.chain import chain
 from gradchain.core.public import public
 from gradchain.regularization.gradient_noise import add_gradient_noise
 from gradchain.step_size.scale import scale_by_learning_rate
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 @public
-def noisy_sgd(learning_rate, eta=0.01, gamma=0.55, key=None, *, form: str = "variance"):
+def noisy_sgd(learning_rate: ScalarOrSchedule, eta: ScalarOrSchedule = 0.01,
+              gamma: ScalarOrSchedule = 0.55, key=None, *,
+              form: str = "variance") -> GradientTransformation:
     """SGD on noisy gradients (Neelakantan et al. 2015): ``θ -= γ_t (g + σ_t ξ)``, ξ ~ N(0, 1),
     ``σ_t² = η / (1 + t)^γ`` (``form="std"``: ``σ_t = η / (1 + t)^γ``, the notes' form).
 

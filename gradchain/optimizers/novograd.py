@@ -6,10 +6,15 @@ from gradchain.combinators.chain import chain
 from gradchain.core.public import public
 from gradchain.preconditioners.novograd import scale_by_novograd
 from gradchain.step_size.scale import scale_by_learning_rate
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 @public
-def novograd(learning_rate, b1=0.9, b2=0.25, eps=1e-6, eps_root=0.0, weight_decay=0.0):
+def novograd(learning_rate: ScalarOrSchedule, b1: ScalarOrSchedule = 0.9,
+             b2: ScalarOrSchedule = 0.25, eps: ScalarOrSchedule = 1e-6,
+             eps_root: ScalarOrSchedule = 0.0,
+             weight_decay: ScalarOrSchedule = 0.0) -> GradientTransformation:
     """NovoGrad (Ginsburg et al. 2019): ``θ -= γ m_t``,
     ``m_t = β1 m_{t-1} + g_t / (√(v_t + eps_root) + ε) + λθ``, ``v_t`` an EMA (β2) of each
     leaf's ``‖g‖²`` (``v_1 = ‖g_1‖²``): one second-moment scalar per leaf.

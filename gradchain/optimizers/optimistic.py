@@ -6,10 +6,13 @@ from gradchain.combinators.chain import chain
 from gradchain.core.public import public
 from gradchain.moments.optimistic_gradient import scale_by_optimistic_gradient
 from gradchain.step_size.scale import scale_by_learning_rate
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 @public
-def optimistic_gradient_descent(learning_rate, alpha=1.0, beta=1.0):
+def optimistic_gradient_descent(learning_rate: ScalarOrSchedule, alpha: ScalarOrSchedule = 1.0,
+                                beta: ScalarOrSchedule = 1.0) -> GradientTransformation:
     """Optimistic gradient descent (Mokhtari et al. 2019, "A Unified Analysis of Extra-gradient
     and Optimistic Gradient Methods for Saddle Point Problems")::
 

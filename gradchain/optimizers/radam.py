@@ -8,12 +8,16 @@ from gradchain.core.transformation import identity
 from gradchain.preconditioners.radam import scale_by_radam
 from gradchain.regularization.weight_decay import maybe_add_decayed_weights
 from gradchain.step_size.scale import scale_by_learning_rate
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 @public
-def radam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, threshold=5.0, *,
-          nesterov: bool = False, raw_v: bool = False, degenerate_to_sgd: bool = True,
-          weight_decay=0.0, decoupled_weight_decay: bool = False):
+def radam(learning_rate: ScalarOrSchedule, b1: ScalarOrSchedule = 0.9, b2: ScalarOrSchedule = 0.999,
+          eps: ScalarOrSchedule = 1e-8, eps_root: ScalarOrSchedule = 0.0,
+          threshold: ScalarOrSchedule = 5.0, *, nesterov: bool = False, raw_v: bool = False,
+          degenerate_to_sgd: bool = True, weight_decay: ScalarOrSchedule = 0.0,
+          decoupled_weight_decay: bool = False) -> GradientTransformation:
     """RAdam (Liu et al. ICLR 2020): ``θ -= γ · r_t · m̂ / (√v̂ + ε)`` once the variance of the
     adaptive rate is tractable (``ρ_t >= threshold``), ``θ -= γ · m̂`` before.
 

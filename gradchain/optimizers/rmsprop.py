@@ -9,12 +9,16 @@ from gradchain.moments.momentum import scale_by_momentum
 from gradchain.preconditioners.rms import scale_by_rms, scale_by_stddev
 from gradchain.regularization.weight_decay import maybe_add_decayed_weights
 from gradchain.step_size.scale import scale_by_learning_rate
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 @public
-def rmsprop(learning_rate, decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt: bool = True,
-            centered: bool = False, momentum=None, nesterov: bool = False,
-            bias_correction: bool = False, *, weight_decay=0.0, accumulator_dtype=None):
+def rmsprop(learning_rate: ScalarOrSchedule, decay: ScalarOrSchedule = 0.9,
+            eps: ScalarOrSchedule = 1e-8, initial_scale: ScalarOrSchedule = 0.0,
+            eps_in_sqrt: bool = True, centered: bool = False, momentum=None, nesterov: bool = False,
+            bias_correction: bool = False, *, weight_decay: ScalarOrSchedule = 0.0,
+            accumulator_dtype=None) -> GradientTransformation:
     """RMSProp: ``θ -= γ · g / √(v + ε)``, ``v = EMA_decay(g²)`` (centred: ``v - EMA(g)²``).
 
     Arguments and defaults are Optax's; with momentum μ the step is ``b = μ b + γ g/√(…)``,

@@ -6,11 +6,15 @@ from gradchain.combinators.chain import chain
 from gradchain.core.public import public
 from gradchain.step_size.rprop import scale_by_rprop
 from gradchain.step_size.scale import scale
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 @public
-def rprop(learning_rate, eta_minus=0.5, eta_plus=1.2, min_step_size=1e-6, max_step_size=50.0,
-          *, stale_update: bool = False):
+def rprop(learning_rate: ScalarOrSchedule, eta_minus: ScalarOrSchedule = 0.5,
+          eta_plus: ScalarOrSchedule = 1.2, min_step_size: ScalarOrSchedule = 1e-6,
+          max_step_size: ScalarOrSchedule = 50.0, *,
+          stale_update: bool = False) -> GradientTransformation:
     """Rprop, resilient backpropagation (Riedmiller & Braun 1993; iRprop⁻, Igel & Hüsken 2003)::
 
         Δ_t = clip(Δ_{t-1} · η^±, Δ_min, Δ_max)     η⁺ while g keeps its sign, η⁻ when it flips

@@ -14,6 +14,8 @@ from gradchain.schedules.constant import constant_schedule
 from gradchain.schedules.join import linear_warmup
 from gradchain.step_size.scale import scale_by_learning_rate
 from gradchain.wrappers.schedule_free import schedule_free
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 def _warmed_up(name, learning_rate, warmup_steps):
@@ -28,8 +30,10 @@ def _warmed_up(name, learning_rate, warmup_steps):
 
 
 @public
-def schedule_free_sgd(learning_rate=1.0, warmup_steps=None, b1=0.9, weight_decay=None,
-                      weight_lr_power=2.0, state_dtype=None):
+def schedule_free_sgd(learning_rate: ScalarOrSchedule = 1.0, warmup_steps=None,
+                      b1: ScalarOrSchedule = 0.9, weight_decay=None,
+                      weight_lr_power: ScalarOrSchedule = 2.0,
+                      state_dtype=None) -> GradientTransformation:
     """Schedule-Free SGD (Defazio et al. 2024): ``schedule_free(chain(add_decayed_weights(λ),
     sgd(γ)), γ, b1, weight_lr_power, state_dtype)``.
 
@@ -71,8 +75,11 @@ def schedule_free_sgd(learning_rate=1.0, warmup_steps=None, b1=0.9, weight_decay
 
 
 @public
-def schedule_free_adamw(learning_rate=0.0025, warmup_steps=None, b1=0.9, b2=0.999, eps=1e-8,
-                        weight_decay=0.0, weight_lr_power=2.0, state_dtype=None):
+def schedule_free_adamw(learning_rate: ScalarOrSchedule = 0.0025, warmup_steps=None,
+                        b1: ScalarOrSchedule = 0.9, b2: ScalarOrSchedule = 0.999,
+                        eps: ScalarOrSchedule = 1e-8, weight_decay: ScalarOrSchedule = 0.0,
+                        weight_lr_power: ScalarOrSchedule = 2.0,
+                        state_dtype=None) -> GradientTransformation:
     """Schedule-Free AdamW (Defazio et al. 2024): AdamW without its first moment, made
     schedule-free: ``schedule_free(chain(divide_by_sqrt(identity(), second_moment(β2), eps=ε),
     add_decayed_weights(λ), scale_by_learning_rate(γ)), γ, b1, ...)``.

@@ -9,11 +9,14 @@ from gradchain.core.validation import concrete_nonzero
 from gradchain.moments.momentum import scale_by_momentum
 from gradchain.regularization.weight_decay import maybe_add_decayed_weights
 from gradchain.step_size.scale import scale_by_learning_rate
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 @public
-def sgd(learning_rate, momentum=None, nesterov: bool = False, accumulator_dtype=None, *,
-        dampening=0.0, weight_decay=0.0):
+def sgd(learning_rate: ScalarOrSchedule, momentum=None, nesterov: bool = False,
+        accumulator_dtype=None, *, dampening: ScalarOrSchedule = 0.0,
+        weight_decay: ScalarOrSchedule = 0.0) -> GradientTransformation:
     """SGD: ``θ -= γ · b_t`` with ``b`` the momentum buffer of ``scale_by_momentum``.
 
     ``chain(add_decayed_weights(λ), scale_by_momentum(μ, dampening, nesterov),

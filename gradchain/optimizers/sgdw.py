@@ -9,11 +9,14 @@ from gradchain.moments.momentum import scale_by_momentum
 from gradchain.optimizers.sgd import check_momentum_options
 from gradchain.regularization.weight_decay import add_decayed_weights
 from gradchain.step_size.scale import scale_by_learning_rate
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 @public
-def sgdw(learning_rate, momentum=None, nesterov: bool = False, accumulator_dtype=None, *,
-         weight_decay=1e-4, dampening=0.0, multiplier=None):
+def sgdw(learning_rate: ScalarOrSchedule, momentum=None, nesterov: bool = False,
+         accumulator_dtype=None, *, weight_decay: ScalarOrSchedule = 1e-4,
+         dampening: ScalarOrSchedule = 0.0, multiplier=None) -> GradientTransformation:
     """SGDW (Loshchilov & Hutter 2019): SGD whose weight decay bypasses the momentum buffer.
 
     Default (``multiplier=None``), the convention of torch's and Optax's AdamW carried over to

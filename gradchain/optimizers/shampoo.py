@@ -10,12 +10,17 @@ from gradchain.optimizers.sgd import check_momentum_options
 from gradchain.preconditioners.shampoo import scale_by_shampoo
 from gradchain.regularization.weight_decay import maybe_add_decayed_weights
 from gradchain.step_size.scale import scale_by_learning_rate
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 @public
-def shampoo(learning_rate, momentum=0.9, b2=1.0, eps=1e-6, weight_decay=0.0, *,
-            nesterov: bool = False, precondition_frequency=1, max_precond_dim: int = 10000,
-            precondition_1d: bool = False, graft="adagrad", graft_eps=1e-10, dtype=None):
+def shampoo(learning_rate: ScalarOrSchedule, momentum: ScalarOrSchedule = 0.9,
+            b2: ScalarOrSchedule = 1.0, eps: ScalarOrSchedule = 1e-6,
+            weight_decay: ScalarOrSchedule = 0.0, *, nesterov: bool = False,
+            precondition_frequency: ScalarOrSchedule = 1, max_precond_dim: int = 10000,
+            precondition_1d: bool = False, graft="adagrad", graft_eps: ScalarOrSchedule = 1e-10,
+            dtype=None) -> GradientTransformation:
     """Shampoo (Gupta, Koren & Singer 2018) with grafting: the grafted direction ``S`` of
     ``scale_by_shampoo``, plus ``λθ``, through a momentum buffer, times the rate:
     ``chain(scale_by_shampoo(...), add_decayed_weights(λ), scale_by_momentum(μ),

@@ -7,10 +7,12 @@ from gradchain.core.public import public
 from gradchain.moments.ema import ema
 from gradchain.preconditioners.sign import scale_by_sign
 from gradchain.step_size.scale import scale_by_learning_rate
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 @public
-def sign_sgd(learning_rate):
+def sign_sgd(learning_rate: ScalarOrSchedule) -> GradientTransformation:
     """signSGD (Bernstein et al. 2018, "signSGD: Compressed Optimisation for Non-Convex
     Problems"): ``θ -= γ_t · sign(g_t)``.
 
@@ -41,7 +43,8 @@ def sign_sgd(learning_rate):
 
 
 @public
-def signum(learning_rate, beta=0.9, accumulator_dtype=None):
+def signum(learning_rate: ScalarOrSchedule, beta: ScalarOrSchedule = 0.9,
+           accumulator_dtype=None) -> GradientTransformation:
     """Signum (Bernstein et al. 2018; Zhao et al. 2024, "Deconstructing What Makes a Good
     Optimizer for Language Models"): the sign of the gradient's moving average::
 

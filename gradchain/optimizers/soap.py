@@ -7,12 +7,16 @@ from gradchain.core.public import public
 from gradchain.preconditioners.soap import scale_by_soap
 from gradchain.regularization.weight_decay import maybe_add_decayed_weights
 from gradchain.step_size.scale import scale_by_learning_rate
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 @public
-def soap(learning_rate=3e-3, b1=0.95, b2=0.95, shampoo_beta=None, eps=1e-8, weight_decay=0.01,
-         mask=None, *, precondition_frequency=10, max_precond_dim: int = 10000,
-         precondition_1d: bool = False, dtype=None):
+def soap(learning_rate: ScalarOrSchedule = 3e-3, b1: ScalarOrSchedule = 0.95,
+         b2: ScalarOrSchedule = 0.95, shampoo_beta=None, eps: ScalarOrSchedule = 1e-8,
+         weight_decay: ScalarOrSchedule = 0.01, mask=None, *,
+         precondition_frequency: ScalarOrSchedule = 10, max_precond_dim: int = 10000,
+         precondition_1d: bool = False, dtype=None) -> GradientTransformation:
     """SOAP (Vyas et al. 2024): ``θ -= γ_t · (SOAP(g) + λθ)``:
     ``chain(scale_by_soap(...), add_decayed_weights(λ), scale_by_learning_rate(γ))``.
 

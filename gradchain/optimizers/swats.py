@@ -13,11 +13,15 @@ from gradchain.moments.square import square
 from gradchain.regularization.weight_decay import maybe_add_decayed_weights
 from gradchain.step_size.scale import ScaleState, scale_by_learning_rate
 from gradchain.wrappers.switch_to_sgd import switch_to_sgd
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 @public
-def swats(learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-9, *, tolerance=1e-9,
-          weight_decay=0.0, nesterov: bool = False, axis_name=None):
+def swats(learning_rate: ScalarOrSchedule = 1e-3, b1: ScalarOrSchedule = 0.9,
+          b2: ScalarOrSchedule = 0.999, eps: ScalarOrSchedule = 1e-9, *,
+          tolerance: ScalarOrSchedule = 1e-9, weight_decay: ScalarOrSchedule = 0.0,
+          nesterov: bool = False, axis_name=None) -> GradientTransformation:
     """SWATS (Keskar & Socher 2017): Adam until the SGD rate it implies has settled, then SGD
     with momentum at that rate Λ (see ``switch_to_sgd`` for the estimate and the switch).
 

@@ -10,6 +10,8 @@ from gradchain.preconditioners.trust_ratio import scale_by_trust_ratio
 from gradchain.regularization.weight_decay import add_decayed_weights
 from gradchain.step_size.scale import scale_by_learning_rate
 from gradchain.wrappers.masked import masked
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 def _where(mask, inner):
@@ -19,9 +21,10 @@ def _where(mask, inner):
 
 
 @public
-def lars(learning_rate, weight_decay=0.0, weight_decay_mask=True, trust_coefficient=0.001,
-         eps=0.0, trust_ratio_mask=True, momentum=0.9, nesterov: bool = False, *,
-         axis_name=None):
+def lars(learning_rate: ScalarOrSchedule, weight_decay: ScalarOrSchedule = 0.0,
+         weight_decay_mask=True, trust_coefficient: ScalarOrSchedule = 0.001,
+         eps: ScalarOrSchedule = 0.0, trust_ratio_mask=True, momentum: ScalarOrSchedule = 0.9,
+         nesterov: bool = False, *, axis_name=None) -> GradientTransformation:
     """LARS (You et al. 2017): SGD with momentum on layer-wise rescaled gradients.
 
     ``u = η‖θ‖ / (‖g + λθ‖ + ε) · (g + λθ)`` per leaf; ``b = μ b + γ u``; ``θ -= b``:
@@ -73,8 +76,10 @@ def lars(learning_rate, weight_decay=0.0, weight_decay_mask=True, trust_coeffici
 
 
 @public
-def lamb(learning_rate, b1=0.9, b2=0.999, eps=1e-6, eps_root=0.0, weight_decay=0.0, mask=None,
-         *, trust_ratio_mask=None, axis_name=None):
+def lamb(learning_rate: ScalarOrSchedule, b1: ScalarOrSchedule = 0.9, b2: ScalarOrSchedule = 0.999,
+         eps: ScalarOrSchedule = 1e-6, eps_root: ScalarOrSchedule = 0.0,
+         weight_decay: ScalarOrSchedule = 0.0, mask=None, *, trust_ratio_mask=None,
+         axis_name=None) -> GradientTransformation:
     """LAMB (You et al. 2020): Adam's step plus decoupled decay, rescaled layer by layer.
 
     ``r = m̂ / (√v̂ + ε) + λθ``; ``θ -= γ · ‖θ‖ / ‖r‖ · r`` per leaf (ratio 1 when a norm is 0):

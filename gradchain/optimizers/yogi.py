@@ -6,10 +6,13 @@ from gradchain.combinators.chain import chain
 from gradchain.core.public import public
 from gradchain.preconditioners.yogi import scale_by_yogi
 from gradchain.step_size.scale import scale_by_learning_rate
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 @public
-def yogi(learning_rate, b1=0.9, b2=0.999, eps=1e-3):
+def yogi(learning_rate: ScalarOrSchedule, b1: ScalarOrSchedule = 0.9, b2: ScalarOrSchedule = 0.999,
+         eps: ScalarOrSchedule = 1e-3) -> GradientTransformation:
     """Yogi (Zaheer et al. 2018, "Adaptive Methods for Nonconvex Optimization")::
 
         v_t = v_{t-1} - (1 - β2) sign(v_{t-1} - g_t²) g_t²      θ -= γ_t · m̂_t / (√v̂_t + ε)

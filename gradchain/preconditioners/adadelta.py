@@ -11,10 +11,13 @@ from gradchain.moments.delta_rms import scale_by_delta_rms
 from gradchain.moments.ema import ema
 from gradchain.moments.square import square
 from gradchain.preconditioners.rms import eps_placement
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 @public
-def scale_by_adadelta(rho=0.9, eps=1e-6, *, accumulator_dtype=None):
+def scale_by_adadelta(rho: ScalarOrSchedule = 0.9, eps: ScalarOrSchedule = 1e-6, *,
+                      accumulator_dtype=None) -> GradientTransformation:
     """``Δ_t = √(u_{t-1} + ε) / √(v_t + ε) · g_t`` with ``v = EMA_ρ(g²)``, ``u = EMA_ρ(Δ²)``
     (Zeiler 2012; ε inside both roots, as torch and Optax). ``ε > 0``: with ε = 0 the first
     ``Δ`` is ``√0 · x = 0`` and ``u`` stays 0, so no step would ever be taken. For complex

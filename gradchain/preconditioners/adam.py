@@ -11,10 +11,12 @@ from gradchain.moments.ema import ema
 from gradchain.moments.max_v import max_v
 from gradchain.moments.nesterov import nesterov_first_moment
 from gradchain.moments.square import square
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 @public
-def first_moment(b1=0.9, *, dtype=None):
+def first_moment(b1: ScalarOrSchedule = 0.9, *, dtype=None) -> GradientTransformation:
     """Bias-corrected EMA of the gradient: ``m̂_t = m_t / (1 - β1^t)``, ``β1`` in ``[0, 1)``:
     ``ema(b1, debias=True)`` under the name ``b1`` (one stored decay for the average and its
     correction).
@@ -30,7 +32,7 @@ def first_moment(b1=0.9, *, dtype=None):
 
 
 @public
-def second_moment(b2=0.999, *, dtype=None):
+def second_moment(b2: ScalarOrSchedule = 0.999, *, dtype=None) -> GradientTransformation:
     """Bias-corrected EMA of the squared gradient: ``v̂_t = v_t / (1 - β2^t)``, ``β2`` in
     ``[0, 1)``: ``chain(square(), ema(b2, debias=True))`` under the name ``b2``.
 
@@ -46,8 +48,9 @@ def second_moment(b2=0.999, *, dtype=None):
 
 
 @public
-def scale_by_adam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None, *,
-                  nesterov: bool = False, nu_dtype=None):
+def scale_by_adam(b1: ScalarOrSchedule = 0.9, b2: ScalarOrSchedule = 0.999,
+                  eps: ScalarOrSchedule = 1e-8, eps_root: ScalarOrSchedule = 0.0, mu_dtype=None, *,
+                  nesterov: bool = False, nu_dtype=None) -> GradientTransformation:
     """``out = m̂_t / (√(v̂_t + eps_root) + eps)`` (Kingma & Ba 2015).
 
     ``m_t = β1 m + (1-β1) g``, ``v_t = β2 v + (1-β2) g²``, both bias-corrected. ε sits after the
@@ -86,9 +89,10 @@ def scale_by_adam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None, *,
 
 
 @public
-def scale_by_amsgrad(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None,
+def scale_by_amsgrad(b1: ScalarOrSchedule = 0.9, b2: ScalarOrSchedule = 0.999,
+                     eps: ScalarOrSchedule = 1e-8, eps_root: ScalarOrSchedule = 0.0, mu_dtype=None,
                      bias_correction_mu: bool = True, bias_correction_nu: bool = True, *,
-                     max_on_raw: bool = False, nu_dtype=None):
+                     max_on_raw: bool = False, nu_dtype=None) -> GradientTransformation:
     """AMSGrad (Reddi et al. 2018): Adam with a running maximum of the second moment.
 
     ``max_on_raw=False`` (Optax): ``v_max = max(v_max, v̂_t)``, out ``m̂ / (√v_max + ε)``.

@@ -8,6 +8,8 @@ from gradchain.combinators.branch import branch
 from gradchain.core.public import public
 from gradchain.moments.infinity_moment import infinity_moment
 from gradchain.preconditioners.adam import first_moment
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 def _divide(m, v):
@@ -17,7 +19,8 @@ def _divide(m, v):
 
 
 @public
-def scale_by_adamax(b1=0.9, b2=0.999, eps=1e-8):
+def scale_by_adamax(b1: ScalarOrSchedule = 0.9, b2: ScalarOrSchedule = 0.999,
+                    eps: ScalarOrSchedule = 1e-8) -> GradientTransformation:
     """``out = m̂_t / v_t`` (Kingma & Ba 2015, AdaMax), with ``m̂_t`` Adam's bias-corrected first
     moment and ``v_t = max(|g_t| + ε, β2 v_{t-1})``.
 

@@ -13,12 +13,16 @@ from gradchain.moments.ema import ema
 from gradchain.moments.gradient_difference import gradient_difference
 from gradchain.moments.square import square
 from gradchain.preconditioners.adam import first_moment
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 DIFFERENCE = "adan_gradient_difference"
 
 
 @public
-def scale_by_adan(b1=0.98, b2=0.92, b3=0.99, eps=1e-8, eps_root=0.0):
+def scale_by_adan(b1: ScalarOrSchedule = 0.98, b2: ScalarOrSchedule = 0.92,
+                  b3: ScalarOrSchedule = 0.99, eps: ScalarOrSchedule = 1e-8,
+                  eps_root: ScalarOrSchedule = 0.0) -> GradientTransformation:
     """Adan's step (Xie et al. 2022, "Adan: Adaptive Nesterov Momentum Algorithm", Algorithm 1
     with Optax's bias corrections), with ``d_t = g_t - g_{t-1}`` (``d_1 = 0``)::
 

@@ -9,6 +9,8 @@ from gradchain.core.validation import check_range
 from gradchain.moments.ema import ema
 from gradchain.moments.momentum_sum import momentum_sum
 from gradchain.preconditioners.adam import first_moment, second_moment
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 def _mix(fast, slow, alpha):
@@ -16,8 +18,10 @@ def _mix(fast, slow, alpha):
 
 
 @public
-def scale_by_ademamix(b1=0.9, b2=0.999, b3=0.9999, alpha=6.0, eps=1e-8, eps_root=0.0,
-                      mu_dtype=None):
+def scale_by_ademamix(b1: ScalarOrSchedule = 0.9, b2: ScalarOrSchedule = 0.999,
+                      b3: ScalarOrSchedule = 0.9999, alpha: ScalarOrSchedule = 6.0,
+                      eps: ScalarOrSchedule = 1e-8, eps_root: ScalarOrSchedule = 0.0,
+                      mu_dtype=None) -> GradientTransformation:
     """``(m̂1_t + α m2_t) / (√(v̂_t + eps_root) + ε)`` (Pagliardini et al. 2024, AdEMAMix).
 
     ``m1`` is Adam's bias-corrected first moment (β1), ``m2`` a slow EMA (β3) left uncorrected
@@ -48,7 +52,9 @@ def scale_by_ademamix(b1=0.9, b2=0.999, b3=0.9999, alpha=6.0, eps=1e-8, eps_root
 
 
 @public
-def scale_by_simplified_ademamix(b1=0.99, b2=0.95, alpha=0.0, eps=1e-8, eps_root=0.0):
+def scale_by_simplified_ademamix(b1: ScalarOrSchedule = 0.99, b2: ScalarOrSchedule = 0.95,
+                                 alpha: ScalarOrSchedule = 0.0, eps: ScalarOrSchedule = 1e-8,
+                                 eps_root: ScalarOrSchedule = 0.0) -> GradientTransformation:
     """``(m_t + α g_t) / (√(v̂_t + eps_root) + ε)``, ``m_t = β1 m_{t-1} + g_t`` (Morwani et al.
     2025, simplified AdEMAMix).
 

@@ -13,6 +13,8 @@ from gradchain.core.public import public
 from gradchain.core.validation import check_range
 from gradchain.kit.rules import elementwise
 from gradchain.moments.nesterov_ema import nesterov_ema
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 class PreviousRmsState(NamedTuple):
@@ -26,8 +28,9 @@ def _clip_at_fourth_root(count):
 
 
 @public
-def scale_by_previous_rms(b2=0.9999, eps=1e-6, *, clip_value_fn=_clip_at_fourth_root,
-                          use_clipping: bool = True):
+def scale_by_previous_rms(b2: ScalarOrSchedule = 0.9999, eps: ScalarOrSchedule = 1e-6, *,
+                          clip_value_fn=_clip_at_fourth_root,
+                          use_clipping: bool = True) -> GradientTransformation:
     """``x_t = clip(u_t / max(√v_{t-1}, ε), ±c_t)``, then ``v_t = β2 v_{t-1} + (1 - β2) |u_t|²``.
 
     The update is normalised by the second moment of the steps *before* it, so ``u_t`` and its
@@ -67,8 +70,10 @@ def scale_by_previous_rms(b2=0.9999, eps=1e-6, *, clip_value_fn=_clip_at_fourth_
 
 
 @public
-def scale_by_adopt(b1=0.9, b2=0.9999, eps=1e-6, mu_dtype=None, *, nesterov: bool = False,
-                   use_clipping: bool = True, clip_value_fn=_clip_at_fourth_root):
+def scale_by_adopt(b1: ScalarOrSchedule = 0.9, b2: ScalarOrSchedule = 0.9999,
+                   eps: ScalarOrSchedule = 1e-6, mu_dtype=None, *, nesterov: bool = False,
+                   use_clipping: bool = True,
+                   clip_value_fn=_clip_at_fourth_root) -> GradientTransformation:
     """ADOPT (Taniguchi et al. 2024): momentum of the update normalised by the previous second
     moment.
 

@@ -13,6 +13,8 @@ from gradchain.moments.belief import belief_second_moment
 from gradchain.moments.bias_correction import bias_correction
 from gradchain.moments.ema import ema
 from gradchain.moments.nesterov_look_ahead import nesterov_look_ahead
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 MEAN = "adabelief_mu"
 
@@ -25,7 +27,9 @@ def _step(mean, numerator, spread, eps):
 
 
 @public
-def scale_by_belief(b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, *, nesterov: bool = False):
+def scale_by_belief(b1: ScalarOrSchedule = 0.9, b2: ScalarOrSchedule = 0.999,
+                    eps: ScalarOrSchedule = 1e-16, eps_root: ScalarOrSchedule = 1e-16, *,
+                    nesterov: bool = False) -> GradientTransformation:
     """``out = m̂_t / (√ŝ_t + ε)`` (Zhuang et al. 2020, "AdaBelief Optimizer") with::
 
         m_t = β1 m_{t-1} + (1 - β1) g_t                        m̂_t = m_t / (1 - β1^t)

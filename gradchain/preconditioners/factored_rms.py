@@ -12,6 +12,8 @@ from gradchain.core.dtypes import abs_sq
 from gradchain.core.public import public
 from gradchain.core.validation import check_range, check_whole_number
 from gradchain.kit.rules import per_leaf
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 class FactoredMoments(NamedTuple):
@@ -47,9 +49,10 @@ def factored_axes(shape, factored: bool, min_dim_size_to_factor: int) -> Optiona
 
 
 @public
-def scale_by_factored_rms(factored: bool = True, decay_rate=0.8, step_offset: int = 0,
-                          min_dim_size_to_factor: int = 128, epsilon=1e-30,
-                          decay_rate_fn=decay_rate_pow, *, hyperparam_name=None):
+def scale_by_factored_rms(factored: bool = True, decay_rate: ScalarOrSchedule = 0.8,
+                          step_offset: int = 0, min_dim_size_to_factor: int = 128,
+                          epsilon: ScalarOrSchedule = 1e-30, decay_rate_fn=decay_rate_pow, *,
+                          hyperparam_name=None) -> GradientTransformation:
     """``u / √V̂_t`` with a factored second moment (Shazeer & Stern 2018, Adafactor).
 
     With ``G = |u|² + ε`` and ``β_t = decay_rate_fn(count - step_offset, decay_rate)``

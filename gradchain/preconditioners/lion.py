@@ -10,6 +10,8 @@ import jax.numpy as jnp
 from gradchain.core.public import public
 from gradchain.core.validation import check_range
 from gradchain.kit.rules import elementwise
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 NAME = "scale_by_lion"
 
@@ -21,7 +23,8 @@ class LionState(NamedTuple):
 
 
 @public
-def scale_by_lion(b1=0.9, b2=0.99, mu_dtype=None):
+def scale_by_lion(b1: ScalarOrSchedule = 0.9, b2: ScalarOrSchedule = 0.99,
+                  mu_dtype=None) -> GradientTransformation:
     """Lion's update direction (Chen et al. 2023, "Symbolic Discovery of Optimization
     Algorithms", Algorithm 2), one stateful rule per entry::
 

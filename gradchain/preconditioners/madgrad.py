@@ -10,6 +10,8 @@ import jax.numpy as jnp
 from gradchain.core.public import public
 from gradchain.core.validation import check_range
 from gradchain.kit.rules import per_leaf
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 class MadgradState(NamedTuple):
@@ -26,7 +28,8 @@ def _initial_stats(param, dtype):
 
 
 @public
-def scale_by_madgrad(learning_rate, momentum=0.9, eps=1e-6):
+def scale_by_madgrad(learning_rate: ScalarOrSchedule, momentum: ScalarOrSchedule = 0.9,
+                     eps: ScalarOrSchedule = 1e-6) -> GradientTransformation:
     """MADGRAD's update (Defazio & Jelassi 2022), the step itself (learning rate included).
 
     With ``λ_t = (γ_t + ε) √t`` (``t`` from 1): ``G_t = G_{t-1} + λ_t g_t²``,

@@ -24,6 +24,7 @@ from gradchain.core.transformation import GradientTransformation
 from gradchain.core.validation import check_choice, check_floating_dtype, check_range, \
     check_steps
 from gradchain.kit.contract import Contract
+from gradchain.core.hyperparams import ScalarOrSchedule
 
 PRECONDITIONINGS = ("frobenius", "spectral", "aol", "schatten")
 NS_COEFFS_PRESETS = {
@@ -161,9 +162,10 @@ def coefficient_rows(owner, ns_coeffs, ns_steps) -> tuple:
 
 
 @public
-def orthogonalize(ns_coeffs=NS_COEFFS_PRESETS["standard"], ns_steps: int = 5, eps=1e-8,
-                  preconditioning: str = "frobenius", weight_dimension_numbers=None, *,
-                  adaptive: bool = False, eps_floor: bool = False, ns_dtype=None):
+def orthogonalize(ns_coeffs=NS_COEFFS_PRESETS["standard"], ns_steps: int = 5,
+                  eps: ScalarOrSchedule = 1e-8, preconditioning: str = "frobenius",
+                  weight_dimension_numbers=None, *, adaptive: bool = False, eps_floor: bool = False,
+                  ns_dtype=None) -> GradientTransformation:
     """Each leaf's matrices replaced by their Newton-Schulz orthogonalization (Muon's step).
 
     ``out = NS(u)`` per matrix of the leaf (``newton_schulz``; the matrices are given by the
@@ -225,7 +227,7 @@ def orthogonalize(ns_coeffs=NS_COEFFS_PRESETS["standard"], ns_steps: int = 5, ep
 
 
 @public
-def scale_by_shape(weight_dimension_numbers=None, consistent_rms=None):
+def scale_by_shape(weight_dimension_numbers=None, consistent_rms=None) -> GradientTransformation:
     """Each leaf scaled for its shape: ``√max(1, fan_out/fan_in)`` (width transfer, Optax's and
     torch's default), or ``ρ √max(fan_in, fan_out)`` with ``consistent_rms=ρ`` (an update RMS
     like AdamW's; torch's ``adjust_lr_fn="match_rms_adamw"`` is ρ = 0.2). Fans from the

@@ -14,6 +14,8 @@ from gradchain.core.validation import check_range
 from gradchain.kit.rules import per_leaf
 from gradchain.moments.momentum_sum import momentum_sum
 from gradchain.regularization.weight_decay import maybe_add_decayed_weights
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 class LayerRmsState(NamedTuple):
@@ -23,7 +25,8 @@ class LayerRmsState(NamedTuple):
 
 
 @public
-def scale_by_layer_rms(b2=0.25, eps=1e-8, eps_root=0.0):
+def scale_by_layer_rms(b2: ScalarOrSchedule = 0.25, eps: ScalarOrSchedule = 1e-8,
+                       eps_root: ScalarOrSchedule = 0.0) -> GradientTransformation:
     """``u / (√(v_t + eps_root) + ε)`` per leaf, ``v_t`` an EMA of the leaf's squared norm.
 
     ``v_1 = ‖u_1‖²``, ``v_t = β2 v_{t-1} + (1 - β2) ‖u_t‖²``: one scalar per leaf (a layer),
@@ -54,8 +57,10 @@ def scale_by_layer_rms(b2=0.25, eps=1e-8, eps_root=0.0):
 
 
 @public
-def scale_by_novograd(b1=0.9, b2=0.25, eps=1e-8, eps_root=0.0, weight_decay=0.0,
-                      mu_dtype=None):
+def scale_by_novograd(b1: ScalarOrSchedule = 0.9, b2: ScalarOrSchedule = 0.25,
+                      eps: ScalarOrSchedule = 1e-8, eps_root: ScalarOrSchedule = 0.0,
+                      weight_decay: ScalarOrSchedule = 0.0,
+                      mu_dtype=None) -> GradientTransformation:
     """NovoGrad (Ginsburg et al. 2019): ``m_t = β1 m_{t-1} + g_t / (√(v_t + eps_root) + ε) + λθ``.
 
     ``chain(scale_by_layer_rms(β2, ε, eps_root), add_decayed_weights(λ), momentum_sum(β1))``.

@@ -18,6 +18,8 @@ from gradchain.moments.nesterov import nesterov_first_moment
 from gradchain.moments.square import square
 from gradchain.preconditioners.adam import first_moment, second_moment
 from gradchain.step_size.per_parameter import per_parameter_step
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 NAME = "rectified_step_size"
 
@@ -28,9 +30,10 @@ class RectifiedStepSizeState(NamedTuple):
 
 
 @public
-def rectified_step_size(b2=0.999, threshold=5.0, eps=1e-8, eps_root=0.0, *,
+def rectified_step_size(b2: ScalarOrSchedule = 0.999, threshold: ScalarOrSchedule = 5.0,
+                        eps: ScalarOrSchedule = 1e-8, eps_root: ScalarOrSchedule = 0.0, *,
                         raw_v: bool = False, degenerate_to_sgd: bool = True,
-                        hyperparam_name=None):
+                        hyperparam_name=None) -> GradientTransformation:
     """Map a second moment ``v`` to RAdam's rectified step size ``r_t / (√(v + ε_root) + ε)``,
     or to 1 while the variance of that step size is intractable.
 
@@ -92,9 +95,11 @@ def rectified_step_size(b2=0.999, threshold=5.0, eps=1e-8, eps_root=0.0, *,
 
 
 @public
-def scale_by_radam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, threshold=5.0, *,
-                   nesterov: bool = False, raw_v: bool = False,
-                   degenerate_to_sgd: bool = True, mu_dtype=None, nu_dtype=None):
+def scale_by_radam(b1: ScalarOrSchedule = 0.9, b2: ScalarOrSchedule = 0.999,
+                   eps: ScalarOrSchedule = 1e-8, eps_root: ScalarOrSchedule = 0.0,
+                   threshold: ScalarOrSchedule = 5.0, *, nesterov: bool = False,
+                   raw_v: bool = False, degenerate_to_sgd: bool = True, mu_dtype=None,
+                   nu_dtype=None) -> GradientTransformation:
     """RAdam's step ``r_t · m̂_t / (√v̂_t + ε)``, or ``m̂_t`` before rectification starts.
 
     ``per_parameter_step(first_moment(β1), chain(second_moment(β2),

@@ -10,6 +10,8 @@ from gradchain.core.transformation import identity
 from gradchain.core.validation import check_not_schedule, check_range
 from gradchain.moments.ema import ema
 from gradchain.moments.square import square
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 def _moment(decay, corrected, **ema_kwargs):
@@ -39,8 +41,10 @@ def _check(owner, eps, initial_scale):
 
 
 @public
-def scale_by_rms(decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt: bool = True,
-                 bias_correction: bool = False, *, accumulator_dtype=None):
+def scale_by_rms(decay: ScalarOrSchedule = 0.9, eps: ScalarOrSchedule = 1e-8,
+                 initial_scale: ScalarOrSchedule = 0.0, eps_in_sqrt: bool = True,
+                 bias_correction: bool = False, *,
+                 accumulator_dtype=None) -> GradientTransformation:
     """``v_t = ρ v_{t-1} + (1-ρ) g_t²`` (``v_0 = initial_scale``);
     ``out = g_t / √(v_t + ε)`` (``eps_in_sqrt``, Optax's default) or ``g_t / (√v_t + ε)`` (torch).
 
@@ -70,8 +74,10 @@ def _variance(second, first):
 
 
 @public
-def scale_by_stddev(decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt: bool = True,
-                    bias_correction: bool = False, *, accumulator_dtype=None):
+def scale_by_stddev(decay: ScalarOrSchedule = 0.9, eps: ScalarOrSchedule = 1e-8,
+                    initial_scale: ScalarOrSchedule = 0.0, eps_in_sqrt: bool = True,
+                    bias_correction: bool = False, *,
+                    accumulator_dtype=None) -> GradientTransformation:
     """Centred RMSProp (Graves 2013): divide by the root of ``v_t - ḡ_t²``, ``ḡ = EMA(g)``.
 
     ``out = g_t / √(v_t - ḡ_t² + ε)`` or ``g_t / (√(v_t - ḡ_t²) + ε)``; same options as

@@ -10,11 +10,13 @@ from gradchain.core.validation import check_not_schedule, check_range
 from gradchain.moments.accumulate import accumulate
 from gradchain.moments.square import square
 from gradchain.preconditioners.rms import eps_placement
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 @public
-def scale_by_rss(initial_accumulator_value=0.1, eps=1e-7, *, eps_in_sqrt: bool = True,
-                 accumulator_dtype=None):
+def scale_by_rss(initial_accumulator_value=0.1, eps: ScalarOrSchedule = 1e-7, *,
+                 eps_in_sqrt: bool = True, accumulator_dtype=None) -> GradientTransformation:
     """``s_t = s_{t-1} + g_t²``, ``s_0 = initial_accumulator_value``; ``out = g_t / √(s_t + ε)``
     (``eps_in_sqrt=True``, Optax) or ``g_t / (√s_t + ε)`` (``eps_in_sqrt=False``, torch).
 

@@ -18,6 +18,7 @@ from gradchain.kronecker.factors import (accumulate_factors, check_leaf_shapes, 
                                          factor_dtype, factor_shape, identity_factors,
                                          preconditioned_axes, without_variables, zero_factors)
 from gradchain.kronecker.roots import inverse_root
+from gradchain.core.hyperparams import ScalarOrSchedule
 
 NAME = "scale_by_shampoo"
 GRAFTS = ("adagrad", "sgd", None)
@@ -81,9 +82,10 @@ def _shampoo_leaf(g, stat: ShampooStatistics, *, decay, weight, eps, graft_eps, 
 
 
 @public
-def scale_by_shampoo(b2=1.0, eps=1e-6, *, precondition_frequency=1,
-                     max_precond_dim: int = 10000, precondition_1d: bool = False,
-                     graft="adagrad", graft_eps=1e-10, dtype=None):
+def scale_by_shampoo(b2: ScalarOrSchedule = 1.0, eps: ScalarOrSchedule = 1e-6, *,
+                     precondition_frequency=1, max_precond_dim: int = 10000,
+                     precondition_1d: bool = False, graft="adagrad",
+                     graft_eps: ScalarOrSchedule = 1e-10, dtype=None) -> GradientTransformation:
     """Shampoo's step direction (Gupta, Koren & Singer 2018), with layer-wise grafting
     (Agarwal et al. 2020; Anil et al. 2020).
 

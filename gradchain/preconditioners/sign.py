@@ -6,10 +6,11 @@ import jax.numpy as jnp
 
 from gradchain.core.public import public
 from gradchain.kit.rules import elementwise
+from gradchain.core.transformation import GradientTransformation
 
 
 @public
-def scale_by_sign():
+def scale_by_sign() -> GradientTransformation:
     """``u -> sign(u)`` entry by entry (Bernstein et al. 2018, signSGD): each coordinate moves
     by ±1 whatever the size of its gradient; 0 stays 0, a complex ``u`` becomes ``u/|u|``.
 

@@ -16,6 +16,7 @@ from gradchain.kronecker.eigenbasis import eigenbasis, multiply_axes, refresh_ei
 from gradchain.kronecker.factors import (accumulate_factors, check_leaf_shapes, count_factors,
                                          factor_dtype, identity_factors, preconditioned_axes,
                                          without_variables, zero_factors)
+from gradchain.core.hyperparams import ScalarOrSchedule
 
 NAME = "scale_by_soap"
 
@@ -82,8 +83,10 @@ def _soap_leaf(g, stat: SoapStatistics, *, b1, mu_weight, b2, nu_weight, shampoo
 
 
 @public
-def scale_by_soap(b1=0.95, b2=0.95, shampoo_beta=None, eps=1e-8, *, precondition_frequency=10,
-                  max_precond_dim: int = 10000, precondition_1d: bool = False, dtype=None):
+def scale_by_soap(b1: ScalarOrSchedule = 0.95, b2: ScalarOrSchedule = 0.95, shampoo_beta=None,
+                  eps: ScalarOrSchedule = 1e-8, *, precondition_frequency=10,
+                  max_precond_dim: int = 10000, precondition_1d: bool = False,
+                  dtype=None) -> GradientTransformation:
     """SOAP's step direction (Vyas et al. 2024, "SOAP: Improving and Stabilizing Shampoo using
     Adam"): Adam run in the eigenbasis of Shampoo's preconditioner.
 

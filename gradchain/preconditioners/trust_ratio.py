@@ -14,6 +14,8 @@ from gradchain.core.reductions import (check_axis_name, shown_with_axis_name,
                                         sum_over_devices)
 from gradchain.core.public import public
 from gradchain.core.validation import check_range
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 NAME = "scale_by_trust_ratio"
 
@@ -33,8 +35,9 @@ def _norm(x, floor, axis_name):
 
 
 @public
-def scale_by_trust_ratio(min_norm=0.0, trust_coefficient=1.0, eps=0.0, *, axis_name=None,
-                         hyperparam_name=None):
+def scale_by_trust_ratio(min_norm: ScalarOrSchedule = 0.0,
+                         trust_coefficient: ScalarOrSchedule = 1.0, eps: ScalarOrSchedule = 0.0, *,
+                         axis_name=None, hyperparam_name=None) -> GradientTransformation:
     """``u -> η · ‖θ‖ / (‖u‖ + ε) · u`` per leaf (a layer's weight or bias), 1 when a norm is 0.
 
     The layer-wise step of LARS (You et al. 2017, trust coefficient η = 1e-3 there) and LAMB

@@ -10,10 +10,14 @@ from gradchain.moments.bias_correction import bias_correction
 from gradchain.moments.ema import ema
 from gradchain.moments.square import square
 from gradchain.moments.yogi import yogi_second_moment
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 @public
-def scale_by_yogi(b1=0.9, b2=0.999, eps=1e-3, eps_root=0.0, initial_accumulator_value=1e-6):
+def scale_by_yogi(b1: ScalarOrSchedule = 0.9, b2: ScalarOrSchedule = 0.999,
+                  eps: ScalarOrSchedule = 1e-3, eps_root: ScalarOrSchedule = 0.0,
+                  initial_accumulator_value=1e-6) -> GradientTransformation:
     """``out = m̂_t / (√(v̂_t + eps_root) + ε)`` (Zaheer et al. 2018, Yogi) with::
 
         m_t = β1 m_{t-1} + (1 - β1) g_t                        m̂_t = m_t / (1 - β1^t)

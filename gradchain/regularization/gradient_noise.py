@@ -12,6 +12,8 @@ from gradchain.core.hyperparams import state_names
 from gradchain.core.public import called_name, public
 from gradchain.core.validation import check_choice, check_range
 from gradchain.kit.rules import elementwise
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 NAME = "add_gradient_noise"
 FORMS = ("variance", "std")
@@ -68,8 +70,8 @@ def check_key(owner: str, key):
 
 
 @public
-def add_gradient_noise(eta=0.01, gamma=0.55, key=None, *, form: str = "variance",
-                       hyperparam_name=None):
+def add_gradient_noise(eta: ScalarOrSchedule = 0.01, gamma: ScalarOrSchedule = 0.55, key=None, *,
+                       form: str = "variance", hyperparam_name=None) -> GradientTransformation:
     """``g -> g + σ_t · N(0, 1)`` per entry, with σ_t annealed over the steps ``t = 0, 1, ...``.
 
     - ``form="variance"`` (Neelakantan et al. 2015, Optax's ``add_noise``):

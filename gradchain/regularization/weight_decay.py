@@ -11,6 +11,8 @@ from gradchain.core.hyperparams import Hyperparams, state_names, statically_zero
 from gradchain.core.public import public
 from gradchain.core.transformation import identity
 from gradchain.core.validation import check_range
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 class WeightDecayState(NamedTuple):
@@ -19,7 +21,8 @@ class WeightDecayState(NamedTuple):
 
 
 @public
-def add_decayed_weights(weight_decay=0.0, mask=None, *, hyperparam_name=None):
+def add_decayed_weights(weight_decay: ScalarOrSchedule = 0.0, mask=None, *,
+                        hyperparam_name=None) -> GradientTransformation:
     """``u -> u + λ · θ``.
 
     Placed before a preconditioner it is L2 regularisation (``g += λθ``, as
@@ -62,7 +65,8 @@ def add_decayed_weights(weight_decay=0.0, mask=None, *, hyperparam_name=None):
 
 
 @public
-def maybe_add_decayed_weights(weight_decay=0.0, mask=None, *, hyperparam_name=None):
+def maybe_add_decayed_weights(weight_decay: ScalarOrSchedule = 0.0, mask=None, *,
+                              hyperparam_name=None) -> GradientTransformation:
     """``add_decayed_weights(weight_decay)``, or ``identity()`` when it is a plain 0.
 
     Aliases use it so that a zero decay costs nothing (no read of the params). Pass the decay as

@@ -13,6 +13,8 @@ from gradchain.core.hyperparams import Hyperparams, next_count, state_names
 from gradchain.core.public import public
 from gradchain.core.validation import check_range
 from gradchain.moments.folded_bias_correction import folded_factor
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 NAME = "clip_lr"
 
@@ -23,8 +25,9 @@ class ClipLrState(NamedTuple):
 
 
 @public
-def clip_lr(final_lr=0.1, base_learning_rate=1e-3, gamma=1e-3, eps=1e-8, *, b1=None,
-            b2=None, hyperparam_name=None):
+def clip_lr(final_lr: ScalarOrSchedule = 0.1, base_learning_rate: ScalarOrSchedule = 1e-3,
+            gamma: ScalarOrSchedule = 1e-3, eps: ScalarOrSchedule = 1e-8, *, b1=None, b2=None,
+            hyperparam_name=None) -> GradientTransformation:
     """Map a second moment ``v`` to AdaBound's clipped step size, in units of the learning rate.
 
     ``η_t = c_t / (√v + ε)`` clipped into ``[ρ (1 - 1/(γt + 1)), ρ (1 + 1/(γt))]``, with

@@ -11,6 +11,8 @@ from gradchain.core.hyperparams import compute_dtype
 from gradchain.core.public import public
 from gradchain.core.validation import check_not_schedule, check_range
 from gradchain.kit.rules import per_leaf
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 NAME = "scale_by_cocob"
 REAL_ONLY = ("coin betting compares gradients and rewards by sign and order, which complex "
@@ -33,7 +35,7 @@ class CocobState(NamedTuple):
 
 
 @public
-def scale_by_cocob(alpha=100.0, eps=1e-8):
+def scale_by_cocob(alpha: ScalarOrSchedule = 100.0, eps=1e-8) -> GradientTransformation:
     """COCOB-Backprop's step (Orabona & Tommasi 2017, Algorithm 2), per parameter.
 
     With ``g`` the incoming update and ``θ_0`` the params at ``init``::

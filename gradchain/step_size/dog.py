@@ -20,6 +20,7 @@ from gradchain.core.reductions import check_axis_name, shown_with_axis_name, sum
 from gradchain.core.transformation import GradientTransformation
 from gradchain.core.validation import check_choice, check_not_schedule, check_range
 from gradchain.kit.contract import Contract
+from gradchain.core.hyperparams import ScalarOrSchedule
 
 INIT_STEPS = ("distance", "learning_rate", "heuristic")
 
@@ -64,7 +65,8 @@ def _scaled(updates, rate):
 
 
 @public
-def scale_by_dog(init_step=("heuristic", 1e-6), eps=1e-8, *, axis_name=None):
+def scale_by_dog(init_step=("heuristic", 1e-6), eps: ScalarOrSchedule = 1e-8, *,
+                 axis_name=None) -> GradientTransformation:
     """Distance over Gradients (Ivgi, Hinder & Carmon 2023): ``u -> η_t · u`` with
 
         r̄_t = max(r_ε, max_{k≤t} ‖θ_k - θ_0‖),   G_t = Σ_{k≤t} ‖g_k‖²,   η_t = r̄_t / √(G_t + ε)
@@ -132,7 +134,7 @@ def _init_step(name, init_step):
 
 
 @public
-def scale_by_dowg(init_estim_sq_dist=None, eps=1e-4, *, axis_name=None):
+def scale_by_dowg(init_estim_sq_dist=None, eps=1e-4, *, axis_name=None) -> GradientTransformation:
     """Distance over Weighted Gradients (Khaled, Mishchenko & Jin 2023): ``u -> η_t · u`` with
 
         r̄_t² = max(r̄²_{t-1}, ‖θ_t - θ_0‖²),  v_t = v_{t-1} + r̄_t² ‖g_t‖²,  η_t = r̄_t² / (√v_t + ε)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from gradchain.core.public import public
 from gradchain.core.validation import check_range
 from gradchain.kit.rules import elementwise
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 NAME = "fromage_step"
 
 
 @public
-def fromage_step(learning_rate):
+def fromage_step(learning_rate: ScalarOrSchedule) -> GradientTransformation:
     """``θ -> (θ - γ_t · u) / √(1 + γ_t²)`` as an update (Bernstein et al. 2020, "On the
     distance between two neural networks and the stability of learning", Algorithm 1)::
 

@@ -11,6 +11,8 @@ from gradchain.core.dtypes import abs_sq
 from gradchain.core.public import public
 from gradchain.core.validation import check_range
 from gradchain.kit.rules import per_leaf
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 class ParamBlockRmsState(NamedTuple):
@@ -27,7 +29,7 @@ def _safe_rms(x, min_scale):
 
 
 @public
-def scale_by_param_block_rms(min_scale=1e-3):
+def scale_by_param_block_rms(min_scale: ScalarOrSchedule = 1e-3) -> GradientTransformation:
     """``u -> u · max(rms(θ), min_scale)`` per leaf, ``rms(θ) = √(mean |θ|²)`` of its param.
 
     Adafactor's relative step size (Shazeer & Stern 2018): a step proportional to the scale of

@@ -10,6 +10,8 @@ import jax.numpy as jnp
 from gradchain.core.public import public
 from gradchain.core.validation import check_not_schedule, check_range
 from gradchain.kit.rules import per_leaf
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 NAME = "scale_by_rprop"
 
@@ -27,8 +29,10 @@ class RpropState(NamedTuple):
 
 
 @public
-def scale_by_rprop(learning_rate, eta_minus=0.5, eta_plus=1.2, min_step_size=1e-6,
-                   max_step_size=50.0, *, stale_update: bool = False):
+def scale_by_rprop(learning_rate, eta_minus: ScalarOrSchedule = 0.5,
+                   eta_plus: ScalarOrSchedule = 1.2, min_step_size: ScalarOrSchedule = 1e-6,
+                   max_step_size: ScalarOrSchedule = 50.0, *,
+                   stale_update: bool = False) -> GradientTransformation:
     """Rprop's step (Riedmiller & Braun 1993; the iRprop⁻ variant of Igel & Hüsken 2003, as
     ``torch.optim.Rprop``), per entry, with ``p_{t-1}`` the previous output::
 

@@ -17,6 +17,8 @@ from gradchain.core.elementwise import elementwise_transformation
 from gradchain.core.hyperparams import Hyperparams, scale_name, state_names
 from gradchain.core.public import public
 from gradchain.core.validation import check_range
+from gradchain.core.hyperparams import ScalarOrSchedule
+from gradchain.core.transformation import GradientTransformation
 
 
 class ScaleState(NamedTuple):
@@ -25,7 +27,7 @@ class ScaleState(NamedTuple):
 
 
 @public
-def scale(step_size, *, hyperparam_name=None):
+def scale(step_size, *, hyperparam_name=None) -> GradientTransformation:
     """``u -> step_size · u``. Any sign (finite); a number, array or schedule.
 
     Args:
@@ -44,7 +46,8 @@ def scale(step_size, *, hyperparam_name=None):
 
 
 @public
-def scale_by_learning_rate(learning_rate, *, flip_sign: bool = True, hyperparam_name=None):
+def scale_by_learning_rate(learning_rate: ScalarOrSchedule, *, flip_sign: bool = True,
+                           hyperparam_name=None) -> GradientTransformation:
     """``u -> -γ_t · u`` (``+γ_t · u`` with ``flip_sign=False``): the last stage of a descent step.
 
     ``learning_rate`` γ is ``>= 0``: a number, an array, or a schedule evaluated at this

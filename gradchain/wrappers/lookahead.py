@@ -13,6 +13,7 @@ from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.updates import update_dtype
 from gradchain.core.validation import check_range, check_transformations, check_whole_number
 from gradchain.kit.contract import Contract
+from gradchain.core.hyperparams import ScalarOrSchedule
 
 NAME = "lookahead"
 
@@ -25,8 +26,8 @@ class LookaheadState(NamedTuple):
 
 
 @public
-def lookahead(inner, sync_period=5, slow_step_size=0.5, reset_state: bool = False, *,
-              hyperparam_name=None) -> GradientTransformation:
+def lookahead(inner, sync_period: ScalarOrSchedule = 5, slow_step_size: ScalarOrSchedule = 0.5,
+              reset_state: bool = False, *, hyperparam_name=None) -> GradientTransformation:
     """Wrap ``inner`` (any optimizer) in Lookahead: the params are the fast weights θ, the slow
     weights φ live in the state.
 

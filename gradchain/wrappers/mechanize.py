@@ -15,6 +15,7 @@ from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import check_range, check_steps, check_transformations
 from gradchain.kit.contract import Contract
 from gradchain.step_size.dog import squared_norm
+from gradchain.core.hyperparams import ScalarOrSchedule
 
 NAME = "mechanize"
 
@@ -31,7 +32,8 @@ class MechanicState(NamedTuple):
 
 
 @public
-def mechanize(base_optimizer, weight_decay=1e-2, eps=1e-8, s_init=1e-6, num_betas: int = 6, *,
+def mechanize(base_optimizer, weight_decay: ScalarOrSchedule = 1e-2, eps: ScalarOrSchedule = 1e-8,
+              s_init: ScalarOrSchedule = 1e-6, num_betas: int = 6, *,
               axis_name=None) -> GradientTransformation:
     """Mechanic (Cutkosky, Defazio & Mehta 2023): ``θ_t = θ_0 + (Σ_i s_i) · Δ_t``, where ``Δ_t``
     sums the updates of ``base_optimizer`` (any optimizer, with a learning rate of about 1 or

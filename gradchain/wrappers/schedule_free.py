@@ -15,6 +15,7 @@ from gradchain.core.validation import (check_floating_dtype, check_range,
                                        check_transformations)
 from gradchain.introspection.find import find_state, plain_state
 from gradchain.kit.contract import Contract
+from gradchain.core.hyperparams import ScalarOrSchedule
 
 NAME = "schedule_free"
 
@@ -29,7 +30,8 @@ class ScheduleFreeState(NamedTuple):
 
 
 @public
-def schedule_free(base_optimizer, learning_rate, b1=0.9, weight_lr_power=2.0,
+def schedule_free(base_optimizer, learning_rate: ScalarOrSchedule, b1: ScalarOrSchedule = 0.9,
+                  weight_lr_power: ScalarOrSchedule = 2.0,
                   state_dtype=None) -> GradientTransformation:
     """Make ``base_optimizer`` schedule-free (Defazio et al. 2024, "The Road Less Scheduled").
 
@@ -124,7 +126,7 @@ def schedule_free(base_optimizer, learning_rate, b1=0.9, weight_lr_power=2.0,
 
 
 @public
-def schedule_free_eval_params(state, params):
+def schedule_free_eval_params(state, params) -> GradientTransformation:
     """The params to evaluate a schedule-free run at: ``x = (y - (1 - β1) z) / β1``.
 
     ``state`` is the state of ``schedule_free`` or of an optimizer holding one (an alias,

@@ -15,6 +15,7 @@ from gradchain.core.updates import update_dtype
 from gradchain.core.validation import (check_range, check_same_shapes, check_same_structure,
                                        check_transformations)
 from gradchain.kit.contract import Contract
+from gradchain.core.hyperparams import ScalarOrSchedule
 
 NAME = "switch_to_sgd"
 
@@ -48,8 +49,9 @@ def _dot(x, y, axis_name):
 
 
 @public
-def switch_to_sgd(adaptive, sgd, *, estimate_decay=0.999, tolerance=1e-9,
-                  axis_name=None, hyperparam_name=None) -> GradientTransformation:
+def switch_to_sgd(adaptive, sgd, *, estimate_decay: ScalarOrSchedule = 0.999,
+                  tolerance: ScalarOrSchedule = 1e-9, axis_name=None,
+                  hyperparam_name=None) -> GradientTransformation:
     """Run ``adaptive`` until its step's projection on the gradient gives a settled learning
     rate Λ, then ``-Λ · sgd(g)`` for good (Keskar & Socher 2017, SWATS, Algorithm 1).
 
