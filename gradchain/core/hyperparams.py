@@ -24,7 +24,7 @@ Constructor versus state ("the latest change wins"). A constant (non-scheduled) 
 has two sources: the value the transformation was built with and the value in the state (which
 ``set_hyperparams`` may have changed, and which a checkpoint restores). The state also records,
 in ``hyperparams["_given"]``, the constructor's value it was last reconciled with. At each
-update, for each constant ``k`` with constructor value ``c``:
+update, for each constant ``k`` with constructor value ``c``::
 
     value = c           if c != _given[k]   (the code changed: a checkpoint restored into an
                                              optimizer built with a new constant, or Optax's
