@@ -16,7 +16,8 @@ NAMES = ["masked", "partition", "multi_transform", "set_to_zero", "freeze", "sel
 
 # gradchain's own arguments, allowed after Optax's: keyword-only, with a default that keeps
 # Optax's behaviour
-EXTENSIONS = [("axis_name", inspect.Parameter.KEYWORD_ONLY, None)]
+EXTENSIONS = [("axis_name", inspect.Parameter.KEYWORD_ONLY, None),
+              ("hyperparam_name", inspect.Parameter.KEYWORD_ONLY, None)]
 
 
 def parameters(function):

@@ -43,18 +43,19 @@ def _numeric(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _other(value: float) -> float:
-    """A different valid value: the same kind of number (a decay stays below 1; a decay of
-    exactly 1.0, Shampoo's summing b2, becomes 0.9; a count of 1 becomes 2)."""
+def _others(value: float) -> tuple:
+    """Different values of the same kind, the valid one first where known (a decay stays
+    below 1; a value of exactly 1.0 may be Shampoo's summing b2, in [0, 1], or Adafactor's
+    clipping threshold, in [1, inf): both are tried)."""
     if value == 0:
-        return 0.1
+        return (0.1,)
     if value < 0.5:
-        return 2 * value
+        return (2 * value,)
     if value < 1:
-        return (1 + value) / 2
+        return ((1 + value) / 2,)
     if value == 1 and isinstance(value, float):
-        return 0.9
-    return value + 1
+        return (0.9, 2.0)
+    return (value + 1,)
 
 
 def _stored_names(state) -> set:
@@ -133,11 +134,14 @@ def test_setting_at_step_zero_is_building_with_it(label, alias, kwargs):
     params = initial_params(jnp.float64)
     default = getattr(gc, alias)(**kwargs)
     for name, value in hyperparams.items():
-        new = _other(value)
-        built_with = {**hyperparams, name: new, **fixed}
-        try:
-            built = getattr(gc, alias)(**{**kwargs, **built_with})
-        except ValueError:
+        for new in _others(value):
+            built_with = {**hyperparams, name: new, **fixed}
+            try:
+                built = getattr(gc, alias)(**{**kwargs, **built_with})
+                break
+            except ValueError:
+                continue
+        else:
             assert (alias, name) in PINNED, (label, name)
             continue
         state = gc.set_hyperparams(default, default.init(params), {name: new})

@@ -90,8 +90,8 @@ def adafactor(learning_rate=None, min_dim_size_to_factor: int = 128,
     if learning_rate is not None:
         check_range("adafactor", "learning_rate", learning_rate, 0)
     if weight_decay_rate is not None:
-        check_range("adafactor", "weight_decay_rate", weight_decay_rate, 0, record=False)
-    check_range("adafactor", "eps", eps, 0, record=False)
+        check_range("adafactor", "weight_decay_rate", weight_decay_rate, 0)
+    check_range("adafactor", "eps", eps, 0)
     check_range("adafactor", "decay_rate", decay_rate, record=False)
     check_whole_number("adafactor", "decay_offset", decay_offset, 0)
     check_whole_number("adafactor", "min_dim_size_to_factor", min_dim_size_to_factor, 0)
