@@ -104,7 +104,7 @@ OPTIMIZERS: tuple[Contender, ...] = (*family(
     Contender("signum", 1e-3, gradchain.signum),
     # Rprop is a full-batch method: mini-batch noise flips gradient signs and keeps its step
     # sizes small, so it is capped low here.
-    Contender("rprop", 1e-3, lambda lr: gradchain.rprop(lr, max_step_size=1e-2)),
+    Contender("rprop", 1e-3, lambda lr: gradchain.rprop(lr, max_step_size=1e-3)),
     Contender("fromage", 1e-2, gradchain.fromage),
     Contender("optimistic_gd", 0.05, gradchain.optimistic_gradient_descent),
 ), *family(
@@ -119,7 +119,7 @@ OPTIMIZERS: tuple[Contender, ...] = (*family(
     Contender("adopt", 3e-3, gradchain.adopt),
     Contender("ademamix", 3e-3, gradchain.ademamix),
     # Its momentum is a sum (no 1 - b1 factor): about 1/(1 - b1) = 100 times Adam's step.
-    Contender("simplified_ademamix", 3e-5, gradchain.simplified_ademamix),
+    Contender("simplified_ademamix", 1e-5, gradchain.simplified_ademamix),
     Contender("madgrad", 1e-2, gradchain.madgrad),
 ), *family(
     # The network's weight matrices are small, so Adafactor factors every matrix here (its
@@ -142,7 +142,8 @@ OPTIMIZERS: tuple[Contender, ...] = (*family(
     Contender("prodigy", 1.0, gradchain.prodigy),
     Contender("dadapt_adamw", 1.0, gradchain.dadapt_adamw),
     Contender("dog", 1.0, gradchain.dog),
-    Contender("dowg", 1.0, gradchain.dowg),
+    # DoWG's distance estimate grows without bound on this noisy problem at the full rate.
+    Contender("dowg", 0.1, gradchain.dowg),
     Contender("cocob", 1.0, gradchain.cocob),
     Contender("mechanize(adam)", 3e-3, lambda lr: gradchain.mechanize(gradchain.adam(lr))),
 ))
