@@ -23,7 +23,6 @@ from pathlib import Path
 
 import pytest
 
-import gradchain
 
 ROOT = Path(__file__).resolve().parent.parent
 

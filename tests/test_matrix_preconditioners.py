@@ -15,7 +15,6 @@ leave at most one null direction per factor.
 
 import functools
 
-import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
