@@ -48,8 +48,8 @@ def gradient_difference():
 
 
 def debiased_ema(decay, name):
-    return gc.chain(gc.ema(decay, hyperparam_name=name),
-                    gc.bias_correction(decay, hyperparam_name=name))
+    """``m_t / (1 - decay^t)``: one decay serves the average and its correction."""
+    return gc.ema(decay, debias=True, hyperparam_name=name)
 
 
 @gc.public
