@@ -50,6 +50,8 @@ The public API, by concept (each name's home module is its only import path):
   ``public`` (decorate a constructor so errors name it), ``check_range`` (validate a
   hyperparameter), ``ScalarOrSchedule``; states ``StatisticState``, ``HyperparamsState``,
   ``ShareState``;
+- execution: ``one_pass`` (a chain's per-element work as one compiled loop over all leaves
+  on the CPU), ``one_pass_function``, ``one_pass_available``;
 - state formats: ``quantized`` (8-bit block-wise statistics, a state dtype) and its leaves
   ``QuantizedArray``;
 - interop: ``from_optax_state`` (an Optax optimizer's state as the gradchain optimizer's, to
@@ -70,6 +72,7 @@ from gradchain.combinators.chain import chain
 from gradchain.core.quantized import QuantizedArray, quantized
 from gradchain.core.transformation import EmptyState, GradientTransformation, identity
 from gradchain.core.updates import apply_updates
+from gradchain.execution.one_pass import one_pass, one_pass_available, one_pass_function
 from gradchain.introspection.hyperparams import (constructor_changes, get_hyperparam,
                                                  get_hyperparams, set_hyperparams)
 from gradchain.introspection.learning_rate import effective_learning_rate
@@ -229,6 +232,7 @@ __all__ = [
     "plot_lr_finder", "plot_schedules", "reduce_on_plateau", "schedules", "set_hyperparams",
     "from_optax_state", "state_sharding",
     "QuantizedArray", "quantized",
+    "one_pass", "one_pass_available", "one_pass_function",
     "Contract", "HyperparamsState", "ScalarOrSchedule", "ShareState", "StatisticState",
     "check_range", "cross_leaf", "elementwise", "per_leaf", "public", "share", "shared",
     "tree_max", "tree_sum",

@@ -38,6 +38,7 @@ PAGES = (
     ("introspection", "Introspection", ("gradchain.introspection",)),
     ("optimizers", "Optimizers", ("gradchain.optimizers",)),
     ("state_formats", "State formats", ("gradchain.core.quantized",)),
+    ("execution", "Execution", ("gradchain.execution",)),
     ("interop", "Interop", ("gradchain.interop",)),
     ("tools", "Tools", ("gradchain.tools",)),
 )

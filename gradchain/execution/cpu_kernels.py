@@ -1,0 +1,538 @@
+"""A ``Program`` (``programs.py``) as one compiled C++ loop behind an XLA FFI custom call.
+
+``kernel_target(program)`` writes the program as C++, compiles it with the machine's C++
+compiler against the FFI headers that ship with jaxlib (``jax.ffi.include_dir()``), loads it
+and registers it as an XLA custom call for the CPU. It returns the target's name, or ``None``
+when no compiler is found or the compile fails (the caller then runs XLA's own code).
+
+One call of the target handles every leaf that runs the program: its operands are the
+program's scalars, then each leaf's arrays in turn; its results are each leaf's results in
+turn. The loop reads each element of every input once and writes each result once, in chunks
+of ``_CHUNK`` elements shared with the threads of XLA's own intra-op pool when the call has
+at least ``_PARALLEL_MIN`` elements.
+
+Each primitive is spelled as XLA:CPU computes it, so the results equal XLA's to the bit:
+IEEE ``+ - * /`` and ``sqrt`` without contraction into fused multiply-adds
+(``-ffp-contract=off``), ``integer_pow`` as the same chain of multiplications jax lowers it to, NaN-propagating
+``max``/``min``, subnormals flushed to zero (as XLA:CPU runs), fused multiply-adds where LLVM forms them in XLA's loops (``_contracted``),
+and XLA's own rewrites of division (``_as_xla_simplifies``).
+``tests/test_one_pass.py`` checks every primitive against XLA on NaN, ±0, ±inf and
+subnormals.
+
+Compiled libraries are kept in ``$GRADCHAIN_KERNEL_CACHE`` (default
+``~/.cache/gradchain/kernels``), named by a digest of the source, the compiler command and
+the machine's CPU flags, so a program compiles once per machine.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from gradchain.execution.programs import Program
+
+_C_TYPES = {"float32": "float", "float64": "double", "int32": "int32_t", "int64": "int64_t",
+            "uint32": "uint32_t", "uint8": "uint8_t", "bool": "bool"}
+_CHUNK = 1 << 15
+_PARALLEL_MIN = 1 << 18
+_BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/", "eq": "==", "ne": "!=",
+           "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+_IDENTITY = frozenset({"copy", "copy_p", "reshape", "squeeze", "expand_dims",
+                       "broadcast_in_dim"})
+_TARGETS: dict = {}
+_LIBRARIES: list = []
+
+_PRELUDE = r"""
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <thread>
+#include <vector>
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+// XLA:CPU runs its code with subnormals flushed to zero (FTZ and DAZ); so does the kernel.
+struct FlushSubnormals {
+  unsigned int saved = _mm_getcsr();
+  FlushSubnormals() { _mm_setcsr(saved | 0x8040u); }
+  ~FlushSubnormals() { _mm_setcsr(saved); }
+};
+#elif defined(__aarch64__)
+struct FlushSubnormals {
+  uint64_t saved;
+  FlushSubnormals() {
+    asm volatile("mrs %0, fpcr" : "=r"(saved));
+    asm volatile("msr fpcr, %0" : : "r"(saved | (uint64_t(1) << 24)));
+  }
+  ~FlushSubnormals() { asm volatile("msr fpcr, %0" : : "r"(saved)); }
+};
+#else
+struct FlushSubnormals {};
+#endif
+
+// XLA:CPU's float64 maximum, minimum and sign return a subnormal flushed to a signed zero
+// (float32's keep it).
+template <typename T> static inline T gc_flushed(T x) { return x; }
+template <> inline double gc_flushed<double>(double x) {
+  uint64_t bits;  // by its bits: with denormals-are-zero set, a comparison sees 0
+  std::memcpy(&bits, &x, sizeof bits);
+  return (bits & 0x7ff0000000000000ull) == 0 ? std::copysign(0.0, x) : x;
+}
+template <typename T> static inline T gc_max(T a, T b) {
+  return gc_flushed<T>((a != a) ? a : ((b != b) ? b : (a > b ? a : (b > a ? b : (std::signbit(a) ? b : a)))));
+}
+template <typename T> static inline T gc_min(T a, T b) {
+  return gc_flushed<T>((a != a) ? a : ((b != b) ? b : (a < b ? a : (b < a ? b : (std::signbit(a) ? a : b)))));
+}
+template <typename T> static inline T gc_sign(T a) {
+  return a > T(0) ? T(1) : (a < T(0) ? T(-1) : gc_flushed<T>(a));
+}
+"""
+
+
+def _literal(value, dtype: str) -> str:
+    c_type = _C_TYPES[dtype]
+    if dtype == "bool":
+        return "true" if value else "false"
+    if dtype.startswith("float"):
+        value = float(value)
+        if np.isnan(value):
+            return f"std::numeric_limits<{c_type}>::quiet_NaN()"
+        if np.isinf(value):
+            sign = "-" if value < 0 else ""
+            return f"{sign}std::numeric_limits<{c_type}>::infinity()"
+        return f"{c_type}({value.hex()})"
+    return f"{c_type}({int(value)})"
+
+
+def _integer_pow(x: str, y: int, c_type: str, lines: list, name: str) -> str:
+    """jax's lowering of ``integer_pow``: square-and-multiply, then ``1 / acc`` if y < 0."""
+    if y == 0:
+        return f"{c_type}(1)"
+    reciprocal, y = y < 0, abs(y)
+    acc, base, step = None, x, 0
+    while y > 0:
+        if y & 1:
+            if acc is None:
+                acc = base
+            else:
+                lines.append(f"const {c_type} {name}_a{step} = {acc} * {base};")
+                acc = f"{name}_a{step}"
+        y >>= 1
+        if y > 0:
+            lines.append(f"const {c_type} {name}_b{step} = {base} * {base};")
+            base = f"{name}_b{step}"
+        step += 1
+    return f"{c_type}(1) / {acc}" if reciprocal else acc
+
+
+def _expression(name: str, params: tuple, args: list, dtype: str, lines: list,
+                temp: str) -> str:
+    c_type = _C_TYPES[dtype]
+    params = dict(params)
+    if name in _IDENTITY:
+        return args[0]
+    if name in _BINARY:
+        return f"({args[0]} {_BINARY[name]} {args[1]})"
+    if name == "neg":
+        return f"(-{args[0]})"
+    if name in ("max", "min"):
+        return f"gc_{name}<{c_type}>({args[0]}, {args[1]})"
+    if name == "abs":
+        return f"std::abs({args[0]})"
+    if name == "sign":
+        return f"gc_sign<{c_type}>({args[0]})"
+    if name == "sqrt":
+        return f"std::sqrt({args[0]})"
+    if name == "square":
+        return f"({args[0]} * {args[0]})"
+    if name == "integer_pow":
+        return _integer_pow(args[0], params["y"], c_type, lines, temp)
+    if name == "select_n":
+        which, cases = args[0], args[1:]
+        expr = cases[-1]
+        for k in range(len(cases) - 2, -1, -1):
+            test = f"!{which}" if len(cases) == 2 else f"{which} == {k}"
+            expr = f"({test} ? {cases[k]} : {expr})"
+        return expr
+    if name == "and":
+        return f"({args[0]} && {args[1]})" if dtype == "bool" else f"({args[0]} & {args[1]})"
+    if name == "or":
+        return f"({args[0]} || {args[1]})" if dtype == "bool" else f"({args[0]} | {args[1]})"
+    if name == "not":
+        return f"(!{args[0]})" if dtype == "bool" else f"{c_type}(~{args[0]})"
+    if name == "convert_element_type":
+        return f"static_cast<{c_type}>({args[0]})"
+    if name == "is_finite":
+        return f"std::isfinite({args[0]})"
+    raise ValueError(f"no C++ spelling for primitive {name!r}")
+
+
+def _fusions(program: Program) -> list:
+    """The loops XLA:CPU would emit: ``(root, members, uses)`` per result, in order.
+
+    XLA:CPU computes each result in its own loop fusion (it does not fuse loops with several
+    outputs), reading the other results from memory and recomputing every other intermediate
+    inside each fusion that needs it. ``members`` are the ops computed in the result's
+    fusion; ``uses`` counts how often each is read inside it.
+    """
+    materialized = sorted({index for _, index in program.results})
+    fusions = []
+    for root in materialized:
+        members, stack = set(), [root]
+        while stack:
+            index = stack.pop()
+            if index in members:
+                continue
+            members.add(index)
+            stack.extend(o[1] for o in program.ops[index][2]
+                         if o[0] == "tmp" and o[1] not in materialized)
+        uses = Counter(o[1] for index in members for o in program.ops[index][2]
+                       if o[0] == "tmp" and o[1] in members)
+        fusions.append((root, sorted(members), uses))
+    return fusions
+
+
+def _product_of_computed(program: Program, members: set, operand) -> bool:
+    """Whether ``operand`` is a product of two values computed in the loop (not loaded)."""
+    if operand[0] != "tmp" or operand[1] not in members:
+        return False
+    op_name, _, factors, _ = program.ops[operand[1]]
+    if op_name == "square":
+        factors = (factors[0], factors[0])
+    elif op_name != "mul":
+        return False
+    return all(f[0] == "tmp" and f[1] in members for f in factors)
+
+
+def _contracted(program: Program, members: set, uses: Counter, name: str, operands: tuple,
+                dtype: str):
+    """LLVM's contraction of ``a*b ± c`` into one fused multiply-add, as XLA:CPU allows it.
+
+    XLA:CPU marks its floating-point operations contractible, and LLVM's DAG combiner then
+    fuses ``fadd(fmul(x, y), z)`` into ``fma(x, y, z)`` when the product has no other use in
+    the same loop, trying the first operand before the second (``fsub`` likewise, with ``z``
+    or the product negated). The kernel makes the same choice, fusion by fusion, so its
+    results equal XLA's to the bit. Returns ``(x, y, z, negate_product)``, or None.
+    """
+    if name not in ("add", "sub") or not dtype.startswith("float"):
+        return None
+
+    def product(operand):
+        if operand[0] != "tmp" or operand[1] not in members or uses[operand[1]] != 1:
+            return None
+        op_name, _, factors, op_dtype = program.ops[operand[1]]
+        if op_dtype != dtype or op_name not in ("mul", "square"):
+            return None
+        factors = factors if op_name == "mul" else (factors[0], factors[0])
+        if any(_product_of_computed(program, members, f) for f in factors):
+            return None
+        return factors
+
+    first, second = operands
+    factors = product(first)
+    if factors is not None:
+        addend = second if name == "add" else ("neg", second)
+        return factors[0], factors[1], addend, False
+    factors = product(second)
+    if factors is not None:
+        return factors[0], factors[1], first, name == "sub"
+    return None
+
+
+def _operand_dtype(program: Program, ops: list, operand) -> str:
+    kind = operand[0]
+    if kind == "in":
+        return program.inputs[operand[1]]
+    if kind == "scalar":
+        return program.scalars[operand[1]]
+    if kind == "tmp":
+        return ops[operand[1]][3]
+    return operand[2]
+
+
+def _as_xla_simplifies(program: Program) -> Program:
+    """``program`` as XLA's simplifier leaves it, so that the kernel rounds where XLA:CPU's
+    code rounds: equal operations merged into one (XLA's common-subexpression elimination,
+    which changes how often a product is read, and so where it is contracted), and XLA's
+    rewrites of division (measured on this jaxlib: without them the results differ in the
+    last bit):
+
+    - ``a * convert(p)``, ``p`` boolean: ``select(p, a, 0)`` (so ``-0 * ...`` gives ``+0``);
+    - ``a / c``, ``c`` a literal, or a scalar no other array operation reads: ``a * (1 / c)``
+      (XLA computes the reciprocal with the scalar; a scalar several leaves divide by stays a
+      division);
+    - ``(a / b) / (c / d)``: ``(a * d) / (b * c)``;
+    - ``(a / b) / c``: ``a / (b * c)``;
+    - ``a / (b / c)``: ``(a * c) / b``.
+    """
+    ops, moved = [], {}
+
+    def at(operand):
+        return ("tmp", moved[operand[1]]) if operand[0] == "tmp" else operand
+
+    seen = {}
+
+    def emit(name, operands, dtype, params=()):
+        op = (name, params, tuple(operands), dtype)
+        if op not in seen:
+            ops.append(op)
+            seen[op] = len(ops) - 1
+        return ("tmp", seen[op])
+
+    def producer(operand, name):
+        if operand[0] == "tmp" and ops[operand[1]][0] == name:
+            return ops[operand[1]][2]
+        return None
+
+    def from_bool(operand):
+        if operand[0] != "tmp":
+            return None
+        op_name, op_params, op_operands, _ = ops[operand[1]]
+        if op_name != "convert_element_type" or _operand_dtype(program, ops, op_operands[0]) != "bool":
+            return None
+        return op_operands[0]
+
+    for index, (name, params, operands, dtype) in enumerate(program.ops):
+        operands = tuple(at(o) for o in operands)
+        if name == "mul" and dtype.startswith("float"):
+            for k in (0, 1):
+                predicate = from_bool(operands[k])
+                if predicate is not None:
+                    zero = ("lit", 0.0, dtype)
+                    moved[index] = emit("select_n", [predicate, zero, operands[1 - k]], dtype)[1]
+                    break
+            else:
+                moved[index] = emit(name, operands, dtype, params)[1]
+            continue
+        if name == "div" and dtype.startswith("float"):
+            numerator, divisor = operands
+            inner_num, inner_div = producer(numerator, "div"), producer(divisor, "div")
+            solitary = divisor[0] == "scalar" and divisor[1] in program.solitary
+            if (divisor[0] == "lit" or solitary) and numerator[0] not in ("scalar", "lit"):
+                reciprocal = emit("div", [("lit", 1.0, dtype), divisor], dtype)
+                moved[index] = emit("mul", [numerator, reciprocal], dtype)[1]
+                continue
+            if inner_num is not None and inner_div is not None:
+                top = emit("mul", [inner_num[0], inner_div[1]], dtype)
+                bottom = emit("mul", [inner_num[1], inner_div[0]], dtype)
+                moved[index] = emit("div", [top, bottom], dtype)[1]
+                continue
+            if inner_num is not None:
+                product = emit("mul", [inner_num[1], divisor], dtype)
+                moved[index] = emit("div", [inner_num[0], product], dtype)[1]
+                continue
+            if inner_div is not None:
+                product = emit("mul", [numerator, inner_div[1]], dtype)
+                moved[index] = emit("div", [product, inner_div[0]], dtype)[1]
+                continue
+        moved[index] = emit(name, operands, dtype, params)[1]
+    return Program(program.inputs, program.scalars, tuple(ops),
+                   tuple(at(r) for r in program.results), program.result_dtypes,
+                   program.solitary)
+
+
+def source(program: Program) -> str:
+    """The C++ source of ``program``'s FFI handler, exported as ``gradchain_kernel``."""
+    program = _as_xla_simplifies(program)
+    n_in, n_out, n_scalar = len(program.inputs), len(program.result_dtypes), len(program.scalars)
+    body = []
+    for k, dtype in enumerate(program.inputs):
+        body.append(f"const {_C_TYPES[dtype]} x{k} = in{k}[i];")
+    for root, members, uses in _fusions(program):
+        member_set = set(members)
+
+        def spell(operand):
+            kind = operand[0]
+            if kind == "neg":
+                return f"(-{spell(operand[1])})"
+            if kind == "in":
+                return f"x{operand[1]}"
+            if kind == "scalar":
+                return f"s{operand[1]}"
+            if kind == "tmp":
+                return f"f{root}_{operand[1]}" if operand[1] in member_set else f"v{operand[1]}"
+            return _literal(operand[1], operand[2])
+
+        for index in members:
+            name, params, operands, dtype = program.ops[index]
+            temp = f"f{root}_{index}"
+            product = _contracted(program, member_set, uses, name, operands, dtype)
+            if product is None:
+                expr = _expression(name, params, [spell(o) for o in operands], dtype, body, temp)
+            else:
+                factor_a, factor_b, addend, negate = product
+                x, y = spell(factor_a), spell(factor_b)
+                expr = f"std::fma({'-' if negate else ''}{x}, {y}, {spell(addend)})"
+            body.append(f"const {_C_TYPES[dtype]} {temp} = {expr};")
+        body.append(f"const {_C_TYPES[program.ops[root][3]]} v{root} = f{root}_{root};")
+    for k, (_, index) in enumerate(program.results):
+        body.append(f"out{k}[i] = v{index};")
+
+    pointers = [f"  const {_C_TYPES[d]}* in{k} = static_cast<const {_C_TYPES[d]}*>(p[{k}]);"
+                for k, d in enumerate(program.inputs)]
+    pointers += [f"  {_C_TYPES[d]}* out{k} = static_cast<{_C_TYPES[d]}*>(p[{n_in + k}]);"
+                 for k, d in enumerate(program.result_dtypes)]
+    scalar_fields = "".join(f" {_C_TYPES[d]} s{k};" for k, d in enumerate(program.scalars))
+    scalar_locals = [f"  const {_C_TYPES[d]} s{k} = sc.s{k};"
+                     for k, d in enumerate(program.scalars)]
+    scalar_reads = []
+    for k, d in enumerate(program.scalars):
+        scalar_reads.append(
+            f"  {{ auto a = args.get<ffi::AnyBuffer>({k}); if (!a.has_value()) return a.error();"
+            f" sc.s{k} = *static_cast<const {_C_TYPES[d]}*>(a->untyped_data()); }}")
+    loop = "\n".join("    " + line for line in body)
+    return _PRELUDE + f"""
+struct Scalars {{ int unused;{scalar_fields} }};
+
+static void run(void* const* p, const Scalars& sc, int64_t lo, int64_t hi) {{
+{chr(10).join(pointers)}
+{chr(10).join(scalar_locals)}
+#pragma GCC ivdep
+  for (int64_t i = lo; i < hi; ++i) {{
+{loop}
+  }}
+}}
+
+struct Work {{
+  std::vector<void*> ptrs;
+  std::vector<int64_t> leaf, lo, hi;
+  Scalars sc;
+  size_t width = 0;
+  std::atomic<int64_t> next{{0}}, done{{0}};
+  void drain() {{
+    FlushSubnormals flush;
+    const int64_t chunks = static_cast<int64_t>(leaf.size());
+    for (int64_t c = next.fetch_add(1); c < chunks; c = next.fetch_add(1)) {{
+      run(&ptrs[leaf[c] * width], sc, lo[c], hi[c]);
+      done.fetch_add(1, std::memory_order_release);
+    }}
+  }}
+}};
+
+static ffi::Error Impl(ffi::ThreadPool pool, ffi::RemainingArgs args, ffi::RemainingRets rets) {{
+  const size_t n_scalar = {n_scalar}, n_in = {n_in}, n_out = {n_out};
+  if (args.size() < n_scalar || rets.size() % n_out != 0)
+    return ffi::Error::InvalidArgument("gradchain kernel: wrong number of buffers");
+  const size_t leaves = rets.size() / n_out;
+  if (args.size() != n_scalar + leaves * n_in)
+    return ffi::Error::InvalidArgument("gradchain kernel: wrong number of buffers");
+  auto work = std::make_shared<Work>();
+  Scalars& sc = work->sc;
+{chr(10).join(scalar_reads)}
+  const size_t width = n_in + n_out;
+  work->width = width;
+  work->ptrs.resize(leaves * width);
+  int64_t total = 0;
+  for (size_t l = 0; l < leaves; ++l) {{
+    for (size_t k = 0; k < n_in; ++k) {{
+      auto a = args.get<ffi::AnyBuffer>(n_scalar + l * n_in + k);
+      if (!a.has_value()) return a.error();
+      work->ptrs[l * width + k] = a->untyped_data();
+    }}
+    int64_t n = 0;
+    for (size_t k = 0; k < n_out; ++k) {{
+      auto r = rets.get<ffi::AnyBuffer>(l * n_out + k);
+      if (!r.has_value()) return r.error();
+      work->ptrs[l * width + n_in + k] = (*r)->untyped_data();
+      n = static_cast<int64_t>((*r)->element_count());
+    }}
+    total += n;
+    for (int64_t lo = 0; lo < n; lo += {_CHUNK}) {{
+      work->leaf.push_back(static_cast<int64_t>(l));
+      work->lo.push_back(lo);
+      work->hi.push_back(lo + {_CHUNK} < n ? lo + {_CHUNK} : n);
+    }}
+  }}
+  const int64_t chunks = static_cast<int64_t>(work->leaf.size());
+  // Helpers from XLA's own intra-op pool take chunks as they come; this thread takes them
+  // too, so the work finishes even if no helper starts. A helper starting after the last
+  // chunk finds none (it holds the work by shared_ptr, so nothing it touches is freed).
+  const int64_t helpers = total < {_PARALLEL_MIN} ? 0 : std::min<int64_t>(pool.num_threads(), chunks) - 1;
+  for (int64_t h = 0; h < helpers; ++h) pool.Schedule([work]() {{ work->drain(); }});
+  work->drain();
+  while (work->done.load(std::memory_order_acquire) < chunks) std::this_thread::yield();
+  return ffi::Error::Success();
+}}
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(
+    gradchain_kernel, Impl,
+    ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().RemainingArgs().RemainingRets());
+"""
+
+
+def compiler() -> str | None:
+    """The C++ compiler to use: ``$CXX``, else ``g++`` or ``c++`` on the PATH, else None."""
+    for candidate in (os.environ.get("CXX"), "g++", "c++", "clang++"):
+        if candidate and shutil.which(candidate):
+            return shutil.which(candidate)
+    return None
+
+
+def _cache_dir() -> Path:
+    default = Path.home() / ".cache" / "gradchain" / "kernels"
+    return Path(os.environ.get("GRADCHAIN_KERNEL_CACHE", default))
+
+
+def _cpu_flags() -> str:
+    try:
+        with open("/proc/cpuinfo") as info:
+            return next((line for line in info if line.startswith("flags")), "")
+    except OSError:
+        return ""
+
+
+def _build(code: str, cxx: str) -> Path | None:
+    flags = ["-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-fno-math-errno",
+             "-ffp-contract=off", "-w", "-I", jax.ffi.include_dir()]
+    digest = hashlib.sha256("\n".join([code, cxx, *flags, _cpu_flags()]).encode()).hexdigest()
+    target = _cache_dir() / f"{digest[:32]}.so"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "kernel.cc"
+        src.write_text(code)
+        built = Path(tmp) / "kernel.so"
+        done = subprocess.run([cxx, *flags, str(src), "-o", str(built)], capture_output=True)
+        if done.returncode != 0:
+            return None
+        partial = target.with_suffix(f".{os.getpid()}.tmp")
+        shutil.copyfile(built, partial)
+        os.replace(partial, target)
+    return target
+
+
+def kernel_target(program: Program) -> str | None:
+    """The registered XLA:CPU custom-call target running ``program``, or None (no compiler,
+    or the compile failed)."""
+    key = program.key()
+    if key in _TARGETS:
+        return _TARGETS[key]
+    cxx = compiler()
+    path = _build(source(program), cxx) if cxx else None
+    name = None
+    if path is not None:
+        library = ctypes.CDLL(str(path), mode=ctypes.RTLD_LOCAL)
+        _LIBRARIES.append(library)
+        name = f"gradchain_{path.stem}"
+        jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(library.gradchain_kernel),
+                                    platform="cpu")
+    _TARGETS[key] = name
+    return name
