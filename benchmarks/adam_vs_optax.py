@@ -47,6 +47,7 @@ import argparse
 import json
 import os
 import platform
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable, NamedTuple
@@ -73,7 +74,9 @@ STREAM_BYTES_PER_ELEMENT = 12  # float32: read a, b; write out
 LEARNING_RATE = 1e-3
 TREES = ("gpt2", "small", "single")
 PARAMS_SEED, GRADS_SEED = 0, 1
-REFERENCE = "gradchain"  # every ratio is this optimizer's figure over another's
+REFERENCE = "gradchain"  # gradchain.adam as XLA compiles it
+ONE_PASS = "gc-1pass"
+REFERENCES = (REFERENCE, ONE_PASS)  # every ratio row is one of these over another optimizer
 
 
 class Contender(NamedTuple):
@@ -82,11 +85,13 @@ class Contender(NamedTuple):
     name: str
     tx: optax.GradientTransformation
     apply_updates: Callable
+    one_pass: bool = False  # the step through gradchain.one_pass_function
 
 
 CONTENDERS = (
     Contender(REFERENCE, gradchain.adam(LEARNING_RATE), gradchain.apply_updates),
     Contender("optax", optax.adam(LEARNING_RATE), optax.apply_updates),
+    Contender(ONE_PASS, gradchain.adam(LEARNING_RATE), gradchain.apply_updates, one_pass=True),
 )
 
 # Shown beside Adam (step time, state bytes per parameter; no ratios to gradchain's Adam): the
@@ -193,6 +198,8 @@ def adam_step(contender: Contender) -> Callable:
     def step(params, state, grads):
         updates, state = contender.tx.update(grads, state, params)
         return contender.apply_updates(params, updates), state
+    if contender.one_pass:
+        return gradchain.one_pass_function(step, donate_argnums=(0, 1), require=True)
     return step
 
 
@@ -294,6 +301,21 @@ def measure_bandwidth(elements: int, rounds: int, steps: int) -> dict:
             "best_bytes_per_s": nbytes / stats["min_s"], "per_round_s": per_step}
 
 
+def compile_one_pass_kernel(cache: Path | None) -> float:
+    """Seconds to build the C++ kernel of Adam's step for ``gradchain.one_pass_function`` (in
+    ``cache``, else in a fresh temporary directory: a cold compile); every tree then reuses it
+    (its program does not depend on the shapes)."""
+    os.environ["GRADCHAIN_KERNEL_CACHE"] = str(cache or tempfile.mkdtemp(prefix="gc-kernels-"))
+    tree = {"w": jnp.ones((8,), jnp.float32)}
+    contender = next(c for c in CONTENDERS if c.one_pass)
+    start = time.perf_counter()
+    jax.eval_shape(adam_step(contender), tree, contender.tx.init(tree), tree)
+    seconds = time.perf_counter() - start
+    print(f"one-pass kernel (Adam's step as C++, once per machine): built in {seconds:.2f} s",
+          flush=True)
+    return seconds
+
+
 def warm_up() -> None:
     """Lower and compile every JAX step once on a tiny tree (the Adam step and a training step of
     a two-layer chain), so that JAX's one-time costs (first tracing of each primitive, backend
@@ -389,10 +411,11 @@ def torch_runner(torch_env: TorchEnv, options: dict, shapes: dict, grads: list,
                   lambda: [p.detach().cpu().numpy() for p in params], [], state_bytes)
 
 
-def ratio_figures(result: dict, times: dict, theirs: str, max_difference: float) -> dict:
-    """gradchain's figures over ``theirs``: per-round step ratios, medians, compile times."""
-    ours, other = result[REFERENCE], result[theirs]
-    figures = {"step": quartiles(np.asarray(times[REFERENCE]) / np.asarray(times[theirs])),
+def ratio_figures(result: dict, times: dict, mine: str, theirs: str,
+                  max_difference: float) -> dict:
+    """``mine``'s figures over ``theirs``: per-round step ratios, medians, compile times."""
+    ours, other = result[mine], result[theirs]
+    figures = {"step": quartiles(np.asarray(times[mine]) / np.asarray(times[theirs])),
                "ratio_of_median_steps": ours["step"]["median_s"] / other["step"]["median_s"],
                "max_abs_param_difference": max_difference}
     if other["compile_s"] is not None:
@@ -413,7 +436,8 @@ def benchmark_tree(name: str, shapes: dict, args, bandwidth: float,
     print(f"\n[{name}] {n_leaves:,} leaves, {n_params:,} parameters "
           f"({ADAM_BYTES_PER_PARAM * n_params / 1e9:.3f} GB moved per Adam step)", flush=True)
 
-    runners = {c.name: jax_runner(c, shapes, grads, args) for c in CONTENDERS + BESIDE_ADAM}
+    beside = () if args.adam_only else BESIDE_ADAM
+    runners = {c.name: jax_runner(c, shapes, grads, args) for c in CONTENDERS + beside}
     result = {"leaves": n_leaves, "params": n_params}
     for runner_name, runner in runners.items():
         result[runner_name] = dict(runner.entry, first_round_s=runner.run())
@@ -430,7 +454,8 @@ def benchmark_tree(name: str, shapes: dict, args, bandwidth: float,
             runners[torch_name] = runner
     del grads_np
 
-    donation = all(x.is_deleted() for runner in runners.values() for x in runner.donated)
+    kept = [name for name, runner in runners.items()
+            if not all(x.is_deleted() for x in runner.donated)]
     times = time_rounds({n: r.run for n, r in runners.items()}, args.rounds, name)
 
     for runner_name, runner in runners.items():
@@ -440,14 +465,15 @@ def benchmark_tree(name: str, shapes: dict, args, bandwidth: float,
         entry["bytes_per_s"] = ADAM_BYTES_PER_PARAM * n_params / entry["step"]["median_s"]
         entry["bandwidth_fraction"] = entry["bytes_per_s"] / bandwidth
         entry["state_bytes_per_param"] = runner.state_bytes() / n_params
-    reference = runners[REFERENCE].final_params()
+    finals = {name: runner.final_params() for name, runner in runners.items()}
+    beside = {c.name for c in BESIDE_ADAM}
     result["ratios"] = {
-        other: ratio_figures(result, times, other, float(max(
-            max_abs_difference(a, b) for a, b in zip(reference, runner.final_params()))))
-        for other, runner in runners.items()
-        if other != REFERENCE and other not in {c.name for c in BESIDE_ADAM}}
+        f"{mine}/{other}": ratio_figures(result, times, mine, other, float(max(
+            max_abs_difference(a, b) for a, b in zip(finals[mine], finals[other]))))
+        for mine in REFERENCES for other in runners
+        if other not in beside and other not in REFERENCES[:REFERENCES.index(mine) + 1]}
     result["contenders"] = list(runners)
-    result["donation_honoured"] = donation
+    result["donation_not_honoured_by"] = kept
     print_tree_rows(name, result, header=True)
     return result
 
@@ -474,7 +500,7 @@ def print_tree_rows(tree: str, r: dict, header: bool = False) -> None:
     for other, ratio in r["ratios"].items():
         step = ratio["step"]
         spread = f"[{step['p25']:.3f} - {step['p75']:.3f}]"
-        print(f"{tree:<7} {'gc/' + other:<16} {step['median']:>10.3f} {spread:>19} {'':>7} "
+        print(f"{tree:<7} {other:<16} {step['median']:>10.3f} {spread:>19} {'':>7} "
               f"{'':>5} {fmt_seconds(ratio.get('lower_ratio'), 8, 3)} "
               f"{fmt_seconds(ratio.get('compile_ratio'), 9, 3)}", flush=True)
 
@@ -488,17 +514,20 @@ def print_table(results: dict, bandwidth: dict, devices: dict, args) -> None:
     print(TABLE_HEADER + "\n" + "-" * len(TABLE_HEADER))
     for tree, r in results.items():
         print_tree_rows(tree, r)
-    print("\ngc/X = gradchain / X (< 1: gradchain faster); step: median [p25 - p75] of the "
-          "per-round ratios (all optimizers ran in every round); torch has no compile step (-).")
+    print(f"\nA/X = A / X for A = {REFERENCE} (XLA's code) and {ONE_PASS} (the same adam "
+          "through gradchain.one_pass_function); < 1: A faster; step: median [p25 - p75] of "
+          "the per-round ratios (all optimizers ran in every round); torch has no compile step "
+          "(-); params differ: max |p_A - p_X| after all steps.")
     for tree, r in results.items():
         figures = "; ".join(
-            f"gc/{other} median steps {ratio['ratio_of_median_steps']:.3f}"
+            f"{other} median steps {ratio['ratio_of_median_steps']:.3f}"
             + (f", lower + compile {ratio['lower_plus_compile_ratio']:.3f}"
                if "lower_plus_compile_ratio" in ratio else "")
             + f", params differ by {ratio['max_abs_param_difference']:.2e}"
             for other, ratio in r["ratios"].items())
         print(f"{tree}: {r['leaves']:,} leaves, {r['params']:,} params, {steps} steps; {figures}; "
-              f"JAX donation {'honoured' if r['donation_honoured'] else 'NOT honoured'}")
+              "JAX donation " + (f"NOT honoured by {', '.join(r['donation_not_honoured_by'])}"
+                                 if r["donation_not_honoured_by"] else "honoured"))
         peaks = ", ".join(f"{name} {r[name]['memory']['peak'] / r['params']:.2f}"
                           for name in r["contenders"] if r[name].get("memory"))
         if peaks:
@@ -557,7 +586,7 @@ def measure_compile_share(leaves: int, args, guard: TimeGuard, result: dict,
     jobs = [("grad", lambda: (jax.jit(jax.grad(make_chain_loss(layers))), (params, x)))]
     jobs += [(c.name, lambda c=c: (make_train_step(c, make_chain_loss(layers)),
                                    (params, c.tx.init(params), x)))
-             for c in CONTENDERS]
+             for c in CONTENDERS if c.name in args.share_optimizers]
     whole = guard.skip_reason([kind for kind, _ in jobs], leaves)
     for kind, build in jobs:
         reason = whole or guard.skip_reason([kind], leaves)
@@ -588,7 +617,7 @@ def print_compile_share(shares: list, devices: dict) -> None:
               f"{'share':>6} {'XLA share':>9}")
     print(header + "\n" + "-" * len(header))
     for r in shares:
-        for kind in ["grad"] + [c.name for c in CONTENDERS]:
+        for kind in ["grad"] + [c.name for c in CONTENDERS if c.name in r]:
             e = r[kind]
             if "skipped" in e:
                 print(f"{r['leaves']:>7,} {kind:<10} skipped: {e['skipped']}")
@@ -610,9 +639,14 @@ def parse_args(argv=None):
                         "rewritten after every tree and compile-share model")
     parser.add_argument("--no-torch", action="store_true",
                         help="leave torch's columns out even when torch is installed")
+    parser.add_argument("--adam-only", action="store_true",
+                        help="leave out the optimizers run beside Adam (Adafactor, Muon)")
     parser.add_argument("--compile-share", default="",
                         help="comma-separated leaf counts of the models whose compile share "
                              "is measured after the trees, e.g. 2000,5000 (default: none)")
+    parser.add_argument("--share-optimizers", default=",".join(c.name for c in CONTENDERS),
+                        help="comma-separated optimizers whose compile share is measured "
+                             "(default: all of " + ",".join(c.name for c in CONTENDERS) + ")")
     parser.add_argument("--share-width", type=int, default=8,
                         help="width of the compile-share model's dense layers (default 8)")
     parser.add_argument("--share-batch", type=int, default=4,
@@ -620,6 +654,9 @@ def parse_args(argv=None):
     parser.add_argument("--time-limit", type=float,
                         help="seconds from the start after which no tree is started and no "
                              "compile-share measurement predicted to end later is started")
+    parser.add_argument("--kernel-cache", type=Path,
+                        help="directory of compiled one-pass kernels to use (default: a fresh "
+                             "temporary one, so the C++ compile is measured)")
     parser.add_argument("--gpt2-layers", type=int, default=12)
     parser.add_argument("--gpt2-width", type=int, default=768)
     parser.add_argument("--small-leaves", type=int, default=5000)
@@ -629,6 +666,10 @@ def parse_args(argv=None):
                              "768 MiB moved per pass)")
     args = parser.parse_args(argv)
     args.trees = [t for t in args.trees.split(",") if t]
+    args.share_optimizers = [n for n in args.share_optimizers.split(",") if n]
+    unknown = set(args.share_optimizers) - {c.name for c in CONTENDERS}
+    if unknown:
+        parser.error(f"unknown --share-optimizers {sorted(unknown)}")
     unknown = set(args.trees) - set(TREES)
     if unknown:
         parser.error(f"unknown trees {sorted(unknown)}; choose from {', '.join(TREES)}")
@@ -679,6 +720,7 @@ def main(argv=None) -> None:
               "bandwidth": bandwidth, "trees": {}, "compile_share": [], "skipped_trees": []}
     save(report, args.json)
 
+    report["one_pass_kernel_compile_s"] = compile_one_pass_kernel(args.kernel_cache)
     warm_up()
     for name in args.trees:
         if guard.left_s() <= 0:
