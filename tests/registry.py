@@ -15,8 +15,11 @@ Adding an optimizer is adding a row to ``CONFIGS``:
   schedule) as learning rate, given to both libraries;
 - ``variant(row)``: a row that only changes option values of primitives another row already
   exercises (eps placement, an extra constant). It gets Optax parity and the cheap contract
-  tests; the costly ones (eager, vmap, grad: 2-3 s of XLA compilation per row) run on
-  ``FAMILIES``, the rows that are not variants. Scheduled rows are variants;
+  tests; the costly ones (eager, vmap, grad, low-precision and mixed dtypes: 1-3 s of XLA
+  compilation per row) run on ``FAMILIES`` (``CONSTANT_FAMILIES`` for the dtype tests), the
+  rows that are not variants: one row per mechanism (per-element moments, per-leaf and
+  cross-leaf statistics, Kronecker factors, averaging, learning-rate-free estimates, wrappers),
+  the others marked with the family row that runs their mechanism. Scheduled rows are variants;
 - ``Config(name, make, optax=None, learning_rate=...)`` for anything else, e.g. an optimizer
   Optax does not have (``optax=None``: it then gets every contract test except Optax parity);
 - ``complex_params(row)``: the same row on the complex version of the test problem (complex128
@@ -250,7 +253,7 @@ CONFIGS = [
     ADAGRAD,
     variant(alias("rmsprop", 1e-3)),  # rmsprop(momentum) has the same preconditioner
     alias("rmsprop", 1e-3, centered=True),
-    RMSPROP_MOMENTUM,
+    variant(RMSPROP_MOMENTUM),  # rmsprop(centered=True)'s and sgd(momentum)'s primitives
     variant(alias("rmsprop", 1e-3, eps_in_sqrt=False)),
     variant(alias("rmsprop", 1e-3, bias_correction=True)),
     ADADELTA,
@@ -262,15 +265,16 @@ CONFIGS = [
     variant(alias("adamw", 0.03, weight_decay=0.1, mask=decay_only_w, nesterov=True)),
     variant(alias("adadelta", 15.0, weight_decay=0.1, weight_decay_mask=decay_only_w)),
     variant(alias("amsgrad", 0.03, bias_correction_mu=False, bias_correction_nu=False)),
-    ADAMW,
+    variant(ADAMW),  # add_decayed_weights: lion()'s and cocob(...)'s family rows
     AMSGRAD,
+    # Scheduled rows. RMSProp, Adadelta, AMSGrad, RAdam, NAdam, Yogi, ADOPT and AdEMAMix take
+    # the rate only in their final scale_by_learning_rate, which the scheduled rows of sgd,
+    # adagrad, adam and adamw run; rows whose rate enters elsewhere keep theirs (LAMB's and
+    # Fromage's norms, MADGRAD's λ_t, Adafactor's relative step, schedule-free's weights).
     scheduled(SGD_MOMENTUM),
     scheduled(ADAGRAD),
-    scheduled(RMSPROP_MOMENTUM),
-    scheduled(ADADELTA),
     scheduled(ADAM),
     scheduled(ADAMW),
-    scheduled(AMSGRAD),
     RADAM,
     variant(alias("radam", 0.03, nesterov=True)),
     variant(alias("radam", 0.03, threshold=4.0)),
@@ -288,8 +292,6 @@ CONFIGS = [
     # correct runs in different dtypes can differ. A huge tolerance makes it switch after step 2
     # whatever the rounding, and the contract tests exercise both phases.
     Config("swats(tolerance=1e9)", lambda lr: gc.swats(lr, tolerance=1e9), learning_rate=0.03),
-    scheduled(RADAM),
-    scheduled(NADAM),
     scheduled(alias("lamb", 0.005)),
     # Complex params, Optax's conventions (|g|² second moments): one row per set of primitives
     # among the aliases Optax runs on them (adamw and rmsprop(momentum) add none).
@@ -318,7 +320,7 @@ CONFIGS = [
     variant(Config("rprop(stale_update=True, eta_minus=0.3, eta_plus=1.5, max_step_size=0.05)",
                    lambda lr: gc.rprop(lr, 0.3, 1.5, 1e-6, 0.05, stale_update=True),
                    optax=lambda lr: optax.rprop(lr, 0.3, 1.5, 1e-6, 0.05), learning_rate=0.01)),
-    FROMAGE,
+    variant(FROMAGE),  # per-leaf norms of the step: lamb()'s family row
     scheduled(FROMAGE),
     OPTIMISTIC_GD,
     variant(alias("optimistic_gradient_descent", 0.02, alpha=0.5, beta=2.0)),
@@ -332,7 +334,6 @@ CONFIGS = [
     variant(alias("adamaxw", 0.03)),
     variant(alias("adamaxw", 0.03, weight_decay=0.1, mask=decay_only_w)),
     variant(YOGI),
-    scheduled(YOGI),
     variant(alias("nadamw", 0.03)),  # adamw(nesterov=True)'s primitives
     variant(alias("nadamw", 0.03, weight_decay=0.1, mask=decay_only_w)),
     complex_params(ADABELIEF),  # a complex m shared with a real s
@@ -348,8 +349,10 @@ CONFIGS = [
     # (λ + ε)^(-1/2) carries a relative error of ~1e-16 ‖H‖ / ε. With ε = 1e-6 (‖H‖ ≈ 6 after
     # one step) eager and jit differ by 3e-10 in the roots, beyond the eager test's 1e-13;
     # ε = 1 keeps it below ~1e2 (ε = 0.1: 1e-13, at the vmap test's bound).
-    Config("shampoo(eps=1.0, precondition_1d=True)",
-           lambda lr: gc.shampoo(lr, eps=1.0, precondition_1d=True), learning_rate=0.01),
+    # Kronecker factors and their inverse roots: soap()'s family row.
+    variant(Config("shampoo(eps=1.0, precondition_1d=True)",
+                   lambda lr: gc.shampoo(lr, eps=1.0, precondition_1d=True),
+                   learning_rate=0.01)),
     # SOAP's rate and β2 keep every entry of the vmap test's 3-step params and moments away from
     # 0 (with the defaults one ends at 4e-5, where 1e-17 of rounding breaks its elementwise
     # 1e-13).
@@ -373,22 +376,20 @@ MADGRAD = contrib("madgrad", 0.01, strong_rate=True)
 ADAFACTOR = step_dependent(alias("adafactor", 0.03))
 MUON = contrib("muon", 0.03)
 CONFIGS += [
-    NOVOGRAD,
+    variant(NOVOGRAD),  # per-leaf statistics: adafactor()'s family row
     variant(alias("novograd", 0.02, weight_decay=0.1)),
-    ADOPT,
+    variant(ADOPT),  # per-element moments: adam()'s and ademamix()'s family rows
     variant(contrib("adopt", 0.03, nesterov=True)),
-    ADEMAMIX,
+    variant(ADEMAMIX),  # EMAs with bias corrections: adam()'s family row
     variant(contrib("ademamix", 0.03, weight_decay=0.1, mask=decay_only_w)),
-    contrib("simplified_ademamix", 0.001, alpha=2.0),
-    MADGRAD,
+    variant(contrib("simplified_ademamix", 0.001, alpha=2.0)),  # ademamix()'s primitives
+    variant(MADGRAD),  # per-element dual averaging: adam()'s and ademamix()'s
     variant(contrib("madgrad", 0.01, strong_rate=True, weight_decay=0.1)),
     ADAFACTOR,
     # Optax hands on its momentum before rounding it to dtype_momentum, gradchain after.
-    step_dependent(alias("adafactor", 0.01, momentum=0.9, dtype_momentum=None,
-                         weight_decay_rate=0.001)),
+    variant(step_dependent(alias("adafactor", 0.01, momentum=0.9, dtype_momentum=None,
+                                 weight_decay_rate=0.001))),
     MUON,
-    scheduled(ADOPT),
-    scheduled(ADEMAMIX),
     scheduled(MADGRAD),
     scheduled(ADAFACTOR),
     complex_params(NOVOGRAD),
@@ -405,14 +406,14 @@ CONFIGS += [
     PRODIGY,
     variant(contrib("prodigy", 0.5, betas=(0.9, 0.99), beta3=0.95, estim_lr0=1e-3,
                     estim_lr_coef=0.5, weight_decay=0.1, safeguard_warmup=True)),
-    contrib("dadapt_adamw", 1.0, estim_lr0=1e-3),
+    variant(contrib("dadapt_adamw", 1.0, estim_lr0=1e-3)),  # cross-leaf, as prodigy()
     variant(contrib("dadapt_adamw", 0.5, betas=(0.8, 0.99), estim_lr0=1e-3, weight_decay=0.1)),
     # DoG's first step has length r_ε whatever the gradient: at γ = 1 the second step's distance
     # is exactly r_ε, the kink of its max, so the family row (d loss / dγ) runs at γ = 0.8.
     contrib("dog", 0.8, init_step=("distance", 0.1)),
     variant(contrib("dog", 0.5, init_step=("learning_rate", 0.01), weight_decay=0.1,
                     mask=decay_only_w)),
-    contrib("dowg", 1.0),
+    variant(contrib("dowg", 1.0)),  # dog()'s distance and norm statistics
     variant(contrib("dowg", 0.5, init_estim_sq_dist=0.01, eps=1e-6, weight_decay=0.1)),
     # COCOB's step does not change when the gradients are scaled, unless ε (the starting scale
     # of |g|) is comparable to them: the learning rate then matters, as the contract tests need.
@@ -430,6 +431,7 @@ CONFIGS += [
 WITH_OPTAX = [c for c in CONFIGS if c.optax is not None]
 CONSTANT = [c for c in CONFIGS if not c.schedule and not c.complex]
 FAMILIES = [c for c in CONFIGS if not c.variant]
+CONSTANT_FAMILIES = [c for c in CONSTANT if not c.variant]
 
 
 def ids(configs):

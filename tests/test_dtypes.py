@@ -9,7 +9,7 @@ import pytest
 
 import gradchain as gc
 from problems import initial_params
-from registry import CONSTANT, ids
+from registry import CONSTANT_FAMILIES, ids
 
 LOW = [jnp.bfloat16, jnp.float16]
 STEPS = 3
@@ -42,7 +42,7 @@ def _run(tx, params, grads, steps=STEPS):
     return out, state
 
 
-@pytest.mark.parametrize("config", CONSTANT, ids=ids(CONSTANT))
+@pytest.mark.parametrize("config", CONSTANT_FAMILIES, ids=ids(CONSTANT_FAMILIES))
 @pytest.mark.parametrize("dtype", LOW, ids=["bfloat16", "float16"])
 def test_low_precision_params_keep_their_dtype(config, dtype):
     """Params and gradients in bfloat16/float16: updates, new params and statistics stay in that

@@ -3,8 +3,9 @@ counts; keyword extras through the combinators.
 
 A run is one ``lax.scan`` over the steps, compiled once per row and transformation by the
 module-level ``train``, ``train_batch`` and ``train_value_and_grad`` (XLA compilation, not the
-arithmetic, is the cost here: about 2 s of CPU per row for these three and the eager run). They
-run on ``FAMILIES`` (one row per set of primitives); the cheap tests run on every row.
+arithmetic, is the cost here: about 2 s of CPU per row for these three and the eager run). They,
+the saturation test and the keyword-extras test run on ``FAMILIES`` (one row per mechanism, see
+``registry.py``).
 """
 
 import functools
@@ -18,7 +19,7 @@ import pytest
 
 import gradchain as gc
 from problems import gradient, initial_params, loss
-from registry import CONFIGS, FAMILIES, ids
+from registry import FAMILIES, ids
 
 STEPS = 5
 INT32_MAX = np.iinfo(np.int32).max
@@ -125,7 +126,7 @@ def _keeps_a_count(config):
 
 # Rows whose state keeps no step count (plain sgd: no schedule, no step-dependent rule) have
 # nothing that could wrap, so they are not parametrised here.
-COUNTED = [config for config in CONFIGS if _keeps_a_count(config)]
+COUNTED = [config for config in FAMILIES if _keeps_a_count(config)]
 
 
 @pytest.mark.parametrize("config", COUNTED, ids=ids(COUNTED))
@@ -180,7 +181,7 @@ def test_extras_reach_the_parts_that_accept_them_through_chain_and_branch():
         tx.update(grads, state, grads)
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=ids(CONFIGS))
+@pytest.mark.parametrize("config", FAMILIES, ids=ids(FAMILIES))
 def test_alias_accepts_and_ignores_extras(config):
     tx, start = config.gradchain(), initial(config)
     state = tx.init(start)

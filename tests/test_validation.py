@@ -25,7 +25,7 @@ from gradchain.clipping.global_norm import clip_by_global_norm
 from gradchain.clipping.value import clip
 from gradchain.wrappers.accumulate import accumulate_gradients
 from gradchain.wrappers.finite import apply_if_finite, skip_non_finite
-from registry import CONSTANT, ids
+from registry import CONSTANT, CONSTANT_FAMILIES, ids
 
 # (builder, keyword arguments, argument named in the message, allowed range as printed)
 OUT_OF_RANGE = [
@@ -353,7 +353,7 @@ def test_integer_gradients_raise_at_update(config):
         tx.update(grads, state, TREE_PARAMS)
 
 
-@pytest.mark.parametrize("config", CONSTANT, ids=ids(CONSTANT))
+@pytest.mark.parametrize("config", CONSTANT_FAMILIES, ids=ids(CONSTANT_FAMILIES))
 @pytest.mark.parametrize("param_dtype, grad_dtype",
                          [(jnp.bfloat16, jnp.float32), (jnp.float32, jnp.float64)],
                          ids=["bf16-params-f32-grads", "f32-params-f64-grads"])
