@@ -21,7 +21,8 @@ subnormals.
 
 Compiled libraries are kept in ``$GRADCHAIN_KERNEL_CACHE`` (default
 ``~/.cache/gradchain/kernels``), named by a digest of the source, the compiler command and
-the machine's CPU flags, so a program compiles once per machine.
+the machine's CPU flags, so a program compiles once per machine; the headers every kernel
+includes are precompiled there once.
 """
 
 from __future__ import annotations
@@ -46,13 +47,15 @@ _CHUNK = 1 << 15
 _PARALLEL_MIN = 1 << 18
 _BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/", "eq": "==", "ne": "!=",
            "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+_CALLS = {"neg": "(-{0})", "abs": "std::abs({0})", "sqrt": "std::sqrt({0})",
+          "square": "({0} * {0})", "sign": "gc_sign<{t}>({0})", "max": "gc_max<{t}>({0}, {1})",
+          "min": "gc_min<{t}>({0}, {1})", "is_finite": "std::isfinite({0})"}
 _IDENTITY = frozenset({"copy", "copy_p", "reshape", "squeeze", "expand_dims",
                        "broadcast_in_dim"})
 _TARGETS: dict = {}
 _LIBRARIES: list = []
 
-_PRELUDE = r"""
-#include <algorithm>
+_HEADERS = """#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
@@ -62,6 +65,9 @@ _PRELUDE = r"""
 #include <thread>
 #include <vector>
 #include "xla/ffi/api/ffi.h"
+"""
+
+_PRELUDE = _HEADERS + r"""
 
 namespace ffi = xla::ffi;
 
@@ -150,18 +156,8 @@ def _expression(name: str, params: tuple, args: list, dtype: str, lines: list,
         return args[0]
     if name in _BINARY:
         return f"({args[0]} {_BINARY[name]} {args[1]})"
-    if name == "neg":
-        return f"(-{args[0]})"
-    if name in ("max", "min"):
-        return f"gc_{name}<{c_type}>({args[0]}, {args[1]})"
-    if name == "abs":
-        return f"std::abs({args[0]})"
-    if name == "sign":
-        return f"gc_sign<{c_type}>({args[0]})"
-    if name == "sqrt":
-        return f"std::sqrt({args[0]})"
-    if name == "square":
-        return f"({args[0]} * {args[0]})"
+    if name in _CALLS:
+        return _CALLS[name].format(*args, t=c_type)
     if name == "integer_pow":
         return _integer_pow(args[0], params["y"], c_type, lines, temp)
     if name == "select_n":
@@ -179,8 +175,6 @@ def _expression(name: str, params: tuple, args: list, dtype: str, lines: list,
         return f"(!{args[0]})" if dtype == "bool" else f"{c_type}(~{args[0]})"
     if name == "convert_element_type":
         return f"static_cast<{c_type}>({args[0]})"
-    if name == "is_finite":
-        return f"std::isfinite({args[0]})"
     raise ValueError(f"no C++ spelling for primitive {name!r}")
 
 
@@ -498,24 +492,61 @@ def _cpu_flags() -> str:
         return ""
 
 
+def _compile_flags() -> list:
+    return ["-O3", "-march=native", "-std=c++17", "-fPIC", "-fno-math-errno",
+            "-ffp-contract=off", "-w", "-I", jax.ffi.include_dir()]
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\n".join([*parts, _cpu_flags()]).encode()).hexdigest()[:32]
+
+
+def _atomic_write(built: Path, target: Path) -> None:
+    partial = target.with_suffix(f".{os.getpid()}.tmp")
+    shutil.copyfile(built, partial)
+    os.replace(partial, target)
+
+
+def _precompiled_headers(cxx: str) -> list:
+    """``-include`` flags that give the compiler the kernels' headers precompiled (built once
+    per machine beside the kernels: the FFI headers are most of a kernel's compile time), or
+    ``[]`` if that build fails (each kernel then reads them itself)."""
+    flags = _compile_flags()
+    header = _cache_dir() / f"headers-{_digest(_HEADERS, cxx, *flags)}.h"
+    compiled = header.with_name(header.name + ".gch")
+    if not compiled.exists():
+        header.parent.mkdir(parents=True, exist_ok=True)
+        if not header.exists():
+            with tempfile.TemporaryDirectory() as tmp:
+                written = Path(tmp) / "headers.h"
+                written.write_text(_HEADERS)
+                _atomic_write(written, header)
+        with tempfile.TemporaryDirectory() as tmp:
+            built = Path(tmp) / "headers.h.gch"
+            done = subprocess.run([cxx, *flags, "-x", "c++-header", str(header), "-o",
+                                   str(built)], capture_output=True)
+            if done.returncode != 0:
+                return []
+            _atomic_write(built, compiled)
+    return ["-include", str(header)]
+
+
 def _build(code: str, cxx: str) -> Path | None:
-    flags = ["-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-fno-math-errno",
-             "-ffp-contract=off", "-w", "-I", jax.ffi.include_dir()]
-    digest = hashlib.sha256("\n".join([code, cxx, *flags, _cpu_flags()]).encode()).hexdigest()
-    target = _cache_dir() / f"{digest[:32]}.so"
+    flags = _compile_flags()
+    target = _cache_dir() / f"{_digest(code, cxx, *flags)}.so"
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    headers = _precompiled_headers(cxx)
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "kernel.cc"
         src.write_text(code)
         built = Path(tmp) / "kernel.so"
-        done = subprocess.run([cxx, *flags, str(src), "-o", str(built)], capture_output=True)
+        done = subprocess.run([cxx, *flags, *headers, "-shared", str(src), "-o", str(built)],
+                              capture_output=True)
         if done.returncode != 0:
             return None
-        partial = target.with_suffix(f".{os.getpid()}.tmp")
-        shutil.copyfile(built, partial)
-        os.replace(partial, target)
+        _atomic_write(built, target)
     return target
 
 
