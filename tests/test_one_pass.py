@@ -186,10 +186,11 @@ def test_state_hyperparameters_and_equality_are_the_wrapped_optimizers():
 
 
 def test_work_that_is_not_per_element_runs_as_it_is():
-    """A norm (LAMB's trust ratio) cannot run per element: ``require=True`` says so by name,
-    and without it the update is the plain one."""
+    """A norm (LAMB's trust ratio) cannot run per element: the reason names the operation,
+    ``require=True`` raises it, and without it the update is the plain one."""
     params = _params(jnp.float32)
-    assert "not per-element" in gc.one_pass_available(gc.lamb(1e-3), params)
+    assert gc.one_pass_available(gc.lamb(1e-3), params) == (
+        "the update has work that is not per-element (reduce_sum on an array)")
     with pytest.raises(ValueError, match="one_pass: cannot run the update as one pass: "
                                          "the update has work that is not per-element"):
         jax.jit(gc.one_pass(gc.lamb(1e-3), require=True).update)(

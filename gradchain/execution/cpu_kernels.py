@@ -13,8 +13,9 @@ at least ``_PARALLEL_MIN`` elements.
 
 Each primitive is spelled as XLA:CPU computes it, so the results equal XLA's to the bit:
 IEEE ``+ - * /`` and ``sqrt`` without contraction into fused multiply-adds
-(``-ffp-contract=off``), ``integer_pow`` as the same chain of multiplications jax lowers it to, NaN-propagating
-``max``/``min``, subnormals flushed to zero (as XLA:CPU runs), fused multiply-adds where LLVM forms them in XLA's loops (``_contracted``),
+(``-ffp-contract=off``), ``integer_pow`` as the same chain of multiplications jax lowers it
+to, NaN-propagating ``max``/``min``, subnormals flushed to zero (as XLA:CPU runs), fused
+multiply-adds where LLVM forms them in XLA's loops (``_contracted``),
 and XLA's own rewrites of division (``_as_xla_simplifies``).
 ``tests/test_one_pass.py`` checks every primitive against XLA on NaN, ±0, ±inf and
 subnormals.
@@ -101,10 +102,12 @@ template <> inline double gc_flushed<double>(double x) {
   return (bits & 0x7ff0000000000000ull) == 0 ? std::copysign(0.0, x) : x;
 }
 template <typename T> static inline T gc_max(T a, T b) {
-  return gc_flushed<T>((a != a) ? a : ((b != b) ? b : (a > b ? a : (b > a ? b : (std::signbit(a) ? b : a)))));
+  return gc_flushed<T>((a != a) ? a : ((b != b) ? b : (a > b ? a : (b > a ? b
+                       : (std::signbit(a) ? b : a)))));
 }
 template <typename T> static inline T gc_min(T a, T b) {
-  return gc_flushed<T>((a != a) ? a : ((b != b) ? b : (a < b ? a : (b < a ? b : (std::signbit(a) ? a : b)))));
+  return gc_flushed<T>((a != a) ? a : ((b != b) ? b : (a < b ? a : (b < a ? b
+                       : (std::signbit(a) ? a : b)))));
 }
 template <typename T> static inline T gc_sign(T a) {
   return a > T(0) ? T(1) : (a < T(0) ? T(-1) : gc_flushed<T>(a));
@@ -299,7 +302,8 @@ def _as_xla_simplifies(program: Program) -> Program:
         if operand[0] != "tmp":
             return None
         op_name, op_params, op_operands, _ = ops[operand[1]]
-        if op_name != "convert_element_type" or _operand_dtype(program, ops, op_operands[0]) != "bool":
+        if (op_name != "convert_element_type"
+                or _operand_dtype(program, ops, op_operands[0]) != "bool"):
             return None
         return op_operands[0]
 
@@ -458,7 +462,8 @@ static ffi::Error Impl(ffi::ThreadPool pool, ffi::RemainingArgs args, ffi::Remai
   // Helpers from XLA's own intra-op pool take chunks as they come; this thread takes them
   // too, so the work finishes even if no helper starts. A helper starting after the last
   // chunk finds none (it holds the work by shared_ptr, so nothing it touches is freed).
-  const int64_t helpers = total < {_PARALLEL_MIN} ? 0 : std::min<int64_t>(pool.num_threads(), chunks) - 1;
+  const int64_t helpers =
+      total < {_PARALLEL_MIN} ? 0 : std::min<int64_t>(pool.num_threads(), chunks) - 1;
   for (int64_t h = 0; h < helpers; ++h) pool.Schedule([work]() {{ work->drain(); }});
   work->drain();
   while (work->done.load(std::memory_order_acquire) < chunks) std::this_thread::yield();

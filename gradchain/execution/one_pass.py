@@ -64,9 +64,9 @@ def _plan(function: Callable, flat_args: list):
     closed = jax.make_jaxpr(flat_function)(*flat_args)
     if jax.default_backend() != "cpu":
         return None, out_tree[0], f"the default backend is {jax.default_backend()}, not cpu"
-    split = programs.split(closed)
+    split, unsupported = programs.split(closed)
     if split is None:
-        return None, out_tree[0], "the update has work that is not per-element"
+        return None, out_tree[0], f"the update has work that is not per-element ({unsupported})"
     if not split.pieces:
         return None, out_tree[0], "the update has no per-element work"
     if cpu_kernels.compiler() is None:

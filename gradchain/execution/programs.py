@@ -145,7 +145,8 @@ def _flatten(closed) -> tuple[list, list, list, list, list]:
             inner_key = _INLINED.get(eqn.primitive.name)
             inner = eqn.params.get(inner_key) if inner_key else None
             if inner is not None:
-                inner_closed = inner if hasattr(inner, "consts") else jex_core.ClosedJaxpr(inner, ())
+                inner_closed = (inner if hasattr(inner, "consts")
+                                else jex_core.ClosedJaxpr(inner, ()))
                 refs = walk(inner_closed.jaxpr, [const(c) for c in inner_closed.consts], operands)
                 for var, ref in zip(eqn.outvars, refs):
                     env[var] = ref
@@ -182,12 +183,13 @@ def _static_params(eqn: Equation) -> tuple:
     return ()
 
 
-def split(closed) -> Split | None:
-    """``closed``'s work as scalar equations plus per-element pieces, or None (see module)."""
+def split(closed) -> tuple[Split | None, str | None]:
+    """``(split, None)``: ``closed``'s work as scalar equations plus per-element pieces; or
+    ``(None, reason)``, the first operation on arrays that cannot run per element."""
     try:
-        return _split(closed)
-    except _Unsupported:
-        return None
+        return _split(closed), None
+    except _Unsupported as unsupported:
+        return None, str(unsupported)
 
 
 def _split(closed) -> Split:
@@ -201,7 +203,7 @@ def _split(closed) -> Split:
             continue
         name = eqn.primitive.name
         if name not in KERNEL_PRIMITIVES:
-            raise _Unsupported(name)
+            raise _Unsupported(f"{name} on an array")
         sizes = {_size(avals[r]) for r in refs if is_array[r]}
         if len(sizes) != 1 or not all(is_array[r] for r in eqn.outputs):
             raise _Unsupported(f"{name} changes the number of elements")
@@ -209,10 +211,12 @@ def _split(closed) -> Split:
                                                      if isinstance(r, Literal)}
         if not dtypes <= KERNEL_DTYPES:
             raise _Unsupported(f"{name} on {sorted(dtypes - KERNEL_DTYPES)}")
-        if name in _FLOAT_ONLY and not {_dtype(avals[r]) for r in eqn.outputs} <= {"float32", "float64"}:
+        out_dtypes = {_dtype(avals[r]) for r in eqn.outputs}
+        if name in _FLOAT_ONLY and not out_dtypes <= {"float32", "float64"}:
             raise _Unsupported(f"{name} on integers")
         if name == "convert_element_type":
-            source = _dtype(avals[eqn.inputs[0]]) if not isinstance(eqn.inputs[0], Literal) else eqn.inputs[0].dtype
+            operand = eqn.inputs[0]
+            source = operand.dtype if isinstance(operand, Literal) else _dtype(avals[operand])
             target = np.dtype(eqn.params["new_dtype"]).name
             if source.startswith("float") and not (target.startswith("float") or target == "bool"):
                 raise _Unsupported("float to integer conversion")
@@ -235,8 +239,8 @@ def _split(closed) -> Split:
         for r in refs[1:]:
             parent[find(r)] = find(refs[0])
 
-    produced = {r: eqn for eqn in array_eqns for r in eqn.outputs}
-    wanted = [r for r in outputs if not isinstance(r, Literal) and is_array[r] and r in produced]
+    wanted = [r for r in outputs
+              if not isinstance(r, Literal) and is_array[r] and r in produced_by]
     groups: dict[int, list] = {}
     for eqn in array_eqns:
         groups.setdefault(find(eqn.outputs[0]), []).append(eqn)
