@@ -558,7 +558,7 @@ def _build(code: str, cxx: str) -> Path | None:
 def kernel_target(program: Program) -> str | None:
     """The registered XLA:CPU custom-call target running ``program``, or None (no compiler,
     or the compile failed)."""
-    key = program.key()
+    key = program.key
     if key in _TARGETS:
         return _TARGETS[key]
     cxx = compiler()

@@ -53,7 +53,7 @@ def _value(ref, env):
 
 def _plan(function: Callable, flat_args: list):
     """(((split, targets), closed_jaxpr), out_tree, why): the traced split of
-    ``function(*flat_args)`` and its kernels' targets, or ``(None, out_tree, reason)``."""
+    ``function(*flat_args)`` and its kernels' targets, or ``(None, out_tree or None, reason)``."""
     out_tree = []
 
     def flat_function(*args):
@@ -61,19 +61,20 @@ def _plan(function: Callable, flat_args: list):
         out_tree.append(tree)
         return out
 
-    closed = jax.make_jaxpr(flat_function)(*flat_args)
+    # Decided before tracing: the caller traces the update again when it cannot run here.
     if jax.default_backend() != "cpu":
-        return None, out_tree[0], f"the default backend is {jax.default_backend()}, not cpu"
+        return None, None, f"the default backend is {jax.default_backend()}, not cpu"
+    if cpu_kernels.compiler() is None:
+        return None, None, "no C++ compiler found ($CXX, g++, c++ or clang++)"
+    closed = jax.make_jaxpr(flat_function)(*flat_args)
     split, unsupported = programs.split(closed)
     if split is None:
         return None, out_tree[0], f"the update has work that is not per-element ({unsupported})"
     if not split.pieces:
         return None, out_tree[0], "the update has no per-element work"
-    if cpu_kernels.compiler() is None:
-        return None, out_tree[0], "no C++ compiler found ($CXX, g++, c++ or clang++)"
     targets = {}
     for piece in split.pieces:
-        key = piece.program.key()
+        key = piece.program.key
         if key not in targets:
             targets[key] = cpu_kernels.kernel_target(piece.program)
             if targets[key] is None:
@@ -94,7 +95,7 @@ def _execute(split, targets, flat_args: Sequence, aliases: dict) -> list:
     wanted = {aliases[k]: k for k in aliases}
     groups: dict = {}
     for piece in split.pieces:
-        groups.setdefault((piece.program.key(), tuple(piece.scalar_vars)), []).append(piece)
+        groups.setdefault((piece.program.key, tuple(piece.scalar_vars)), []).append(piece)
     calls = [(key, scalar_vars, pieces[start:start + LEAVES_PER_CALL])
              for (key, scalar_vars), pieces in groups.items()
              for start in range(0, len(pieces), LEAVES_PER_CALL)]
@@ -299,13 +300,10 @@ def one_pass_available(tx: GradientTransformation, params) -> str | None:
       None, or the reason as a sentence.
     """
     state = jax.eval_shape(tx.init, params)
-    flat, in_tree = jax.tree.flatten((params, state, params, {}))
-
-    def update(u, s, p, e):
-        return tx.update(u, s, p, **e)
+    flat, in_tree = jax.tree.flatten((params, state, params))
 
     def unflat(*args):
-        return update(*jax.tree.unflatten(in_tree, args))
+        return tx.update(*jax.tree.unflatten(in_tree, args))
 
     structs = [jax.ShapeDtypeStruct(np.shape(x), x.dtype) for x in flat]
     return _plan(unflat, structs)[2]

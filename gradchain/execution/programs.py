@@ -80,7 +80,9 @@ class Program:
     result_dtypes: tuple
     solitary: tuple = ()
 
-    def key(self):
+    @functools.cached_property
+    def key(self) -> tuple:
+        """Equal for programs that run as one kernel (built once: it is used per leaf)."""
         return (self.inputs, self.scalars, self.ops, self.results, self.result_dtypes,
                 self.solitary)
 
