@@ -1,7 +1,15 @@
-"""Test-wide JAX set-up: 8 simulated CPU devices (pmap/sharding tests) and float64 enabled.
+"""Test-wide JAX set-up: 8 simulated CPU devices (pmap/sharding tests), float64 enabled, and
+XLA's optimizations off except where a test needs XLA's optimized code.
 
-Both must be set before JAX initialises its backend, hence here. Tests that need float32 say
-so with explicit dtypes.
+The devices and float64 must be set before JAX initialises its backend, hence here. Tests that
+need float32 say so with explicit dtypes.
+
+The suite compiles thousands of small programs and runs each for a few steps, so its time is
+mostly XLA's compiler; ``jax_disable_most_optimizations`` (LLVM's cheap pipeline) cuts the
+whole suite's time by about a fifth, and every program still computes the same formulas. A
+test whose assertion depends on how XLA's optimized code rounds (the one-pass kernels agree
+with it to the bit; float32 Newton-Schulz iterations compared at 1e-5) is marked
+``optimized_xla`` (a module sets ``pytestmark``) and runs with XLA's defaults.
 """
 
 import os
@@ -10,5 +18,17 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                            + " --xla_force_host_platform_device_count=8").strip()
 
 import jax  # noqa: E402
+import pytest  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "optimized_xla: run with XLA's optimizations on (the "
+                            "assertion depends on how its optimized code rounds)")
+
+
+@pytest.fixture(autouse=True)
+def _xla_optimizations(request):
+    optimized = request.node.get_closest_marker("optimized_xla") is not None
+    jax.config.update("jax_disable_most_optimizations", not optimized)

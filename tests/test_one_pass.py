@@ -15,6 +15,9 @@ import gradchain as gc
 from gradchain.execution import cpu_kernels
 from registry import CONFIGS
 
+# The kernels are checked against XLA's optimized code, to the bit (tests/conftest.py).
+pytestmark = pytest.mark.optimized_xla
+
 needs_compiler = pytest.mark.skipif(cpu_kernels.compiler() is None,
                                     reason="no C++ compiler: one_pass runs XLA's code")
 
@@ -162,12 +165,11 @@ def test_vmap_and_grad_run_xla_code_with_the_same_numbers():
         new = gc.apply_updates(params, updates)
         return sum(jnp.sum(jnp.square(p)) for p in jax.tree.leaves(new))
 
-    np.testing.assert_allclose(jax.grad(loss_after_step)(0.1, True),
-                               jax.grad(loss_after_step)(0.1, False), rtol=1e-14)
+    grad = jax.jit(jax.grad(loss_after_step), static_argnums=1)
+    np.testing.assert_allclose(grad(0.1, True), grad(0.1, False), rtol=1e-14)
     rates = jnp.array([0.1, 0.01, 0.3])
-    np.testing.assert_allclose(jax.vmap(lambda r: loss_after_step(r, True))(rates),
-                               jax.vmap(lambda r: loss_after_step(r, False))(rates),
-                               rtol=1e-14)
+    batched = jax.jit(jax.vmap(loss_after_step, in_axes=(0, None)), static_argnums=1)
+    np.testing.assert_allclose(batched(rates, True), batched(rates, False), rtol=1e-14)
 
 
 @needs_compiler

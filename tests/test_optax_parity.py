@@ -51,11 +51,8 @@ def runs(config):
 TOLERANCE = {"float64": 1e-10, "float32": 1e-5}
 
 
-# Both dtypes of a row on one xdist worker (``--dist loadgroup``, pyproject.toml), so that the
-# row's four runs compile once.
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("config", [pytest.param(c, marks=pytest.mark.xdist_group(c.name))
-                                    for c in WITH_OPTAX], ids=ids(WITH_OPTAX))
+@pytest.mark.parametrize("config", WITH_OPTAX, ids=ids(WITH_OPTAX))
 def test_trajectory_matches_optax(config, dtype):
     actual, expected = runs(config)[dtype]
     for leaf in actual.values():

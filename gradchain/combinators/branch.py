@@ -16,6 +16,7 @@ import jax.numpy as jnp
 
 from gradchain.core.dtypes import is_complex, real_dtype
 from gradchain.core.hyperparams import cast, compute_dtype, state_names
+from gradchain.core.leafwise import map_leaves
 from gradchain.core.public import public
 from gradchain.core.transformation import GradientTransformation, call_update
 from gradchain.core.validation import check_range, check_transformations
@@ -82,7 +83,9 @@ def branch(*transformations, combine: Callable, name: str = "branch",
             out = combine(*outs, **scalars(compute_dtype(*outs)))
             return cast(out, u.dtype if is_complex(jnp.result_type(out)) else real_dtype(u.dtype))
 
-        combined = jax.tree.map(leaf, updates, *outputs)
+        leaves, treedef = jax.tree.flatten(updates)
+        combined = treedef.unflatten(map_leaves(leaf, leaves, *[treedef.flatten_up_to(out)
+                                                                 for out in outputs]))
         return combined, BranchState(step.count, tuple(states), step.stored)
 
     return GradientTransformation(init, update, name=name, hyperparams=contract.specs,

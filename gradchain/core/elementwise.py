@@ -25,6 +25,7 @@ from typing import Callable, Optional
 import jax
 
 from gradchain.core import quantized
+from gradchain.core.leafwise import map_leaves
 from gradchain.core.hyperparams import (Hyperparams, ScalarsByDtype, cast, compute_dtype,
                                         next_count, zero_count)
 from gradchain.core.transformation import GradientTransformation
@@ -117,7 +118,7 @@ def elementwise_transformation(
 
         leaves, treedef = jax.tree.flatten(updates)
         stats = treedef.flatten_up_to(stat) if stat is not None else [None] * len(leaves)
-        pairs = [leaf(g, s, p) for g, s, p in zip(leaves, stats, ps)]
+        pairs = map_leaves(leaf, leaves, stats, ps)
         new_updates = treedef.unflatten([o for o, _ in pairs])
         count = next_count(state.count) if counting else None
         if stat_init is None:

@@ -45,6 +45,7 @@ reads the step.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, NamedTuple, Optional
 
 import jax
@@ -54,6 +55,7 @@ from gradchain.core import quantized
 from gradchain.core.dtypes import statistic_dtype
 from gradchain.core.paths import format_path
 from gradchain.core.hyperparams import as_hyperparam_array, cast, compute_dtype, state_names
+from gradchain.core.leafwise import map_leaves
 from gradchain.core.reductions import check_axis_name, shown_with_axis_name
 from gradchain.core.scope import read
 from gradchain.core.transformation import GradientTransformation
@@ -316,14 +318,14 @@ def _build(rule, *, name, hyperparams, statistic, scalars, reads, carry, dtype, 
         shared = {k: _shared_leaves(name, k, updates, treedef) for k in reads}
         stats = treedef.flatten_up_to(stat) if stat is not None else [None] * len(leaves)
 
-        def leaf(index, g, kept, p):
+        def leaf(index, g, kept, p, *shared_leaves):
             s = None
             if kept is not None:
                 s = quantized.load(kept, dtype) if per_element else kept
             used = p if needs_params else None
             dtypes = [g.dtype] + [x.dtype for x in jax.tree.leaves((s, used))]
             inputs = dict(per_update(compute_dtype(*dtypes)), index=index,
-                          **{k: v[index] for k, v in shared.items()})
+                          **dict(zip(shared, shared_leaves)))
             if s is not None:
                 inputs["stat"] = s
             if used is not None:
@@ -338,8 +340,11 @@ def _build(rule, *, name, hyperparams, statistic, scalars, reads, carry, dtype, 
                 return out, quantized.save(new_s, kept, dtype)
             return out, jax.tree.map(lambda new, old: cast(new, old.dtype), new_s, kept)
 
-        pairs = [leaf(i, g, s, p) for i, (g, s, p) in
-                 enumerate(zip(leaves, stats, step.params))]
+        columns = (leaves, stats, step.params, *shared.values())
+        if "index" in rule_wants.names or rule_wants.everything:  # the rule reads the position
+            pairs = [leaf(i, *row) for i, row in enumerate(zip(*columns))]
+        else:
+            pairs = map_leaves(functools.partial(leaf, None), *columns)
         new_updates = treedef.unflatten([o for o, _ in pairs])
         parts = [step.count]
         if stat_init is not None:
