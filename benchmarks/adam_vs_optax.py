@@ -260,11 +260,14 @@ def round_timer(step_once: Callable, wait: Callable, steps: int) -> Callable[[],
 
 
 def time_rounds(runs: dict, rounds: int, desc: str) -> dict:
-    """Per-step seconds of each run, one figure per round; the runs alternate within a round."""
+    """Per-step seconds of each run, one figure per round; the runs alternate within a round,
+    each round starting one run later, so that no run always follows the same one (torch's
+    threads may still spin after its step, and caches hold the last run's arrays)."""
     times = {name: [] for name in runs}
-    for _ in tqdm(range(rounds), desc=desc, leave=False, disable=None):
-        for name, run in runs.items():
-            times[name].append(run())
+    names = list(runs)
+    for k in tqdm(range(rounds), desc=desc, leave=False, disable=None):
+        for name in names[k % len(names):] + names[:k % len(names)]:
+            times[name].append(runs[name]())
     return times
 
 
