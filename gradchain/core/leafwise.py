@@ -17,8 +17,12 @@ from typing import Callable
 import jax
 
 
+# A value's abstract type (shape, dtype, weak type): ``jax.typeof`` where this JAX has it.
+_aval = getattr(jax, "typeof", None) or jax.core.get_aval
+
+
 def _signature(flat: list, treedef):
-    return treedef, tuple(jax.typeof(x) for x in flat)
+    return treedef, tuple(_aval(x) for x in flat)
 
 
 def map_leaves(rule: Callable, *columns) -> list:
