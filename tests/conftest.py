@@ -7,10 +7,10 @@ need float32 say so with explicit dtypes.
 The suite compiles thousands of small programs and runs each for a few steps, so its time is
 mostly XLA's compiler; ``jax_disable_most_optimizations`` (LLVM's cheap pipeline) took the
 whole suite from 11:01 to 9:35 on the 2-core development machine (BUILD.md), and every program
-still computes the same formulas in IEEE arithmetic, without fused multiply-adds. A
-test whose assertion depends on how XLA's optimized code rounds (the one-pass kernels agree
-with it to the bit; float32 Newton-Schulz iterations compared at 1e-5) is marked
-``optimized_xla`` (a module sets ``pytestmark``) and runs with XLA's defaults.
+still computes the same formulas (roundings differ by an ulp where the optimized code fuses
+multiply-adds). A test whose assertion depends on how XLA's optimized code rounds (the
+one-pass kernels agree with it to the bit; float32 Newton-Schulz iterations compared at 1e-5)
+is marked ``optimized_xla`` (a module sets ``pytestmark``) and runs with XLA's defaults.
 """
 
 import os
