@@ -558,9 +558,8 @@ def _build(code: str, cxx: str) -> Path | None:
 def kernel_target(program: Program) -> str | None:
     """The registered XLA:CPU custom-call target running ``program``, or None (no compiler,
     or the compile failed)."""
-    key = program.key
-    if key in _TARGETS:
-        return _TARGETS[key]
+    if program in _TARGETS:
+        return _TARGETS[program]
     cxx = compiler()
     path = _build(source(program), cxx) if cxx else None
     name = None
@@ -570,5 +569,5 @@ def kernel_target(program: Program) -> str | None:
         name = f"gradchain_{path.stem}"
         jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(library.gradchain_kernel),
                                     platform="cpu")
-    _TARGETS[key] = name
+    _TARGETS[program] = name
     return name

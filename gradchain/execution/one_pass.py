@@ -74,10 +74,9 @@ def _plan(function: Callable, flat_args: list):
         return None, out_tree[0], "the update has no per-element work"
     targets = {}
     for piece in split.pieces:
-        key = piece.program.key
-        if key not in targets:
-            targets[key] = cpu_kernels.kernel_target(piece.program)
-            if targets[key] is None:
+        if piece.program not in targets:
+            targets[piece.program] = cpu_kernels.kernel_target(piece.program)
+            if targets[piece.program] is None:
                 return None, out_tree[0], "the C++ compile of the kernel failed"
     return ((split, targets), closed), out_tree[0], None
 
@@ -95,11 +94,11 @@ def _execute(split, targets, flat_args: Sequence, aliases: dict) -> list:
     wanted = {aliases[k]: k for k in aliases}
     groups: dict = {}
     for piece in split.pieces:
-        groups.setdefault((piece.program.key, tuple(piece.scalar_vars)), []).append(piece)
-    calls = [(key, scalar_vars, pieces[start:start + LEAVES_PER_CALL])
-             for (key, scalar_vars), pieces in groups.items()
+        groups.setdefault((piece.program, tuple(piece.scalar_vars)), []).append(piece)
+    calls = [(program, scalar_vars, pieces[start:start + LEAVES_PER_CALL])
+             for (program, scalar_vars), pieces in groups.items()
              for start in range(0, len(pieces), LEAVES_PER_CALL)]
-    for key, scalar_vars, pieces in calls:
+    for program, scalar_vars, pieces in calls:
         operands = [_value(r, env) for r in scalar_vars]
         results, shapes, io_aliases = [], [], {}
         for piece in pieces:
@@ -113,7 +112,7 @@ def _execute(split, targets, flat_args: Sequence, aliases: dict) -> list:
                 shapes.append(jax.ShapeDtypeStruct(aval.shape, aval.dtype))
                 results.append(ref)
             operands.extend(env[v] for v in piece.input_vars)
-        call = jax.ffi.ffi_call(targets[key], shapes, input_output_aliases=io_aliases)
+        call = jax.ffi.ffi_call(targets[program], shapes, input_output_aliases=io_aliases)
         env.update(zip(results, call(*operands)))
     return [jnp.asarray(_value(r, env)) for r in split.outputs]
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import jax
@@ -62,9 +62,10 @@ class Equation:
     outputs: list       # variable ids
 
 
-@dataclass
+@dataclass(frozen=True)
 class Program:
-    """One piece's per-element work, independent of its size.
+    """One piece's per-element work, independent of its size; equal programs (same fields)
+    run as one kernel, and a program is its kernel's key.
 
     ``inputs``: dtypes of the arrays it reads; ``scalars``: dtypes of the scalars it reads;
     ``ops``: ``(primitive name, static params, operands)`` with operands ``("in", k)``,
@@ -80,12 +81,6 @@ class Program:
     result_dtypes: tuple
     solitary: tuple = ()
 
-    @functools.cached_property
-    def key(self) -> tuple:
-        """Equal for programs that run as one kernel (built once: it is used per leaf)."""
-        return (self.inputs, self.scalars, self.ops, self.results, self.result_dtypes,
-                self.solitary)
-
 
 @dataclass
 class Piece:
@@ -94,7 +89,6 @@ class Piece:
     input_vars: list
     scalar_vars: list
     result_vars: list
-    size: int
 
 
 @dataclass
@@ -106,7 +100,6 @@ class Split:
     scalar_eqns: list
     pieces: list
     outputs: list           # variable ids or Literal, the function's flat outputs
-    notes: list = field(default_factory=list)
 
 
 class _Unsupported(Exception):
@@ -297,8 +290,7 @@ def _piece(eqns, results, avals, is_array, scalar_uses) -> Piece:
         results=tuple(("tmp", temps[r]) for r in results),
         result_dtypes=tuple(_dtype(avals[r]) for r in results),
         solitary=tuple(k for k, r in enumerate(scalar_vars) if scalar_uses[r] == 1))
-    size = _size(avals[results[0]])
-    return Piece(program, input_vars, scalar_vars, results, size)
+    return Piece(program, input_vars, scalar_vars, results)
 
 
 def _literal_value(literal: Literal):
