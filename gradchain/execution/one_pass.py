@@ -233,7 +233,10 @@ def one_pass_function(function: Callable, *, donate_argnums: Sequence[int] = (),
     float32 parameter for Adam. ``donate_argnums`` names the arguments the caller donates to
     ``jit``; their leaves may share memory with results of the same shape and dtype, paired
     in order as ``jit`` pairs donated buffers. Returns the same values as ``function`` (to the
-    bit); where the one-pass loop cannot be used, it calls ``function``.
+    bit); where the one-pass loop cannot be used, it calls ``function``. ``function`` calls the
+    plain transformation: a ``one_pass(tx)`` inside it is an opaque call to this reading
+    (``require=True`` names it: ``custom_vmap_call``), so the step then runs as written, the
+    inner loop for the update and XLA's code for the rest.
 
     Args:
       function: a function of pytrees of arrays, traceable by ``jax.make_jaxpr``.
