@@ -107,7 +107,24 @@ def _every_primitive(x, y, z):
         "square_sub": jnp.square(x - y) * 0.25 + y * z,
         "div_chain": (x / y) / z, "div_of_div": x / (y / z), "div_by_literal": x / 3.0,
         "to_bool_and_back": (x != 0).astype(x.dtype) * y,
+        **_bounded_by_literals(x),
     }
+
+
+def _bounded_by_literals(x):
+    """``max``/``min`` of an array and a literal: the kernel writes one compare and select
+    where the literal allows it (normal or infinite, and for float64 on the safe side), else
+    the general form; the literals below are on both sides of that line."""
+    tiny = float(jnp.finfo(x.dtype).tiny)
+    literals = {"tiny": tiny, "zero": 0.0, "minus_zero": -0.0,
+                "positive": 2.5, "negative": -1.5, "inf": np.inf, "minus_inf": -np.inf,
+                "nan": np.nan, "minus_tiny": -tiny}
+    out = {}
+    for label, c in literals.items():
+        out[f"max_{label}"] = jnp.maximum(x, c)
+        out[f"min_{label}"] = jnp.minimum(x, c)
+        out[f"max_{label}_first"] = jnp.maximum(c, x)
+    return out
 
 
 @needs_compiler
@@ -201,6 +218,18 @@ def test_work_that_is_not_per_element_runs_as_it_is():
     got = jax.jit(gc.one_pass(gc.lamb(1e-3)).update)(params, state, params)
     expected = jax.jit(gc.lamb(1e-3).update)(params, state, params)
     chex.assert_trees_all_equal(got, expected)
+
+
+@needs_compiler
+def test_a_subnormal_literal_is_refused():
+    """Two compilers each fold a subnormal constant their own way: such a function runs as
+    XLA compiles it, and ``require=True`` names the reason."""
+    x = jnp.asarray([-0.0, 1.0, -1.0], jnp.float32)
+    bounded = lambda x: jnp.maximum(x, float(jnp.finfo(jnp.float32).tiny) / 4)
+    with pytest.raises(ValueError, match="not per-element \\(a subnormal literal\\)"):
+        jax.jit(gc.one_pass_function(bounded, require=True))(x)
+    got = jax.jit(gc.one_pass_function(bounded))(x)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(jax.jit(bounded)(x)))
 
 
 def test_without_a_compiler_it_runs_xla(monkeypatch):

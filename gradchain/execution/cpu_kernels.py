@@ -120,7 +120,7 @@ def _literal(value, dtype: str) -> str:
     if dtype == "bool":
         return "true" if value else "false"
     if dtype.startswith("float"):
-        value = float(value)
+        value = float.fromhex(value)
         if np.isnan(value):
             return f"std::numeric_limits<{c_type}>::quiet_NaN()"
         if np.isinf(value):
@@ -218,6 +218,36 @@ def _product_of_computed(program: Program, members: set, operand) -> bool:
     return all(f[0] == "tmp" and f[1] in members for f in factors)
 
 
+def _bound_by_literal(name: str, operands: tuple, dtype: str):
+    """``(value, literal)`` when ``max``/``min`` of a value and a literal ``c`` can be one
+    compare and select, ``c > x ? c : x`` (``<`` for ``min``), else None.
+
+    ``gc_max``/``gc_min`` spell out XLA's semantics for any two operands (NaN first, the sign of
+    zero, float64 subnormals flushed) and cost the loop a third of its time where a guard such
+    as ``max(scale, tiny)`` sits in it (measured: 0.77 against 0.52 ns per element for Adam's
+    loop in cache). With ``c`` neither NaN, zero nor subnormal the select gives the same bits:
+    a NaN ``x`` fails the comparison and is returned; ``x == c`` means equal bits; under
+    denormals-are-zero a subnormal ``x`` compares as zero, on the same side of ``c`` as itself.
+    For float64, whose results flush subnormals, ``c`` must also lie on the side (positive for
+    ``max``, negative for ``min``) where the ``x`` returned is never subnormal. ``max(x, -inf)``
+    and ``min(x, inf)`` XLA's simplifier removes (a float64 subnormal ``x`` comes out as it
+    is): then ``(value, None)``.
+    """
+    if name not in ("max", "min") or not dtype.startswith("float"):
+        return None
+    literals = [k for k, o in enumerate(operands) if o[0] == "lit"]
+    if len(literals) != 1:
+        return None
+    c = float.fromhex(operands[literals[0]][1])
+    if c == (-np.inf if name == "max" else np.inf):
+        return operands[1 - literals[0]], None
+    if np.isnan(c) or abs(c) < np.finfo(dtype).tiny:
+        return None
+    if dtype == "float64" and (c < 0 if name == "max" else c > 0):
+        return None
+    return operands[1 - literals[0]], operands[literals[0]]
+
+
 def _contracted(program: Program, members: set, uses: Counter, name: str, operands: tuple,
                 dtype: str):
     """LLVM's contraction of ``a*b ± c`` into one fused multiply-add, as XLA:CPU allows it.
@@ -313,7 +343,7 @@ def _as_xla_simplifies(program: Program) -> Program:
             for k in (0, 1):
                 predicate = from_bool(operands[k])
                 if predicate is not None:
-                    zero = ("lit", 0.0, dtype)
+                    zero = ("lit", (0.0).hex(), dtype)
                     moved[index] = emit("select_n", [predicate, zero, operands[1 - k]], dtype)[1]
                     break
             else:
@@ -324,7 +354,7 @@ def _as_xla_simplifies(program: Program) -> Program:
             inner_num, inner_div = producer(numerator, "div"), producer(divisor, "div")
             solitary = divisor[0] == "scalar" and divisor[1] in program.solitary
             if (divisor[0] == "lit" or solitary) and numerator[0] not in ("scalar", "lit"):
-                reciprocal = emit("div", [("lit", 1.0, dtype), divisor], dtype)
+                reciprocal = emit("div", [("lit", (1.0).hex(), dtype), divisor], dtype)
                 moved[index] = emit("mul", [numerator, reciprocal], dtype)[1]
                 continue
             if inner_num is not None and inner_div is not None:
@@ -372,7 +402,14 @@ def source(program: Program) -> str:
             name, params, operands, dtype = program.ops[index]
             temp = f"f{root}_{index}"
             product = _contracted(program, member_set, uses, name, operands, dtype)
-            if product is None:
+            bound = _bound_by_literal(name, operands, dtype)
+            if bound is not None and bound[1] is None:
+                expr = spell(bound[0])
+            elif bound is not None:
+                value, literal = (spell(o) for o in bound)
+                sense = ">" if name == "max" else "<"
+                expr = f"(({literal} {sense} {value}) ? {literal} : {value})"
+            elif product is None:
                 expr = _expression(name, params, [spell(o) for o in operands], dtype, body, temp)
             else:
                 factor_a, factor_b, addend, negate = product

@@ -69,7 +69,8 @@ class Program:
 
     ``inputs``: dtypes of the arrays it reads; ``scalars``: dtypes of the scalars it reads;
     ``ops``: ``(primitive name, static params, operands)`` with operands ``("in", k)``,
-    ``("scalar", k)``, ``("tmp", k)`` (result of op k) or ``("lit", value, dtype)``;
+    ``("scalar", k)``, ``("tmp", k)`` (result of op k) or ``("lit", value, dtype)`` (a float
+    literal's value as its ``float.hex()`` text);
     ``results``: operands, one per array it writes; ``result_dtypes`` their dtypes;
     ``solitary``: the scalars that one array operation of the whole function reads (XLA
     rewrites a division by such a scalar, ``cpu_kernels._as_xla_simplifies``).
@@ -294,7 +295,15 @@ def _piece(eqns, results, avals, is_array, scalar_uses) -> Piece:
 
 
 def _literal_value(literal: Literal):
+    """The literal as a program keeps it: an int or bool, or a float's exact ``float.hex()``
+    text (as numbers ``0.0 == -0.0`` and a NaN is unequal to itself, so programs differing
+    only in the sign of a zero would share one kernel)."""
     value = np.asarray(literal.value, dtype=literal.dtype)
     if value.shape:
         raise _Unsupported("an array literal")
-    return value.item()
+    item = value.item()
+    if isinstance(item, float) and 0 < abs(item) < np.finfo(value.dtype).tiny:
+        # Compiled as a constant, XLA:CPU and the C++ compiler may each fold or flush it
+        # their own way (found: max(-0, tiny / 4) is -0 in XLA's code, +0 in the kernel's).
+        raise _Unsupported("a subnormal literal")
+    return item.hex() if isinstance(item, float) else item
