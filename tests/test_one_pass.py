@@ -5,6 +5,8 @@ inputs. Where no C++ compiler is found the kernel tests are skipped (``one_pass`
 XLA's code, which ``test_without_a_compiler_it_runs_xla`` checks).
 """
 
+import re
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -164,6 +166,34 @@ def test_one_call_per_32_leaves_and_no_loop_per_leaf():
     grads = jax.tree.map(jnp.copy, params)
     got = jitted(params, state, grads)
     assert all(x.is_deleted() for x in jax.tree.leaves((params, state)) if x.ndim)
+    chex.assert_trees_all_equal(expected, got)
+
+
+@needs_compiler
+def test_the_scalar_results_leave_through_the_first_call():
+    """The step's scalar work (counts, bias corrections, hyperparameters and their records)
+    is one fusion per dtype, and the first call copies the new scalars into the state's
+    donated buffers: a one-leaf Adam step compiles to at most eight tasks, so XLA:CPU runs it
+    in order on the calling thread (with more it hands them to its thread pool), and nothing
+    is copied. Every donated buffer is consumed and the numbers are XLA's."""
+    params = {"w": jnp.linspace(-1.0, 1.0, 1000, dtype=jnp.float32)}
+    tx = gc.adam(1e-3)
+
+    def step(params, state, grads):
+        updates, state = tx.update(grads, state, params)
+        return gc.apply_updates(params, updates), state
+
+    jitted = jax.jit(gc.one_pass_function(step, donate_argnums=(0, 1), require=True),
+                     donate_argnums=(0, 1))
+    state = tx.init(params)
+    entry = jitted.lower(params, state, params).compile().as_text().split("ENTRY")[1]
+    ops = re.findall(r"= \S+ ([a-z][a-z-]*)\(", entry)
+    tasks = [op for op in ops
+             if op not in ("parameter", "constant", "get-tuple-element", "tuple", "bitcast")]
+    assert len(tasks) <= 8 and "copy" not in tasks, tasks
+    expected = jax.jit(step)(params, state, params)
+    got = jitted(params, state, jax.tree.map(jnp.copy, params))
+    assert all(x.is_deleted() for x in jax.tree.leaves((params, state)))
     chex.assert_trees_all_equal(expected, got)
 
 

@@ -5,9 +5,11 @@ compiler against the FFI headers that ship with jaxlib (``jax.ffi.include_dir()`
 and registers it as an XLA custom call for the CPU. It returns the target's name, or ``None``
 when no compiler is found or the compile fails (the caller then runs XLA's own code).
 
-One call of the target handles every leaf that runs the program: its operands are the
-program's scalars, then each leaf's arrays in turn; its results are each leaf's results in
-turn. The loop reads each element of every input once and writes each result once, in chunks
+One call of the target handles every leaf that runs the program: its operands are the step's
+scalars packed into one array per dtype (the ``layout`` attribute says where each of the
+program's scalars sits), then each leaf's arrays in turn; its results are each leaf's results
+in turn, then any scalars the call copies out of the packs (the step's new counts and
+hyperparameters, ``one_pass._execute``). The loop reads each element of every input once and writes each result once, in chunks
 of ``_CHUNK`` elements shared with the threads of XLA's own intra-op pool when the call has
 at least ``_PARALLEL_MIN`` elements.
 
@@ -430,8 +432,10 @@ def source(program: Program) -> str:
     scalar_reads = []
     for k, d in enumerate(program.scalars):
         scalar_reads.append(
-            f"  {{ auto a = args.get<ffi::AnyBuffer>({k}); if (!a.has_value()) return a.error();"
-            f" sc.s{k} = *static_cast<const {_C_TYPES[d]}*>(a->untyped_data()); }}")
+            f"  {{ auto a = args.get<ffi::AnyBuffer>(layout[{3 + 2 * k}]);"
+            f" if (!a.has_value()) return a.error();"
+            f" sc.s{k} = static_cast<const {_C_TYPES[d]}*>(a->untyped_data())"
+            f"[layout[{4 + 2 * k}]]; }}")
     loop = "\n".join("    " + line for line in body)
     return _PRELUDE + f"""
 struct Scalars {{ int unused;{scalar_fields} }};
@@ -461,13 +465,31 @@ struct Work {{
   }}
 }};
 
-static ffi::Error Impl(ffi::ThreadPool pool, ffi::RemainingArgs args, ffi::RemainingRets rets) {{
+// ``layout``: [packs, scalars, copies, then (pack, index) of each scalar of the program, then
+// (pack, index) of each copied result]. The operands are the packs (each an array of the
+// step's scalars of one dtype), each leaf's arrays in turn, then buffers the copied results
+// may overwrite; the results are each leaf's results in turn, then the copied scalars.
+static ffi::Error Impl(ffi::ThreadPool pool, ffi::Span<const int64_t> layout,
+                       ffi::RemainingArgs args, ffi::RemainingRets rets) {{
   const size_t n_scalar = {n_scalar}, n_in = {n_in}, n_out = {n_out};
-  if (args.size() < n_scalar || rets.size() % n_out != 0)
-    return ffi::Error::InvalidArgument("gradchain kernel: wrong number of buffers");
-  const size_t leaves = rets.size() / n_out;
-  if (args.size() != n_scalar + leaves * n_in)
-    return ffi::Error::InvalidArgument("gradchain kernel: wrong number of buffers");
+  const auto wrong = ffi::Error::InvalidArgument("gradchain kernel: wrong number of buffers");
+  if (layout.size() < 3 || layout[1] != static_cast<int64_t>(n_scalar)) return wrong;
+  const size_t packs = layout[0], copies = layout[2];
+  if (layout.size() != 3 + 2 * (n_scalar + copies) || rets.size() < copies ||
+      (rets.size() - copies) % n_out != 0)
+    return wrong;
+  const size_t leaves = (rets.size() - copies) / n_out;
+  if (args.size() < packs + leaves * n_in) return wrong;
+  for (size_t j = 0; j < copies; ++j) {{
+    const int64_t* at = &layout[3 + 2 * (n_scalar + j)];
+    auto from = args.get<ffi::AnyBuffer>(at[0]);
+    if (!from.has_value()) return from.error();
+    auto to = rets.get<ffi::AnyBuffer>(leaves * n_out + j);
+    if (!to.has_value()) return to.error();
+    const size_t bytes = (*to)->size_bytes();
+    std::memcpy((*to)->untyped_data(),
+                static_cast<const char*>(from->untyped_data()) + at[1] * bytes, bytes);
+  }}
   auto work = std::make_shared<Work>();
   Scalars& sc = work->sc;
 {chr(10).join(scalar_reads)}
@@ -477,7 +499,7 @@ static ffi::Error Impl(ffi::ThreadPool pool, ffi::RemainingArgs args, ffi::Remai
   int64_t total = 0;
   for (size_t l = 0; l < leaves; ++l) {{
     for (size_t k = 0; k < n_in; ++k) {{
-      auto a = args.get<ffi::AnyBuffer>(n_scalar + l * n_in + k);
+      auto a = args.get<ffi::AnyBuffer>(packs + l * n_in + k);
       if (!a.has_value()) return a.error();
       work->ptrs[l * width + k] = a->untyped_data();
     }}
@@ -509,7 +531,11 @@ static ffi::Error Impl(ffi::ThreadPool pool, ffi::RemainingArgs args, ffi::Remai
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(
     gradchain_kernel, Impl,
-    ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().RemainingArgs().RemainingRets());
+    ffi::Ffi::Bind()
+        .Ctx<ffi::ThreadPool>()
+        .Attr<ffi::Span<const int64_t>>("layout")
+        .RemainingArgs()
+        .RemainingRets());
 """
 
 

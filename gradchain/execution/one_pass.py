@@ -81,10 +81,19 @@ def _plan(function: Callable, flat_args: list):
     return ((split, targets), closed), out_tree[0], None
 
 
-def _execute(split, targets, flat_args: Sequence, aliases: dict) -> list:
-    """Run ``split`` on ``flat_args`` (the inputs, then the traced jaxpr's consts): its scalar
-    equations in XLA, then custom calls of at most ``LEAVES_PER_CALL`` leaves per program and
-    scalar set. ``aliases``: {flat input index: flat output index} that may share memory."""
+def _execute(split, targets, flat_args: Sequence, aliases: dict, inputs: int) -> list:
+    """Run ``split`` on ``flat_args`` (the function's ``inputs`` flat inputs, then the traced
+    jaxpr's consts): its scalar equations in XLA, then custom calls of at most
+    ``LEAVES_PER_CALL`` leaves per program and scalar set. ``aliases``: {flat input index:
+    flat output index} that may share memory.
+
+    The scalars the calls read and the scalar results the function returns (new counts,
+    hyperparameters, records) are stacked into one array per dtype, which XLA computes in one
+    fusion; the calls read their scalars from these packs, and the first call also copies the
+    scalar results out of them. Written by XLA, each scalar result is one more task for
+    XLA:CPU's executor, which runs a step of more than eight tasks on its thread pool instead
+    of in order on the calling thread (measured: a one-leaf Adam step of 1,000 elements took
+    151-203 us with its 23 tasks, 34-60 us with the hyperparameter records left out)."""
     env = dict(zip(split.input_vars, list(flat_args) + list(split.const_values)))
     for eqn in split.scalar_eqns:
         outs = eqn.primitive.bind(*[_value(r, env) for r in eqn.inputs], **eqn.params)
@@ -98,8 +107,32 @@ def _execute(split, targets, flat_args: Sequence, aliases: dict) -> list:
     calls = [(program, scalar_vars, pieces[start:start + LEAVES_PER_CALL])
              for (program, scalar_vars), pieces in groups.items()
              for start in range(0, len(pieces), LEAVES_PER_CALL)]
-    for program, scalar_vars, pieces in calls:
-        operands = [_value(r, env) for r in scalar_vars]
+
+    packs: dict = {}   # dtype name -> {variable, or a Literal's bytes: (index, ref)}
+
+    def packed(ref):
+        literal = isinstance(ref, programs.Literal)
+        dtype = np.dtype(ref.dtype if literal else split.avals[ref].dtype).name
+        key = np.asarray(ref.value, dtype).tobytes() if literal else ref
+        members = packs.setdefault(dtype, {})
+        return dtype, members.setdefault(key, (len(members), ref))[0]
+
+    passed_through = set(split.input_vars[:inputs])
+    copied = [(k, packed(ref)) for k, ref in enumerate(split.outputs)
+              if _is_scalar(ref, split) and (isinstance(ref, programs.Literal)
+                                             or ref not in passed_through)]
+    scalar_at = {ref: packed(ref) for _, scalar_vars, _ in calls for ref in scalar_vars}
+    order = list(packs)
+    arrays = [_pack([_value(ref, env) for _, ref in packs[dtype].values()], dtype)
+              for dtype in order]
+
+    results_of = {}
+    for number, (program, scalar_vars, pieces) in enumerate(calls):
+        operands = list(arrays)
+        layout = [len(arrays), len(scalar_vars), len(copied) if number == 0 else 0]
+        for ref in scalar_vars:
+            dtype, index = scalar_at[ref]
+            layout += [order.index(dtype), index]
         results, shapes, io_aliases = [], [], {}
         for piece in pieces:
             for ref in piece.result_vars:
@@ -112,9 +145,40 @@ def _execute(split, targets, flat_args: Sequence, aliases: dict) -> list:
                 shapes.append(jax.ShapeDtypeStruct(aval.shape, aval.dtype))
                 results.append(ref)
             operands.extend(env[v] for v in piece.input_vars)
+        if number == 0:
+            for k, (dtype, index) in copied:
+                layout += [order.index(dtype), index]
+                if k in wanted:
+                    io_aliases[len(operands)] = len(shapes)
+                    operands.append(flat_args[wanted[k]])
+                shapes.append(jax.ShapeDtypeStruct((), dtype))
         call = jax.ffi.ffi_call(targets[program], shapes, input_output_aliases=io_aliases)
-        env.update(zip(results, call(*operands)))
-    return [jnp.asarray(_value(r, env)) for r in split.outputs]
+        outs = call(*operands, layout=np.asarray(layout, np.int64))
+        env.update(zip(results, outs))
+        if number == 0:
+            results_of = {k: out for (k, _), out in zip(copied, outs[len(results):])}
+    return [results_of[k] if k in results_of else jnp.asarray(_value(r, env))
+            for k, r in enumerate(split.outputs)]
+
+
+def _pack(values: list, dtype: str):
+    """``values`` (scalars) as one array, built by selects (one loop XLA:CPU fuses with the
+    values' own computations, where a ``concatenate`` of them is a task of its own after
+    theirs); the bits of each value are kept."""
+    index = jax.lax.iota(np.int32, len(values))
+    packed = jnp.zeros(len(values), dtype)
+    for k, value in enumerate(values):
+        packed = jnp.where(index == k, jnp.asarray(value, dtype), packed)
+    return packed
+
+
+def _is_scalar(ref, split) -> bool:
+    """A scalar of a dtype the packs hold (a Literal, or a variable of shape ())."""
+    if isinstance(ref, programs.Literal):
+        shape, dtype = np.shape(ref.value), ref.dtype
+    else:
+        shape, dtype = split.avals[ref].shape, split.avals[ref].dtype
+    return shape == () and np.dtype(dtype).name in programs.KERNEL_DTYPES
 
 
 def _run(function: Callable, flat_args: list, in_tree, alias_pairs: Callable):
@@ -137,7 +201,7 @@ def _run(function: Callable, flat_args: list, in_tree, alias_pairs: Callable):
     # The traced constants (a learning rate the caller differentiates, say) are explicit
     # inputs, so that jvp and vmap see them.
     def fused(*args):
-        return _execute(split, targets, args, aliases)
+        return _execute(split, targets, args, aliases, count)
 
     def flat_xla(*args):
         return jax.core.eval_jaxpr(closed.jaxpr, args[count:], *args[:count])
