@@ -8,6 +8,10 @@ values and the same gradients):
 - ``small``: 5,000 leaves of shape 16x8 (many small leaves: dispatch and per-leaf overhead);
 - ``single``: one leaf of 1,000,000 parameters.
 
+gradchain's ``adam`` runs three ways: as XLA compiles it (``gradchain``), through
+``gradchain.one_pass_function`` (``gc-1pass``: one C++ loop per 32 leaves) and under
+``gradchain.flatten`` (``gc-flat``: its state one vector per moment, the leaves concatenated).
+
 For each tree and JAX optimizer the step ``(params, state, grads) -> (params, state)``
 (``update`` then ``apply_updates``) is jitted with params and state donated and compiled ahead
 of time; lowering and compiling are timed separately. When torch is installed,
@@ -76,7 +80,8 @@ TREES = ("gpt2", "small", "single")
 PARAMS_SEED, GRADS_SEED = 0, 1
 REFERENCE = "gradchain"  # gradchain.adam as XLA compiles it
 ONE_PASS = "gc-1pass"
-REFERENCES = (REFERENCE, ONE_PASS)  # every ratio row is one of these over another optimizer
+FLAT = "gc-flat"  # gradchain.flatten(gradchain.adam): the state as one vector per moment
+REFERENCES = (REFERENCE, ONE_PASS, FLAT)  # every ratio row is one of these over another one
 
 
 class Contender(NamedTuple):
@@ -92,6 +97,7 @@ CONTENDERS = (
     Contender(REFERENCE, gradchain.adam(LEARNING_RATE), gradchain.apply_updates),
     Contender("optax", optax.adam(LEARNING_RATE), optax.apply_updates),
     Contender(ONE_PASS, gradchain.adam(LEARNING_RATE), gradchain.apply_updates, one_pass=True),
+    Contender(FLAT, gradchain.flatten(gradchain.adam(LEARNING_RATE)), gradchain.apply_updates),
 )
 
 # Shown beside Adam (step time, state bytes per parameter; no ratios to gradchain's Adam): the
@@ -517,8 +523,9 @@ def print_table(results: dict, bandwidth: dict, devices: dict, args) -> None:
     print(TABLE_HEADER + "\n" + "-" * len(TABLE_HEADER))
     for tree, r in results.items():
         print_tree_rows(tree, r)
-    print(f"\nA/X = A / X for A = {REFERENCE} (XLA's code) and {ONE_PASS} (the same adam "
-          "through gradchain.one_pass_function); < 1: A faster; step: median [p25 - p75] of "
+    print(f"\nA/X = A / X for A = {REFERENCE} (XLA's code), {ONE_PASS} (the same adam "
+          f"through gradchain.one_pass_function) and {FLAT} (gradchain.flatten(adam): the "
+          "leaves as one vector); < 1: A faster; step: median [p25 - p75] of "
           "the per-round ratios (all optimizers ran in every round); torch has no compile step "
           "(-); params differ: max |p_A - p_X| after all steps.")
     for tree, r in results.items():

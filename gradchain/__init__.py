@@ -38,7 +38,7 @@ The public API, by concept (each name's home module is its only import path):
 - clipping: ``clip``, ``clip_by_global_norm``, ``global_norm``, ``clip_by_block_rms``,
   ``adaptive_grad_clip``, ``unitwise_norm``;
 - wrappers: ``param_groups``, ``partition``/``multi_transform``, ``apply_where``, ``masked``,
-  ``freeze_where``, ``freeze``, ``selective_transform``, ``set_to_zero``,
+  ``freeze_where``, ``freeze``, ``selective_transform``, ``set_to_zero``, ``flatten``,
   ``accumulate_gradients``, ``MultiSteps``, ``skip_non_finite``, ``apply_if_finite``,
   ``MaskedNode``;
 - introspection: ``describe``, ``describe_state``, ``find_state``, ``find_states``,
@@ -131,6 +131,7 @@ from gradchain.step_size.scale import ScaleState, scale, scale_by_learning_rate
 from gradchain.wrappers.accumulate import MultiSteps, MultiStepsState, accumulate_gradients
 from gradchain.wrappers.finite import ApplyIfFiniteState, apply_if_finite, skip_non_finite
 from gradchain.wrappers.freeze import freeze, freeze_where, selective_transform, set_to_zero
+from gradchain.wrappers.flatten import FlattenState, flatten
 from gradchain.wrappers.labels import MaskedNode
 from gradchain.wrappers.lookahead import LookaheadState, lookahead
 from gradchain.wrappers.masked import MaskedState, apply_where, masked
@@ -218,7 +219,8 @@ __all__ = [
     "ClipByGlobalNormState", "ClipState", "MaskedNode", "MaskedState", "MultiSteps",
     "MultiStepsState", "PartitionState", "adaptive_grad_clip", "apply_if_finite", "apply_where",
     "accumulate_gradients", "clip", "clip_by_block_rms", "clip_by_global_norm", "describe",
-    "describe_state", "find_state", "find_states", "freeze", "freeze_where", "global_norm",
+    "describe_state", "find_state", "find_states", "flatten", "FlattenState", "freeze",
+    "freeze_where", "global_norm",
     "masked", "multi_transform", "param_groups", "partition", "selective_transform",
     "set_to_zero", "skip_non_finite", "state_bytes", "unitwise_norm",
     "ClipLrState", "FoldedBiasCorrectionState", "GradientNoiseState", "LookaheadState",
