@@ -262,6 +262,22 @@ def test_a_subnormal_literal_is_refused():
     np.testing.assert_array_equal(np.signbit(got), np.signbit(jax.jit(bounded)(x)))
 
 
+@needs_compiler
+def test_a_prng_key_beside_the_loop_runs_in_xla():
+    """A typed PRNG key among the inputs and results (a state's random key, say) is not
+    per-element work: it stays in XLA, passed through or folded, and the loop still runs."""
+    x, key = jnp.linspace(-1.0, 1.0, 8), jax.random.key(0)
+
+    def step(x, key):
+        return x * 2.0, key, jax.random.fold_in(key, 1)
+
+    got = jax.jit(gc.one_pass_function(step, donate_argnums=(1,), require=True))(x, key)
+    expected = jax.jit(step)(x, key)
+    np.testing.assert_array_equal(got[0], expected[0])
+    for a, b in zip(got[1:], expected[1:]):
+        np.testing.assert_array_equal(jax.random.key_data(a), jax.random.key_data(b))
+
+
 def test_without_a_compiler_it_runs_xla(monkeypatch):
     monkeypatch.setattr(cpu_kernels, "compiler", lambda: None)
     params = _params(jnp.float32)

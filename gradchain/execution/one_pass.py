@@ -112,7 +112,7 @@ def _execute(split, targets, flat_args: Sequence, aliases: dict, inputs: int) ->
 
     def packed(ref):
         literal = isinstance(ref, programs.Literal)
-        dtype = np.dtype(ref.dtype if literal else split.avals[ref].dtype).name
+        dtype = _dtype_name(ref.dtype if literal else split.avals[ref].dtype)
         key = np.asarray(ref.value, dtype).tobytes() if literal else ref
         members = packs.setdefault(dtype, {})
         return dtype, members.setdefault(key, (len(members), ref))[0]
@@ -178,7 +178,15 @@ def _is_scalar(ref, split) -> bool:
         shape, dtype = np.shape(ref.value), ref.dtype
     else:
         shape, dtype = split.avals[ref].shape, split.avals[ref].dtype
-    return shape == () and np.dtype(dtype).name in programs.KERNEL_DTYPES
+    return shape == () and _dtype_name(dtype) in programs.KERNEL_DTYPES
+
+
+def _dtype_name(dtype) -> str:
+    """``float32``, ... (and ``key<fry>`` for a PRNG key, which numpy cannot name)."""
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        return str(dtype)
 
 
 def _run(function: Callable, flat_args: list, in_tree, alias_pairs: Callable):
@@ -192,8 +200,8 @@ def _run(function: Callable, flat_args: list, in_tree, alias_pairs: Callable):
     if planned is None:
         return None, why
     (split, targets), closed = planned
-    out_avals = [(np.shape(r.value), np.dtype(r.dtype)) if isinstance(r, programs.Literal)
-                 else (split.avals[r].shape, np.dtype(split.avals[r].dtype))
+    out_avals = [(np.shape(r.value), _dtype_name(r.dtype)) if isinstance(r, programs.Literal)
+                 else (split.avals[r].shape, _dtype_name(split.avals[r].dtype))
                  for r in split.outputs]
     aliases = alias_pairs(out_tree, out_avals)
     count = len(flat_args)
@@ -339,7 +347,7 @@ def one_pass_function(function: Callable, *, donate_argnums: Sequence[int] = (),
                 free.setdefault(aval, collections.deque()).append(j)
             result = {}
             for i in donated_flat:
-                waiting = free.get((np.shape(flat[i]), np.dtype(flat[i].dtype)))
+                waiting = free.get((np.shape(flat[i]), _dtype_name(flat[i].dtype)))
                 if waiting:
                     result[i] = waiting.popleft()
             return result
