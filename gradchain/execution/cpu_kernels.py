@@ -9,9 +9,9 @@ One call of the target handles every leaf that runs the program: its operands ar
 scalars packed into one array per dtype (the ``layout`` attribute says where each of the
 program's scalars sits), then each leaf's arrays in turn; its results are each leaf's results
 in turn, then any scalars the call copies out of the packs (the step's new counts and
-hyperparameters, ``one_pass._execute``). The loop reads each element of every input once and writes each result once, in chunks
-of ``_CHUNK`` elements shared with the threads of XLA's own intra-op pool when the call has
-at least ``_PARALLEL_MIN`` elements.
+hyperparameters, ``one_pass._execute``). The loop reads each element of every input once and
+writes each result once, in chunks of ``_CHUNK`` elements shared with the threads of XLA's own
+intra-op pool when the call has at least ``_PARALLEL_MIN`` elements.
 
 Each primitive is spelled as XLA:CPU computes it, so the results equal XLA's to the bit:
 IEEE ``+ - * /`` and ``sqrt`` without contraction into fused multiply-adds
@@ -472,14 +472,16 @@ struct Work {{
 static ffi::Error Impl(ffi::ThreadPool pool, ffi::Span<const int64_t> layout,
                        ffi::RemainingArgs args, ffi::RemainingRets rets) {{
   const size_t n_scalar = {n_scalar}, n_in = {n_in}, n_out = {n_out};
-  const auto wrong = ffi::Error::InvalidArgument("gradchain kernel: wrong number of buffers");
-  if (layout.size() < 3 || layout[1] != static_cast<int64_t>(n_scalar)) return wrong;
+  const auto wrong = [] {{
+    return ffi::Error::InvalidArgument("gradchain kernel: wrong number of buffers");
+  }};
+  if (layout.size() < 3 || layout[1] != static_cast<int64_t>(n_scalar)) return wrong();
   const size_t packs = layout[0], copies = layout[2];
   if (layout.size() != 3 + 2 * (n_scalar + copies) || rets.size() < copies ||
       (rets.size() - copies) % n_out != 0)
-    return wrong;
+    return wrong();
   const size_t leaves = (rets.size() - copies) / n_out;
-  if (args.size() < packs + leaves * n_in) return wrong;
+  if (args.size() < packs + leaves * n_in) return wrong();
   for (size_t j = 0; j < copies; ++j) {{
     const int64_t* at = &layout[3 + 2 * (n_scalar + j)];
     auto from = args.get<ffi::AnyBuffer>(at[0]);
