@@ -145,11 +145,9 @@ def test_every_primitive_equals_xla_on_special_values(dtype):
         assert same.all(), (name, x[~same][:3], y[~same][:3], a[~same][:3], b[~same][:3])
 
 
-@needs_compiler
-def test_one_call_per_32_leaves_and_no_loop_per_leaf():
-    """100 leaves of one program: 4 custom calls, and no loop fusion per leaf left in XLA's
-    step (only its scalar work); the moments are updated in place (donated)."""
-    params = {f"p{k}": jnp.full((4, 2), k, jnp.float32) for k in range(100)}
+def _adam_step_donated(params):
+    """Adam's whole step, plain and through ``one_pass_function`` (jitted, params and state
+    donated), and the initial state."""
     tx = gc.adam(1e-3)
 
     def step(params, state, grads):
@@ -158,7 +156,15 @@ def test_one_call_per_32_leaves_and_no_loop_per_leaf():
 
     jitted = jax.jit(gc.one_pass_function(step, donate_argnums=(0, 1), require=True),
                      donate_argnums=(0, 1))
-    state = tx.init(params)
+    return step, jitted, tx.init(params)
+
+
+@needs_compiler
+def test_one_call_per_32_leaves_and_no_loop_per_leaf():
+    """100 leaves of one program: 4 custom calls, and no loop fusion per leaf left in XLA's
+    step (only its scalar work); the moments are updated in place (donated)."""
+    params = {f"p{k}": jnp.full((4, 2), k, jnp.float32) for k in range(100)}
+    step, jitted, state = _adam_step_donated(params)
     hlo = jitted.lower(params, state, params).compile().as_text()
     assert hlo.count("custom_call_target=\"gradchain_") == 4
     assert "f32[4,2]{1,0} fusion" not in hlo and "f32[4,2]{1,0} copy" not in hlo
@@ -177,15 +183,7 @@ def test_the_scalar_results_leave_through_the_first_call():
     in order on the calling thread (with more it hands them to its thread pool), and nothing
     is copied. Every donated buffer is consumed and the numbers are XLA's."""
     params = {"w": jnp.linspace(-1.0, 1.0, 1000, dtype=jnp.float32)}
-    tx = gc.adam(1e-3)
-
-    def step(params, state, grads):
-        updates, state = tx.update(grads, state, params)
-        return gc.apply_updates(params, updates), state
-
-    jitted = jax.jit(gc.one_pass_function(step, donate_argnums=(0, 1), require=True),
-                     donate_argnums=(0, 1))
-    state = tx.init(params)
+    step, jitted, state = _adam_step_donated(params)
     entry = jitted.lower(params, state, params).compile().as_text().split("ENTRY")[1]
     ops = re.findall(r"= \S+ ([a-z][a-z-]*)\(", entry)
     tasks = [op for op in ops
