@@ -48,9 +48,7 @@ def _flat(owner: str, tree, what: str, groups=None):
         if len(kinds) > 1:
             raise ValueError(f"{owner}: the {what} of the {dtype} updates are of several dtypes "
                              f"({', '.join(sorted(kinds))}); each dtype is one vector")
-        while len(parts) > 1:
-            parts = [jnp.concatenate(parts[k:k + 32]) for k in range(0, len(parts), 32)]
-        vectors[dtype] = parts[0]
+        vectors[dtype] = jnp.concatenate(parts) if len(parts) > 1 else parts[0]
     return vectors, groups
 
 
