@@ -39,9 +39,9 @@ step with the optimizer - that of the gradient alone) / that of the gradient alo
         [--compile-share 2000,5000] [--time-limit SECONDS]
 
 It runs on JAX's default backend, and torch on ``cuda`` when torch sees a GPU. The full run
-needs about 4 GB of memory for the JAX optimizers (the GPT-2 tree: params, two moments and the
-shared gradients for each), 3.5 GB more with torch, and several minutes, most of it compiling the
-steps for the 5,000-leaf tree. ``--gpt2-layers``, ``--gpt2-width``, ``--small-leaves`` and
+needs 8.4 GB of memory (peak resident) for the JAX optimizers (the GPT-2 tree: params and two
+moments for each, the shared gradients, gc-flat's flat vectors), 11.5 GB with torch, and several
+minutes, most of it compiling the steps for the 5,000-leaf tree. ``--gpt2-layers``, ``--gpt2-width``, ``--small-leaves`` and
 ``--single-size`` shrink the trees for a quick check of the script itself.
 """
 
