@@ -81,7 +81,8 @@ def test_set_hyperparams_reaches_the_inner_optimizer():
     chex.assert_trees_all_close(updates, jax.tree.map(lambda g: -0.5 * g, grads))
 
 
-@pytest.mark.skipif(cpu_kernels.compiler() is None, reason="no C++ compiler")
+@pytest.mark.skipif(cpu_kernels.compiler() is None,
+                    reason="no C++ compiler: one_pass runs XLA's code, and require=True raises")
 @pytest.mark.optimized_xla
 def test_one_pass_inside_gives_the_same_bits():
     """``flatten(one_pass(adam))``: one loop over each vector, XLA's numbers."""

@@ -112,7 +112,7 @@ def _execute(split, targets, flat_args: Sequence, aliases: dict, inputs: int) ->
 
     def packed(ref):
         literal = isinstance(ref, programs.Literal)
-        dtype = _dtype_name(ref.dtype if literal else split.avals[ref].dtype)
+        dtype = programs.dtype_name(ref.dtype if literal else split.avals[ref].dtype)
         key = np.asarray(ref.value, dtype).tobytes() if literal else ref
         members = packs.setdefault(dtype, {})
         return dtype, members.setdefault(key, (len(members), ref))[0]
@@ -122,9 +122,9 @@ def _execute(split, targets, flat_args: Sequence, aliases: dict, inputs: int) ->
               if _is_scalar(ref, split) and (isinstance(ref, programs.Literal)
                                              or ref not in passed_through)]
     scalar_at = {ref: packed(ref) for _, scalar_vars, _ in calls for ref in scalar_vars}
-    order = list(packs)
-    arrays = [_pack([_value(ref, env) for _, ref in packs[dtype].values()], dtype)
-              for dtype in order]
+    position = {dtype: k for k, dtype in enumerate(packs)}
+    arrays = [_pack([_value(ref, env) for _, ref in members.values()], dtype)
+              for dtype, members in packs.items()]
 
     results_of = {}
     for number, (program, scalar_vars, pieces) in enumerate(calls):
@@ -132,7 +132,7 @@ def _execute(split, targets, flat_args: Sequence, aliases: dict, inputs: int) ->
         layout = [len(arrays), len(scalar_vars), len(copied) if number == 0 else 0]
         for ref in scalar_vars:
             dtype, index = scalar_at[ref]
-            layout += [order.index(dtype), index]
+            layout += [position[dtype], index]
         results, shapes, io_aliases = [], [], {}
         for piece in pieces:
             for ref in piece.result_vars:
@@ -147,7 +147,7 @@ def _execute(split, targets, flat_args: Sequence, aliases: dict, inputs: int) ->
             operands.extend(env[v] for v in piece.input_vars)
         if number == 0:
             for k, (dtype, index) in copied:
-                layout += [order.index(dtype), index]
+                layout += [position[dtype], index]
                 if k in wanted:
                     io_aliases[len(operands)] = len(shapes)
                     operands.append(flat_args[wanted[k]])
@@ -178,15 +178,7 @@ def _is_scalar(ref, split) -> bool:
         shape, dtype = np.shape(ref.value), ref.dtype
     else:
         shape, dtype = split.avals[ref].shape, split.avals[ref].dtype
-    return shape == () and _dtype_name(dtype) in programs.KERNEL_DTYPES
-
-
-def _dtype_name(dtype) -> str:
-    """``float32``, ... (and ``key<fry>`` for a PRNG key, which numpy cannot name)."""
-    try:
-        return np.dtype(dtype).name
-    except TypeError:
-        return str(dtype)
+    return shape == () and programs.dtype_name(dtype) in programs.KERNEL_DTYPES
 
 
 def _run(function: Callable, flat_args: list, in_tree, alias_pairs: Callable):
@@ -200,8 +192,8 @@ def _run(function: Callable, flat_args: list, in_tree, alias_pairs: Callable):
     if planned is None:
         return None, why
     (split, targets), closed = planned
-    out_avals = [(np.shape(r.value), _dtype_name(r.dtype)) if isinstance(r, programs.Literal)
-                 else (split.avals[r].shape, _dtype_name(split.avals[r].dtype))
+    out_avals = [(np.shape(r.value), r.dtype) if isinstance(r, programs.Literal)
+                 else (split.avals[r].shape, programs.dtype_name(split.avals[r].dtype))
                  for r in split.outputs]
     aliases = alias_pairs(out_tree, out_avals)
     count = len(flat_args)
@@ -347,7 +339,7 @@ def one_pass_function(function: Callable, *, donate_argnums: Sequence[int] = (),
                 free.setdefault(aval, collections.deque()).append(j)
             result = {}
             for i in donated_flat:
-                waiting = free.get((np.shape(flat[i]), _dtype_name(flat[i].dtype)))
+                waiting = free.get((np.shape(flat[i]), programs.dtype_name(flat[i].dtype)))
                 if waiting:
                     result[i] = waiting.popleft()
             return result

@@ -108,12 +108,16 @@ class _Unsupported(Exception):
 
 
 @functools.lru_cache(maxsize=None)
-def _dtype_name(dtype) -> str:
-    return np.dtype(dtype).name
+def dtype_name(dtype) -> str:
+    """``float32``, ...; a dtype numpy cannot name (a PRNG key's) by its own text."""
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        return str(dtype)
 
 
 def _dtype(aval) -> str:
-    return _dtype_name(aval.dtype)
+    return dtype_name(aval.dtype)
 
 
 def _flatten(closed) -> tuple[list, list, list, list, list]:
