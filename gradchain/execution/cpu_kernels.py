@@ -95,11 +95,15 @@ struct FlushSubnormals {
 struct FlushSubnormals {};
 #endif
 
-// XLA:CPU's float64 maximum, minimum and sign return a subnormal flushed to a signed zero
-// (float32's keep it).
-template <typename T> static inline T gc_flushed(T x) { return x; }
+// XLA:CPU's maximum, minimum and sign return a subnormal flushed to a signed zero.
+template <typename T> static inline T gc_flushed(T x);
+template <> inline float gc_flushed<float>(float x) {
+  uint32_t bits;  // by its bits: with denormals-are-zero set, a comparison sees 0
+  std::memcpy(&bits, &x, sizeof bits);
+  return (bits & 0x7f800000u) == 0 ? std::copysign(0.0f, x) : x;
+}
 template <> inline double gc_flushed<double>(double x) {
-  uint64_t bits;  // by its bits: with denormals-are-zero set, a comparison sees 0
+  uint64_t bits;
   std::memcpy(&bits, &x, sizeof bits);
   return (bits & 0x7ff0000000000000ull) == 0 ? std::copysign(0.0, x) : x;
 }
@@ -225,15 +229,15 @@ def _bound_by_literal(name: str, operands: tuple, dtype: str):
     compare and select, ``c > x ? c : x`` (``<`` for ``min``), else None.
 
     ``gc_max``/``gc_min`` spell out XLA's semantics for any two operands (NaN first, the sign of
-    zero, float64 subnormals flushed) and cost the loop a third of its time where a guard such
+    zero, subnormals flushed) and cost the loop a third of its time where a guard such
     as ``max(scale, tiny)`` sits in it (measured: 0.77 against 0.52 ns per element for Adam's
     loop in cache). With ``c`` neither NaN, zero nor subnormal the select gives the same bits:
     a NaN ``x`` fails the comparison and is returned; ``x == c`` means equal bits; under
     denormals-are-zero a subnormal ``x`` compares as zero, on the same side of ``c`` as itself.
-    For float64, whose results flush subnormals, ``c`` must also lie on the side (positive for
-    ``max``, negative for ``min``) where the ``x`` returned is never subnormal. ``max(x, -inf)``
-    and ``min(x, inf)`` XLA's simplifier removes (a float64 subnormal ``x`` comes out as it
-    is): then ``(value, None)``.
+    XLA's results flush subnormals, so ``c`` must also lie on the side (positive for ``max``,
+    negative for ``min``) where the ``x`` returned is never subnormal. ``max(x, -inf)`` and
+    ``min(x, inf)`` XLA's simplifier removes (a subnormal ``x`` comes out as it is): then
+    ``(value, None)``.
     """
     if name not in ("max", "min") or not dtype.startswith("float"):
         return None
@@ -245,7 +249,7 @@ def _bound_by_literal(name: str, operands: tuple, dtype: str):
         return operands[1 - literals[0]], None
     if np.isnan(c) or abs(c) < np.finfo(dtype).tiny:
         return None
-    if dtype == "float64" and (c < 0 if name == "max" else c > 0):
+    if c < 0 if name == "max" else c > 0:
         return None
     return operands[1 - literals[0]], operands[literals[0]]
 
@@ -296,12 +300,16 @@ def _operand_dtype(program: Program, ops: list, operand) -> str:
     return operand[2]
 
 
+def _literal_equals(operand, value: float) -> bool:
+    return operand[0] == "lit" and float.fromhex(operand[1]) == value
+
+
 def _as_xla_simplifies(program: Program) -> Program:
     """``program`` as XLA's simplifier leaves it, so that the kernel rounds where XLA:CPU's
     code rounds: equal operations merged into one (XLA's common-subexpression elimination,
     which changes how often a product is read, and so where it is contracted), and XLA's
-    rewrites of division (measured on this jaxlib: without them the results differ in the
-    last bit):
+    rewrites (measured on this jaxlib: without them the results differ in the last bit, or
+    where a subnormal is flushed, or where ``x * x`` overflows):
 
     - ``a * convert(p)``, ``p`` boolean: ``select(p, a, 0)`` (so ``-0 * ...`` gives ``+0``);
     - ``a / c``, ``c`` a literal, or a scalar no other array operation reads: ``a * (1 / c)``
@@ -309,12 +317,16 @@ def _as_xla_simplifies(program: Program) -> Program:
       division);
     - ``(a / b) / (c / d)``: ``(a * d) / (b * c)``;
     - ``(a / b) / c``: ``a / (b * c)``;
-    - ``a / (b / c)``: ``(a * c) / b``.
+    - ``a / (b / c)``: ``(a * c) / b``;
+    - ``a + 0``, ``0 + a``, ``a - 0``, ``a * 1``, ``1 * a``: ``a`` (``-0 + 0`` stays ``-0``, a
+      subnormal ``a`` stays unflushed);
+    - ``max(a, a)``, ``min(a, a)``: ``a``; ``max(a, -a)``: ``abs(a)``; ``min(a, -a)``:
+      ``-abs(a)``; ``sqrt(a * a)``: ``abs(a)`` (finite where ``a * a`` overflows).
     """
     ops, moved = [], {}
 
     def at(operand):
-        return ("tmp", moved[operand[1]]) if operand[0] == "tmp" else operand
+        return moved[operand[1]] if operand[0] == "tmp" else operand
 
     seen = {}
 
@@ -339,17 +351,59 @@ def _as_xla_simplifies(program: Program) -> Program:
             return None
         return op_operands[0]
 
+    def squared(operand):
+        """``a`` where ``operand`` is ``a * a``."""
+        if operand[0] != "tmp":
+            return None
+        op_name, op_params, op_operands, _ = ops[operand[1]]
+        if op_name == "square" or (op_name == "integer_pow" and dict(op_params)["y"] == 2):
+            return op_operands[0]
+        if op_name == "mul" and op_operands[0] == op_operands[1]:
+            return op_operands[0]
+        return None
+
+    def simplified(name, params, operands, dtype):
+        if not dtype.startswith("float"):
+            return None
+        if name == "add":
+            for k in (0, 1):
+                if _literal_equals(operands[k], 0.0):
+                    return operands[1 - k]
+        if name == "sub" and _literal_equals(operands[1], 0.0):
+            return operands[0]
+        if name == "mul":
+            for k in (0, 1):
+                if _literal_equals(operands[k], 1.0):
+                    return operands[1 - k]
+        if name in ("max", "min"):
+            a, b = operands
+            if a == b:
+                return a
+            for x, y in ((a, b), (b, a)):
+                if producer(y, "neg") == (x,):
+                    magnitude = emit("abs", [x], dtype)
+                    return magnitude if name == "max" else emit("neg", [magnitude], dtype)
+        if name == "sqrt":
+            root = squared(operands[0])
+            if root is not None:
+                return emit("abs", [root], dtype)
+        return None
+
     for index, (name, params, operands, dtype) in enumerate(program.ops):
         operands = tuple(at(o) for o in operands)
+        same = simplified(name, params, operands, dtype)
+        if same is not None:
+            moved[index] = same
+            continue
         if name == "mul" and dtype.startswith("float"):
             for k in (0, 1):
                 predicate = from_bool(operands[k])
                 if predicate is not None:
                     zero = ("lit", (0.0).hex(), dtype)
-                    moved[index] = emit("select_n", [predicate, zero, operands[1 - k]], dtype)[1]
+                    moved[index] = emit("select_n", [predicate, zero, operands[1 - k]], dtype)
                     break
             else:
-                moved[index] = emit(name, operands, dtype, params)[1]
+                moved[index] = emit(name, operands, dtype, params)
             continue
         if name == "div" and dtype.startswith("float"):
             numerator, divisor = operands
@@ -357,25 +411,27 @@ def _as_xla_simplifies(program: Program) -> Program:
             solitary = divisor[0] == "scalar" and divisor[1] in program.solitary
             if (divisor[0] == "lit" or solitary) and numerator[0] not in ("scalar", "lit"):
                 reciprocal = emit("div", [("lit", (1.0).hex(), dtype), divisor], dtype)
-                moved[index] = emit("mul", [numerator, reciprocal], dtype)[1]
+                moved[index] = emit("mul", [numerator, reciprocal], dtype)
                 continue
             if inner_num is not None and inner_div is not None:
                 top = emit("mul", [inner_num[0], inner_div[1]], dtype)
                 bottom = emit("mul", [inner_num[1], inner_div[0]], dtype)
-                moved[index] = emit("div", [top, bottom], dtype)[1]
+                moved[index] = emit("div", [top, bottom], dtype)
                 continue
             if inner_num is not None:
                 product = emit("mul", [inner_num[1], divisor], dtype)
-                moved[index] = emit("div", [inner_num[0], product], dtype)[1]
+                moved[index] = emit("div", [inner_num[0], product], dtype)
                 continue
             if inner_div is not None:
                 product = emit("mul", [numerator, inner_div[1]], dtype)
-                moved[index] = emit("div", [product, inner_div[0]], dtype)[1]
+                moved[index] = emit("div", [product, inner_div[0]], dtype)
                 continue
-        moved[index] = emit(name, operands, dtype, params)[1]
-    return Program(program.inputs, program.scalars, tuple(ops),
-                   tuple(at(r) for r in program.results), program.result_dtypes,
-                   program.solitary)
+        moved[index] = emit(name, operands, dtype, params)
+    results = tuple(at(r) for r in program.results)
+    results = tuple(r if r[0] == "tmp" else emit("copy", [r], dtype)
+                    for r, dtype in zip(results, program.result_dtypes))
+    return Program(program.inputs, program.scalars, tuple(ops), results,
+                   program.result_dtypes, program.solitary)
 
 
 def source(program: Program) -> str:
