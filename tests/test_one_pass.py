@@ -115,7 +115,10 @@ def _every_primitive(x, y, z):
         "max_self": jnp.maximum(x, x), "min_self": jnp.minimum(x, x),
         "max_of_negation": jnp.maximum(x, -x), "min_of_negation": jnp.minimum(-x, x),
         "sqrt_of_square": jnp.sqrt(x * x), "sqrt_of_pow2": jnp.sqrt(x ** 2),
+        "sqrt_of_abs_square": jnp.sqrt(jnp.abs(jnp.square(x))),
         "max_self_times_one": jnp.maximum(y, y * 1.0),
+        # XLA folds 1 / 0.5 into a constant factor, so LLVM contracts the product.
+        "by_folded_reciprocal": z - (1.0 / x) * (jnp.maximum(y, 0.5) / 0.5),
         **_bounded_by_literals(x),
     }
 
@@ -150,6 +153,23 @@ def test_every_primitive_equals_xla_on_special_values(dtype):
         if a.dtype != bool:
             same |= np.isnan(a) & np.isnan(b)
         assert same.all(), (name, x[~same][:3], y[~same][:3], a[~same][:3], b[~same][:3])
+
+
+@needs_compiler
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_cheap_result_is_computed_again_where_xla_does(dtype):
+    """``(x - z)**2`` is a result of its own; XLA squares again in the loop of
+    ``(x - z) - (x - z)**2`` (it reads no other array) and LLVM contracts that product there,
+    so the kernel must not read the first result back."""
+    x, _, z = _special_values(dtype)
+
+    def square_and_rest(x, z):
+        return {"square": jnp.square(x - z), "rest": (x - z) - jnp.square(x - z)}
+
+    expected = jax.jit(square_and_rest)(x, z)
+    got = jax.jit(gc.one_pass_function(square_and_rest, require=True))(x, z)
+    for name in expected:
+        assert _ulps(expected[name], got[name]) == 0, name
 
 
 def _adam_step_donated(params):

@@ -191,13 +191,17 @@ def _fusions(program: Program) -> list:
     """The loops XLA:CPU would emit: ``(root, members, uses)`` per result, in order.
 
     XLA:CPU computes each result in its own loop fusion (it does not fuse loops with several
-    outputs), reading the other results from memory and recomputing every other intermediate
-    inside each fusion that needs it. ``members`` are the ops computed in the result's
-    fusion; ``uses`` counts how often each is read inside it.
+    outputs), recomputing every other intermediate inside each fusion that needs it. Another
+    result it reads from memory, unless recomputing it there is cheap (no division or square
+    root) and reads no array the fusion does not read already (``(a - c)**2`` and
+    ``(a - c) - (a - c)**2``: the second loop squares again, and LLVM may contract that
+    product where the first loop's could not be).
+    ``members`` are the ops computed in the result's fusion; ``uses`` counts how often each is
+    read inside it.
     """
     materialized = sorted({index for _, index in program.results})
-    fusions = []
-    for root in materialized:
+
+    def computed(root, inlined):
         members, stack = set(), [root]
         while stack:
             index = stack.pop()
@@ -205,7 +209,36 @@ def _fusions(program: Program) -> list:
                 continue
             members.add(index)
             stack.extend(o[1] for o in program.ops[index][2]
-                         if o[0] == "tmp" and o[1] not in materialized)
+                         if o[0] == "tmp" and (o[1] not in materialized or o[1] in inlined))
+        return members
+
+    def cheap(members):
+        """No operation XLA counts as expensive (a division, a square root), which it does
+        not compute twice."""
+        return not any(program.ops[index][0] in ("div", "sqrt")
+                       or (program.ops[index][0] == "integer_pow"
+                           and dict(program.ops[index][1])["y"] < 0) for index in members)
+
+    def arrays_read(members):
+        return {o[1] for index in members for o in program.ops[index][2] if o[0] == "in"}
+
+    def results_read(members, root):
+        return {o[1] for index in members for o in program.ops[index][2]
+                if o[0] == "tmp" and o[1] in materialized and o[1] not in members}
+
+    own = {root: computed(root, set()) for root in materialized}
+    fusions = []
+    for root in materialized:
+        inlined = set()
+        members = own[root]
+        while True:
+            reads = arrays_read(members)
+            more = {m for m in results_read(members, root)
+                    if cheap(computed(m, inlined)) and arrays_read(computed(m, inlined)) <= reads}
+            if not more:
+                break
+            inlined |= more
+            members = computed(root, inlined)
         uses = Counter(o[1] for index in members for o in program.ops[index][2]
                        if o[0] == "tmp" and o[1] in members)
         fusions.append((root, sorted(members), uses))
@@ -313,15 +346,16 @@ def _as_xla_simplifies(program: Program) -> Program:
 
     - ``a * convert(p)``, ``p`` boolean: ``select(p, a, 0)`` (so ``-0 * ...`` gives ``+0``);
     - ``a / c``, ``c`` a literal, or a scalar no other array operation reads: ``a * (1 / c)``
-      (XLA computes the reciprocal with the scalar; a scalar several leaves divide by stays a
-      division);
+      (XLA computes the reciprocal with the scalar, or folds it for a literal; a scalar several
+      leaves divide by stays a division);
     - ``(a / b) / (c / d)``: ``(a * d) / (b * c)``;
     - ``(a / b) / c``: ``a / (b * c)``;
     - ``a / (b / c)``: ``(a * c) / b``;
     - ``a + 0``, ``0 + a``, ``a - 0``, ``a * 1``, ``1 * a``: ``a`` (``-0 + 0`` stays ``-0``, a
       subnormal ``a`` stays unflushed);
     - ``max(a, a)``, ``min(a, a)``: ``a``; ``max(a, -a)``: ``abs(a)``; ``min(a, -a)``:
-      ``-abs(a)``; ``sqrt(a * a)``: ``abs(a)`` (finite where ``a * a`` overflows).
+      ``-abs(a)``; ``abs(a * a)``, ``abs(abs(a))``: the operand; ``sqrt(a * a)``: ``abs(a)``
+      (finite where ``a * a`` overflows).
     """
     ops, moved = [], {}
 
@@ -362,6 +396,17 @@ def _as_xla_simplifies(program: Program) -> Program:
             return op_operands[0]
         return None
 
+    def reciprocal(divisor, dtype):
+        """``1 / divisor``: folded into a literal as XLA folds it, where that is a normal
+        number, so that LLVM sees a product by a constant (which it may contract)."""
+        if divisor[0] == "lit":
+            kind = np.dtype(dtype).type
+            with np.errstate(all="ignore"):
+                value = kind(1) / kind(float.fromhex(divisor[1]))
+            if np.isfinite(value) and abs(value) >= np.finfo(kind).tiny:
+                return ("lit", float(value).hex(), dtype)
+        return emit("div", [("lit", (1.0).hex(), dtype), divisor], dtype)
+
     def simplified(name, params, operands, dtype):
         if not dtype.startswith("float"):
             return None
@@ -383,6 +428,9 @@ def _as_xla_simplifies(program: Program) -> Program:
                 if producer(y, "neg") == (x,):
                     magnitude = emit("abs", [x], dtype)
                     return magnitude if name == "max" else emit("neg", [magnitude], dtype)
+        if name == "abs" and (squared(operands[0]) is not None
+                              or producer(operands[0], "abs") is not None):
+            return operands[0]
         if name == "sqrt":
             root = squared(operands[0])
             if root is not None:
@@ -410,8 +458,7 @@ def _as_xla_simplifies(program: Program) -> Program:
             inner_num, inner_div = producer(numerator, "div"), producer(divisor, "div")
             solitary = divisor[0] == "scalar" and divisor[1] in program.solitary
             if (divisor[0] == "lit" or solitary) and numerator[0] not in ("scalar", "lit"):
-                reciprocal = emit("div", [("lit", (1.0).hex(), dtype), divisor], dtype)
-                moved[index] = emit("mul", [numerator, reciprocal], dtype)
+                moved[index] = emit("mul", [numerator, reciprocal(divisor, dtype)], dtype)
                 continue
             if inner_num is not None and inner_div is not None:
                 top = emit("mul", [inner_num[0], inner_div[1]], dtype)

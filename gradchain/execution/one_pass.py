@@ -22,7 +22,10 @@ Where it cannot, the transformation runs as it is, with XLA's numbers:
 code rounds (``cpu_kernels.py``): its results equal XLA's to the bit for the optimizers of the
 test registry on trees of several leaves, except where LLVM contracts another product into a
 fused multiply-add than the kernel does (AdaBelief with Nesterov: at most 4 ulps per step;
-``tests/test_one_pass.py``).
+``tests/test_one_pass.py``). On random compositions of its primitives
+(``benchmarks/one_pass_agreement.py``) about nine programs in ten are bit-identical; in the
+others a product is contracted in one and not the other, a rounding apart, which cancellation
+can make large (``BUILD.md``).
 """
 
 from __future__ import annotations
