@@ -117,6 +117,10 @@ def _every_primitive(x, y, z):
         "sqrt_of_square": jnp.sqrt(x * x), "sqrt_of_pow2": jnp.sqrt(x ** 2),
         "sqrt_of_abs_square": jnp.sqrt(jnp.abs(jnp.square(x))),
         "max_self_times_one": jnp.maximum(y, y * 1.0),
+        # x86 LLVM makes a maximum (minimum) instruction of these selects, which flushes a
+        # subnormal; not of the >= form, which would order -0 and +0.
+        "select_greater": jnp.where(x > z, x, z), "select_smaller": jnp.where(x > z, z, x),
+        "select_less": jnp.where(x < z, x, z), "select_at_least": jnp.where(x >= z, x, z),
         # XLA folds 1 / 0.5 into a constant factor, so LLVM contracts the product.
         "by_folded_reciprocal": z - (1.0 / x) * (jnp.maximum(y, 0.5) / 0.5),
         **_bounded_by_literals(x),

@@ -222,18 +222,17 @@ def _fusions(program: Program) -> list:
     def arrays_read(members):
         return {o[1] for index in members for o in program.ops[index][2] if o[0] == "in"}
 
-    def results_read(members, root):
+    def results_read(members):
         return {o[1] for index in members for o in program.ops[index][2]
                 if o[0] == "tmp" and o[1] in materialized and o[1] not in members}
 
-    own = {root: computed(root, set()) for root in materialized}
     fusions = []
     for root in materialized:
         inlined = set()
-        members = own[root]
+        members = computed(root, inlined)
         while True:
             reads = arrays_read(members)
-            more = {m for m in results_read(members, root)
+            more = {m for m in results_read(members)
                     if cheap(computed(m, inlined)) and arrays_read(computed(m, inlined)) <= reads}
             if not more:
                 break
@@ -282,9 +281,25 @@ def _bound_by_literal(name: str, operands: tuple, dtype: str):
         return operands[1 - literals[0]], None
     if np.isnan(c) or abs(c) < np.finfo(dtype).tiny:
         return None
-    if c < 0 if name == "max" else c > 0:
+    if (c < 0) if name == "max" else (c > 0):
         return None
     return operands[1 - literals[0]], operands[literals[0]]
+
+
+def _selects_a_bound(program: Program, members: set, name: str, operands: tuple,
+                     dtype: str) -> bool:
+    """Whether ``operands`` select ``a`` or ``b`` by ``a > b`` or ``a < b`` computed in the same
+    loop: x86 LLVM turns that select into a ``max``/``min`` instruction, which returns a
+    subnormal operand flushed (as ``maxps`` does under denormals-are-zero), while the kernel's
+    compiler may keep a compare and blend. ``>=`` and ``<=`` stay selects (a maximum would
+    order ``-0`` and ``+0`` otherwise)."""
+    if name != "select_n" or len(operands) != 3 or not dtype.startswith("float"):
+        return False
+    predicate, if_false, if_true = operands
+    if predicate[0] != "tmp" or predicate[1] not in members:
+        return False
+    compare, _, compared, _ = program.ops[predicate[1]]
+    return compare in ("gt", "lt") and {if_false, if_true} == set(compared) and if_false != if_true
 
 
 def _contracted(program: Program, members: set, uses: Counter, name: str, operands: tuple,
@@ -516,6 +531,8 @@ def source(program: Program) -> str:
                 expr = f"(({literal} {sense} {value}) ? {literal} : {value})"
             elif product is None:
                 expr = _expression(name, params, [spell(o) for o in operands], dtype, body, temp)
+                if _selects_a_bound(program, member_set, name, operands, dtype):
+                    expr = f"gc_flushed<{_C_TYPES[dtype]}>({expr})"
             else:
                 factor_a, factor_b, addend, negate = product
                 x, y = spell(factor_a), spell(factor_b)
