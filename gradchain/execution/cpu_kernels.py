@@ -118,6 +118,13 @@ template <typename T> static inline T gc_min(T a, T b) {
 template <typename T> static inline T gc_sign(T a) {
   return a > T(0) ? T(1) : (a < T(0) ? T(-1) : gc_flushed<T>(a));
 }
+// x86 LLVM makes a max/min instruction of a select by a > b between a and b, which flushes
+// the subnormal it returns; elsewhere the select stays a select.
+#if defined(__x86_64__) || defined(__i386__)
+template <typename T> static inline T gc_selected_bound(T x) { return gc_flushed<T>(x); }
+#else
+template <typename T> static inline T gc_selected_bound(T x) { return x; }
+#endif
 """
 
 
@@ -291,8 +298,8 @@ def _selects_a_bound(program: Program, members: set, name: str, operands: tuple,
     """Whether ``operands`` select ``a`` or ``b`` by ``a > b`` or ``a < b`` computed in the same
     loop: x86 LLVM turns that select into a ``max``/``min`` instruction, which returns a
     subnormal operand flushed (as ``maxps`` does under denormals-are-zero), while the kernel's
-    compiler may keep a compare and blend. ``>=`` and ``<=`` stay selects (a maximum would
-    order ``-0`` and ``+0`` otherwise)."""
+    compiler may keep a compare and blend (``gc_selected_bound`` flushes on x86 only). ``>=``
+    and ``<=`` stay selects (a maximum would order ``-0`` and ``+0`` otherwise)."""
     if name != "select_n" or len(operands) != 3 or not dtype.startswith("float"):
         return False
     predicate, if_false, if_true = operands
@@ -532,7 +539,7 @@ def source(program: Program) -> str:
             elif product is None:
                 expr = _expression(name, params, [spell(o) for o in operands], dtype, body, temp)
                 if _selects_a_bound(program, member_set, name, operands, dtype):
-                    expr = f"gc_flushed<{_C_TYPES[dtype]}>({expr})"
+                    expr = f"gc_selected_bound<{_C_TYPES[dtype]}>({expr})"
             else:
                 factor_a, factor_b, addend, negate = product
                 x, y = spell(factor_a), spell(factor_b)
