@@ -41,8 +41,9 @@ step with the optimizer - that of the gradient alone) / that of the gradient alo
 It runs on JAX's default backend, and torch on ``cuda`` when torch sees a GPU. The full run
 needs 8.4 GB of memory (peak resident) for the JAX optimizers (the GPT-2 tree: params and two
 moments for each, the shared gradients, gc-flat's flat vectors), 11.5 GB with torch, and several
-minutes, most of it compiling the steps for the 5,000-leaf tree. ``--gpt2-layers``, ``--gpt2-width``, ``--small-leaves`` and
-``--single-size`` shrink the trees for a quick check of the script itself.
+minutes, most of it compiling the steps for the 5,000-leaf tree. ``--gpt2-layers``,
+``--gpt2-width``, ``--small-leaves`` and ``--single-size`` shrink the trees for a quick check
+of the script itself.
 """
 
 from __future__ import annotations
@@ -102,17 +103,9 @@ CONTENDERS = (
 )
 
 
-def one_pass_left_out() -> str | None:
-    """Why gc-1pass cannot run here, or None: ``one_pass_function`` (with ``require=True``)
-    needs JAX's CPU backend and a C++ compiler; elsewhere it would raise, not fall back."""
-    if jax.default_backend() != "cpu":
-        return f"JAX's default backend is {jax.default_backend()}, and one pass is a CPU loop"
-    if cpu_kernels.compiler() is None:
-        return "no C++ compiler found"
-    return None
-
-
-ONE_PASS_LEFT_OUT = one_pass_left_out()
+# Why gc-1pass cannot run here, or None: ``one_pass_function`` (with ``require=True``) needs
+# JAX's CPU backend and a C++ compiler; elsewhere it would raise, not fall back.
+ONE_PASS_LEFT_OUT = cpu_kernels.unavailable()
 if ONE_PASS_LEFT_OUT is not None:
     CONTENDERS = tuple(c for c in CONTENDERS if not c.one_pass)
     REFERENCES = tuple(r for r in REFERENCES if r != ONE_PASS)

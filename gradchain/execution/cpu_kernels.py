@@ -239,8 +239,9 @@ def _fusions(program: Program) -> list:
         members = computed(root, inlined)
         while True:
             reads = arrays_read(members)
-            more = {m for m in results_read(members)
-                    if cheap(computed(m, inlined)) and arrays_read(computed(m, inlined)) <= reads}
+            recomputed = {m: computed(m, inlined) for m in results_read(members)}
+            more = {m for m, its in recomputed.items()
+                    if cheap(its) and arrays_read(its) <= reads}
             if not more:
                 break
             inlined |= more
@@ -673,6 +674,15 @@ def compiler() -> str | None:
     for candidate in (os.environ.get("CXX"), "g++", "c++", "clang++"):
         if candidate and shutil.which(candidate):
             return shutil.which(candidate)
+    return None
+
+
+def unavailable() -> str | None:
+    """Why no kernel can run here (another default backend, no C++ compiler), or None."""
+    if jax.default_backend() != "cpu":
+        return f"the default backend is {jax.default_backend()}, not cpu"
+    if compiler() is None:
+        return "no C++ compiler found ($CXX, g++, c++ or clang++)"
     return None
 
 

@@ -65,10 +65,9 @@ def _plan(function: Callable, flat_args: list):
         return out
 
     # Decided before tracing: the caller traces the update again when it cannot run here.
-    if jax.default_backend() != "cpu":
-        return None, None, f"the default backend is {jax.default_backend()}, not cpu"
-    if cpu_kernels.compiler() is None:
-        return None, None, "no C++ compiler found ($CXX, g++, c++ or clang++)"
+    why = cpu_kernels.unavailable()
+    if why is not None:
+        return None, None, why
     closed = jax.make_jaxpr(flat_function)(*flat_args)
     split, unsupported = programs.split(closed)
     if split is None:

@@ -59,10 +59,10 @@ def flatten(inner) -> GradientTransformation:
     For trees of many small leaves, where each leaf's buffers cost more dispatch than its
     arithmetic: the state ``inner`` keeps (Adam's moments, say) is one array per dtype and
     moment, not one per leaf. On large leaves the copies into the vectors and back cost more
-    than they save (GPT-2's parameters: 6.9x Optax's Adam step on a 2-core CPU). Each update concatenates the updates and params of each dtype
-    (tree order, raveled), calls ``inner`` on ``{dtype name: vector}`` and splits the result
-    back into the leaves' shapes and dtypes. The extra keyword arguments of ``update`` go to
-    ``inner`` unchanged.
+    than they save (GPT-2's parameters: 6.9x Optax's Adam step on a 2-core CPU). Each update
+    concatenates the updates and params of each dtype (tree order, raveled), calls ``inner`` on
+    ``{dtype name: vector}`` and splits the result back into the leaves' shapes and dtypes.
+    The extra keyword arguments of ``update`` go to ``inner`` unchanged.
 
     ``inner`` sees one long vector: that is the same optimizer only for rules that treat every
     element alike, element-wise (SGD, momentum, Adam, AdamW, RMSProp, Lion, ...) or over the
